@@ -1,0 +1,59 @@
+"""``create_app(settings)``: the only place where routers are wired."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from registry import __version__
+from registry.catalog.router import router as catalog_router
+from registry.db import Bind, create_db_engine
+from registry.errors import install_error_handlers
+from registry.health import router as health_router
+from registry.middleware import BodySizeLimit
+from registry.oauth.keys import KeyStore
+from registry.oauth.router import router as oauth_router
+from registry.settings import Settings, get_settings
+
+API_DESCRIPTION = """\
+Lumbung is a federated registry in which local governments register, describe and
+share their e-government applications (publiccode.yml) and datasets (DCAT-AP 3).
+
+Conventions: cursor pagination (`limit`, `cursor`, `next_cursor` and a `Link` header),
+`ETag` on reads and `If-Match` on updates and deletes, `Idempotency-Key` on creates,
+and RFC 9457 `application/problem+json` for every error. Writes need an OAuth 2.0
+access token from `POST /oauth/token` (client credentials).
+"""
+
+
+def create_app(settings: Settings | None = None, *, engine: Bind | None = None) -> FastAPI:
+    """Build the node's ASGI app. ``engine`` may be given to share one (the CLI does)
+    or, in tests, a connection whose transaction every request nests in."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if engine is None:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Lumbung",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        separate_input_output_schemas=True,
+    )
+    app.state.settings = settings
+    app.state.engine = engine or create_db_engine(settings)
+    app.state.keys = KeyStore.open(settings.keys_dir)
+
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, exempt=("/artifacts",))
+
+    app.include_router(health_router)
+    app.include_router(oauth_router)
+    app.include_router(catalog_router, prefix="/api/v1")
+    return app

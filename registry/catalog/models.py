@@ -1,0 +1,134 @@
+"""Tables of the catalog: publishers, apps and their releases, datasets and their
+distributions. Field names follow publiccode.yml (apps) and DCAT-AP 3 (datasets) in
+snake_case, so the standards' documentation explains them."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from registry.db import JSONDoc, Tracked, timestamp_field
+
+
+class Visibility(enum.StrEnum):
+    public = "public"
+    partners = "partners"
+    private = "private"
+
+
+class PublisherKind(enum.StrEnum):
+    city = "city"
+    regency = "regency"
+    province = "province"
+    ministry = "ministry"
+    agency = "agency"
+    other = "other"
+
+
+def enum_column(enum_cls: type[enum.StrEnum]) -> Any:
+    # Stored as plain strings: adding a value later needs no database type change.
+    return sa.Enum(
+        enum_cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+def json_field(**kwargs: Any) -> Any:
+    return Field(sa_type=JSONDoc, **kwargs)
+
+
+def live_unique(table: str, *columns: str) -> sa.Index:
+    """Unique among rows that are not soft-deleted, so a deleted slug can be reused."""
+    return sa.Index(
+        f"uq_{table}_{'_'.join(columns)}_live",
+        *columns,
+        unique=True,
+        sqlite_where=sa.text("deleted_at IS NULL"),
+        postgresql_where=sa.text("deleted_at IS NULL"),
+    )
+
+
+class Publisher(Tracked, table=True):
+    __tablename__ = "publishers"
+    __table_args__ = (live_unique("publishers", "code"),)
+
+    code: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    kind: PublisherKind = Field(sa_type=enum_column(PublisherKind))
+    region_code: str | None = Field(default=None, max_length=13)
+    website: str | None = Field(default=None, max_length=2048)
+    email: str | None = Field(default=None, max_length=320)
+    demo: bool = Field(default=False)
+
+
+class App(Tracked, table=True):
+    __tablename__ = "apps"
+    __table_args__ = (live_unique("apps", "publisher_id", "slug"),)
+
+    publisher_id: uuid.UUID = Field(foreign_key="publishers.id", index=True)
+    slug: str = Field(max_length=100)
+    name: str = Field(max_length=200)
+    url: str | None = Field(default=None, max_length=2048)
+    landing_url: str | None = Field(default=None, max_length=2048)
+    logo: str | None = Field(default=None, max_length=2048)
+    description: dict[str, Any] = json_field(default_factory=dict)
+    categories: list[str] = json_field(default_factory=list)
+    software_type: str | None = Field(default=None, max_length=32)
+    development_status: str | None = Field(default=None, max_length=32, index=True)
+    license: str | None = Field(default=None, max_length=500)
+    platforms: list[str] = json_field(default_factory=list)
+    maintenance: dict[str, Any] | None = json_field(default=None)
+    localisation: dict[str, Any] | None = json_field(default=None)
+    spbe_class: str | None = Field(default=None, max_length=16)
+    tags: list[str] = json_field(default_factory=list)
+    visibility: Visibility = Field(sa_type=enum_column(Visibility), index=True)
+    demo: bool = Field(default=False)
+
+
+class Release(Tracked, table=True):
+    __tablename__ = "releases"
+    __table_args__ = (live_unique("releases", "app_id", "version"),)
+
+    app_id: uuid.UUID = Field(foreign_key="apps.id", index=True)
+    version: str = Field(max_length=64)
+    released_at: datetime | None = timestamp_field(default=None)
+    notes: str | None = Field(default=None)
+    artifacts: list[dict[str, Any]] = json_field(default_factory=list)
+
+
+class Dataset(Tracked, table=True):
+    __tablename__ = "datasets"
+    __table_args__ = (live_unique("datasets", "publisher_id", "slug"),)
+
+    publisher_id: uuid.UUID = Field(foreign_key="publishers.id", index=True)
+    slug: str = Field(max_length=100)
+    title: dict[str, str] = json_field(default_factory=dict)
+    description: dict[str, str] = json_field(default_factory=dict)
+    keywords: list[str] = json_field(default_factory=list)
+    themes: list[str] = json_field(default_factory=list)
+    license: str | None = Field(default=None, max_length=500)
+    access_rights: str | None = Field(default=None, max_length=32)
+    contact: dict[str, Any] | None = json_field(default=None)
+    temporal: dict[str, Any] | None = json_field(default=None)
+    spatial: dict[str, Any] | None = json_field(default=None)
+    update_frequency: str | None = Field(default=None, max_length=32)
+    landing_page: str | None = Field(default=None, max_length=2048)
+    visibility: Visibility = Field(sa_type=enum_column(Visibility), index=True)
+    demo: bool = Field(default=False)
+
+
+class Distribution(Tracked, table=True):
+    __tablename__ = "distributions"
+
+    dataset_id: uuid.UUID = Field(foreign_key="datasets.id", index=True)
+    title: str | None = Field(default=None, max_length=300)
+    access_url: str = Field(max_length=2048)
+    download_url: str | None = Field(default=None, max_length=2048)
+    media_type: str | None = Field(default=None, max_length=255)
+    format: str | None = Field(default=None, max_length=64, index=True)
+    byte_size: int | None = Field(default=None, sa_type=sa.BigInteger)
+    checksum: str | None = Field(default=None, max_length=200)

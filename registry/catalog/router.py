@@ -1,0 +1,744 @@
+"""``/api/v1`` catalog routes: parse, authorise, call the service, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from registry.catalog import schemas, service
+from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
+from registry.deps import Admin, CatalogWriter, PrincipalDep, SessionDep, SettingsDep
+from registry.errors import problem_responses
+from registry.http import (
+    IdempotencyKey,
+    IfMatch,
+    check_if_match,
+    created,
+    etag_of,
+    set_next_link,
+    with_etag,
+)
+from registry.querying import by_ids
+from registry.settings import Settings
+
+READ_ERRORS = problem_responses(401, 404, 422)
+WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 413, 422)
+
+router = APIRouter()
+
+
+def page_size(
+    settings: SettingsDep, limit: Annotated[int | None, Query(ge=1, le=200)] = None
+) -> int:
+    return min(limit or settings.default_page_size, settings.max_page_size)
+
+
+Limit = Annotated[int, Depends(page_size)]
+Cursor = Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")]
+
+
+def _tracked(settings: Settings, item: Any, path: str) -> dict[str, Any]:
+    return {
+        "global_id": f"{settings.issuer}/api/v1/{path}",
+        "origin": settings.issuer,
+        "etag": etag_of(item.change_seq),
+    }
+
+
+# --- publishers --------------------------------------------------------------------
+
+
+def publisher_public(settings: Settings, publisher: Publisher) -> schemas.PublisherPublic:
+    return schemas.PublisherPublic.model_validate(
+        {**publisher.model_dump(), **_tracked(settings, publisher, f"publishers/{publisher.id}")}
+    )
+
+
+@router.get(
+    "/publishers",
+    tags=["publishers"],
+    operation_id="list_publishers",
+    response_model=schemas.PublishersPublic,
+    responses=READ_ERRORS,
+)
+def list_publishers(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Limit,
+    cursor: Cursor = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    kind: Annotated[str | None, Query(max_length=16)] = None,
+) -> schemas.PublishersPublic:
+    page = service.list_publishers(session, q=q, kind=kind, limit=limit, cursor=cursor)
+    set_next_link(request, response, page.next_cursor)
+    return schemas.PublishersPublic(
+        items=[publisher_public(settings, p) for p in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/publishers",
+    tags=["publishers"],
+    operation_id="create_publisher",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.PublisherPublic,
+    responses=WRITE_ERRORS,
+)
+def create_publisher(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Admin,
+    publisher_in: schemas.PublisherCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return created(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        publisher_in,
+        lambda: publisher_public(settings, service.create_publisher(session, publisher_in)),
+        lambda body: f"/api/v1/publishers/{body['id']}",
+    )
+
+
+@router.get(
+    "/publishers/{publisher_ref}",
+    tags=["publishers"],
+    operation_id="get_publisher",
+    response_model=schemas.PublisherPublic,
+    responses=READ_ERRORS,
+)
+def get_publisher(
+    publisher_ref: str, response: Response, session: SessionDep, settings: SettingsDep
+) -> schemas.PublisherPublic:
+    """A publisher by id or by code."""
+    publisher = service.get_publisher(session, publisher_ref)
+    with_etag(response, publisher.change_seq)
+    return publisher_public(settings, publisher)
+
+
+@router.patch(
+    "/publishers/{publisher_ref}",
+    tags=["publishers"],
+    operation_id="update_publisher",
+    response_model=schemas.PublisherPublic,
+    responses=WRITE_ERRORS,
+)
+def update_publisher(
+    publisher_ref: str,
+    publisher_in: schemas.PublisherUpdate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Admin,
+    if_match: IfMatch = None,
+) -> schemas.PublisherPublic:
+    publisher = service.get_publisher(session, publisher_ref)
+    check_if_match(if_match, publisher.change_seq)
+    publisher = service.update_publisher(session, publisher, publisher_in)
+    with_etag(response, publisher.change_seq)
+    return publisher_public(settings, publisher)
+
+
+@router.delete(
+    "/publishers/{publisher_ref}",
+    tags=["publishers"],
+    operation_id="delete_publisher",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=WRITE_ERRORS,
+)
+def delete_publisher(
+    publisher_ref: str, session: SessionDep, principal: Admin, if_match: IfMatch = None
+) -> None:
+    publisher = service.get_publisher(session, publisher_ref)
+    check_if_match(if_match, publisher.change_seq)
+    service.delete_publisher(session, publisher)
+
+
+# --- apps --------------------------------------------------------------------------
+
+
+def apps_public(
+    session: SessionDep, settings: Settings, apps: Sequence[App]
+) -> list[schemas.AppPublic]:
+    publishers = by_ids(session, Publisher, [a.publisher_id for a in apps])
+    return [
+        schemas.AppPublic.model_validate(
+            {
+                **app.model_dump(),
+                "publisher": publishers[app.publisher_id].code,
+                **_tracked(settings, app, f"apps/{app.id}"),
+            }
+        )
+        for app in apps
+    ]
+
+
+def app_public(session: SessionDep, settings: Settings, app: App) -> schemas.AppPublic:
+    return apps_public(session, settings, [app])[0]
+
+
+def app_filters(
+    publisher: Annotated[str | None, Query(description="Publisher code or id")] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    development_status: Annotated[str | None, Query(max_length=32)] = None,
+    license: Annotated[str | None, Query(max_length=500)] = None,
+    visibility: Visibility | None = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    platform: Annotated[str | None, Query(max_length=64)] = None,
+    spbe_class: Annotated[str | None, Query(max_length=16)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text to look for")] = None,
+) -> service.AppFilters:
+    return service.AppFilters(
+        publisher=publisher,
+        category=category,
+        development_status=development_status,
+        license=license,
+        visibility=visibility,
+        tag=tag,
+        platform=platform,
+        spbe_class=spbe_class,
+        q=q,
+    )
+
+
+@router.get(
+    "/apps",
+    tags=["apps"],
+    operation_id="list_apps",
+    response_model=schemas.AppsPublic,
+    responses=READ_ERRORS,
+)
+def list_apps(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    filters: Annotated[service.AppFilters, Depends(app_filters)],
+    limit: Limit,
+    cursor: Cursor = None,
+) -> schemas.AppsPublic:
+    page = service.list_apps(session, principal, filters, limit=limit, cursor=cursor)
+    set_next_link(request, response, page.next_cursor)
+    return schemas.AppsPublic(
+        items=apps_public(session, settings, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/apps",
+    tags=["apps"],
+    operation_id="create_app",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.AppPublic,
+    responses=WRITE_ERRORS,
+)
+def create_app(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CatalogWriter,
+    app_in: schemas.AppCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return created(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        app_in,
+        lambda: app_public(session, settings, service.create_app(session, principal, app_in)),
+        lambda body: f"/api/v1/apps/{body['id']}",
+    )
+
+
+@router.get(
+    "/apps/{app_id}",
+    tags=["apps"],
+    operation_id="get_app",
+    response_model=schemas.AppPublic,
+    responses=READ_ERRORS,
+)
+def get_app(
+    app_id: uuid.UUID,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> schemas.AppPublic:
+    app = service.get_app(session, principal, app_id)
+    with_etag(response, app.change_seq)
+    return app_public(session, settings, app)
+
+
+@router.patch(
+    "/apps/{app_id}",
+    tags=["apps"],
+    operation_id="update_app",
+    response_model=schemas.AppPublic,
+    responses=WRITE_ERRORS,
+)
+def update_app(
+    app_id: uuid.UUID,
+    app_in: schemas.AppUpdate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CatalogWriter,
+    if_match: IfMatch = None,
+) -> schemas.AppPublic:
+    app = service.get_app(session, principal, app_id)
+    check_if_match(if_match, app.change_seq)
+    app = service.update_app(session, principal, app, app_in)
+    with_etag(response, app.change_seq)
+    return app_public(session, settings, app)
+
+
+@router.delete(
+    "/apps/{app_id}",
+    tags=["apps"],
+    operation_id="delete_app",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=WRITE_ERRORS,
+)
+def delete_app(
+    app_id: uuid.UUID, session: SessionDep, principal: CatalogWriter, if_match: IfMatch = None
+) -> None:
+    app = service.get_app(session, principal, app_id)
+    check_if_match(if_match, app.change_seq)
+    service.delete_app(session, principal, app)
+
+
+# --- releases ----------------------------------------------------------------------
+
+
+def release_public(settings: Settings, release: Release) -> schemas.ReleasePublic:
+    path = f"apps/{release.app_id}/releases/{release.id}"
+    return schemas.ReleasePublic.model_validate(
+        {**release.model_dump(), **_tracked(settings, release, path)}
+    )
+
+
+@router.get(
+    "/apps/{app_id}/releases",
+    tags=["releases"],
+    operation_id="list_releases",
+    response_model=schemas.ReleasesPublic,
+    responses=READ_ERRORS,
+)
+def list_releases(
+    app_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    limit: Limit,
+    cursor: Cursor = None,
+) -> schemas.ReleasesPublic:
+    app = service.get_app(session, principal, app_id)
+    page = service.list_releases(session, app, limit=limit, cursor=cursor)
+    set_next_link(request, response, page.next_cursor)
+    return schemas.ReleasesPublic(
+        items=[release_public(settings, r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/apps/{app_id}/releases",
+    tags=["releases"],
+    operation_id="create_release",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.ReleasePublic,
+    responses=WRITE_ERRORS,
+)
+def create_release(
+    app_id: uuid.UUID,
+    release_in: schemas.ReleaseCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CatalogWriter,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    app = service.get_app(session, principal, app_id)
+    return created(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        release_in,
+        lambda: release_public(
+            settings, service.create_release(session, principal, app, release_in)
+        ),
+        lambda body: f"/api/v1/apps/{app_id}/releases/{body['id']}",
+    )
+
+
+@router.get(
+    "/apps/{app_id}/releases/{release_id}",
+    tags=["releases"],
+    operation_id="get_release",
+    response_model=schemas.ReleasePublic,
+    responses=READ_ERRORS,
+)
+def get_release(
+    app_id: uuid.UUID,
+    release_id: uuid.UUID,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> schemas.ReleasePublic:
+    app = service.get_app(session, principal, app_id)
+    release = service.get_release(session, app, release_id)
+    with_etag(response, release.change_seq)
+    return release_public(settings, release)
+
+
+@router.patch(
+    "/apps/{app_id}/releases/{release_id}",
+    tags=["releases"],
+    operation_id="update_release",
+    response_model=schemas.ReleasePublic,
+    responses=WRITE_ERRORS,
+)
+def update_release(
+    app_id: uuid.UUID,
+    release_id: uuid.UUID,
+    release_in: schemas.ReleaseUpdate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CatalogWriter,
+    if_match: IfMatch = None,
+) -> schemas.ReleasePublic:
+    app = service.get_app(session, principal, app_id)
+    release = service.get_release(session, app, release_id)
+    check_if_match(if_match, release.change_seq)
+    release = service.update_release(session, principal, app, release, release_in)
+    with_etag(response, release.change_seq)
+    return release_public(settings, release)
+
+
+@router.delete(
+    "/apps/{app_id}/releases/{release_id}",
+    tags=["releases"],
+    operation_id="delete_release",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=WRITE_ERRORS,
+)
+def delete_release(
+    app_id: uuid.UUID,
+    release_id: uuid.UUID,
+    session: SessionDep,
+    principal: CatalogWriter,
+    if_match: IfMatch = None,
+) -> None:
+    app = service.get_app(session, principal, app_id)
+    release = service.get_release(session, app, release_id)
+    check_if_match(if_match, release.change_seq)
+    service.delete_release(session, principal, app, release)
+
+
+# --- datasets ----------------------------------------------------------------------
+
+
+def datasets_public(
+    session: SessionDep, settings: Settings, datasets: Sequence[Dataset]
+) -> list[schemas.DatasetPublic]:
+    publishers = by_ids(session, Publisher, [d.publisher_id for d in datasets])
+    return [
+        schemas.DatasetPublic.model_validate(
+            {
+                **dataset.model_dump(),
+                "publisher": publishers[dataset.publisher_id].code,
+                **_tracked(settings, dataset, f"datasets/{dataset.id}"),
+            }
+        )
+        for dataset in datasets
+    ]
+
+
+def dataset_public(
+    session: SessionDep, settings: Settings, dataset: Dataset
+) -> schemas.DatasetPublic:
+    return datasets_public(session, settings, [dataset])[0]
+
+
+def dataset_filters(
+    publisher: Annotated[str | None, Query(description="Publisher code or id")] = None,
+    theme: Annotated[
+        str | None, Query(max_length=8, description="EU data theme, e.g. HEAL")
+    ] = None,
+    keyword: Annotated[str | None, Query(max_length=100)] = None,
+    license: Annotated[str | None, Query(max_length=500)] = None,
+    visibility: Visibility | None = None,
+    format: Annotated[str | None, Query(max_length=64, description="Distribution format")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text to look for")] = None,
+) -> service.DatasetFilters:
+    return service.DatasetFilters(
+        publisher=publisher,
+        theme=theme,
+        keyword=keyword,
+        license=license,
+        visibility=visibility,
+        format=format,
+        q=q,
+    )
+
+
+@router.get(
+    "/datasets",
+    tags=["datasets"],
+    operation_id="list_datasets",
+    response_model=schemas.DatasetsPublic,
+    responses=READ_ERRORS,
+)
+def list_datasets(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    filters: Annotated[service.DatasetFilters, Depends(dataset_filters)],
+    limit: Limit,
+    cursor: Cursor = None,
+) -> schemas.DatasetsPublic:
+    page = service.list_datasets(session, principal, filters, limit=limit, cursor=cursor)
+    set_next_link(request, response, page.next_cursor)
+    return schemas.DatasetsPublic(
+        items=datasets_public(session, settings, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/datasets",
+    tags=["datasets"],
+    operation_id="create_dataset",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.DatasetPublic,
+    responses=WRITE_ERRORS,
+)
+def create_dataset(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CatalogWriter,
+    dataset_in: schemas.DatasetCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return created(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        dataset_in,
+        lambda: dataset_public(
+            session, settings, service.create_dataset(session, principal, dataset_in)
+        ),
+        lambda body: f"/api/v1/datasets/{body['id']}",
+    )
+
+
+@router.get(
+    "/datasets/{dataset_id}",
+    tags=["datasets"],
+    operation_id="get_dataset",
+    response_model=schemas.DatasetPublic,
+    responses=READ_ERRORS,
+)
+def get_dataset(
+    dataset_id: uuid.UUID,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> schemas.DatasetPublic:
+    dataset = service.get_dataset(session, principal, dataset_id)
+    with_etag(response, dataset.change_seq)
+    return dataset_public(session, settings, dataset)
+
+
+@router.patch(
+    "/datasets/{dataset_id}",
+    tags=["datasets"],
+    operation_id="update_dataset",
+    response_model=schemas.DatasetPublic,
+    responses=WRITE_ERRORS,
+)
+def update_dataset(
+    dataset_id: uuid.UUID,
+    dataset_in: schemas.DatasetUpdate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CatalogWriter,
+    if_match: IfMatch = None,
+) -> schemas.DatasetPublic:
+    dataset = service.get_dataset(session, principal, dataset_id)
+    check_if_match(if_match, dataset.change_seq)
+    dataset = service.update_dataset(session, principal, dataset, dataset_in)
+    with_etag(response, dataset.change_seq)
+    return dataset_public(session, settings, dataset)
+
+
+@router.delete(
+    "/datasets/{dataset_id}",
+    tags=["datasets"],
+    operation_id="delete_dataset",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=WRITE_ERRORS,
+)
+def delete_dataset(
+    dataset_id: uuid.UUID, session: SessionDep, principal: CatalogWriter, if_match: IfMatch = None
+) -> None:
+    dataset = service.get_dataset(session, principal, dataset_id)
+    check_if_match(if_match, dataset.change_seq)
+    service.delete_dataset(session, principal, dataset)
+
+
+# --- distributions -----------------------------------------------------------------
+
+
+def distribution_public(
+    settings: Settings, distribution: Distribution
+) -> schemas.DistributionPublic:
+    path = f"datasets/{distribution.dataset_id}/distributions/{distribution.id}"
+    return schemas.DistributionPublic.model_validate(
+        {**distribution.model_dump(), **_tracked(settings, distribution, path)}
+    )
+
+
+@router.get(
+    "/datasets/{dataset_id}/distributions",
+    tags=["distributions"],
+    operation_id="list_distributions",
+    response_model=schemas.DistributionsPublic,
+    responses=READ_ERRORS,
+)
+def list_distributions(
+    dataset_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    limit: Limit,
+    cursor: Cursor = None,
+) -> schemas.DistributionsPublic:
+    dataset = service.get_dataset(session, principal, dataset_id)
+    page = service.list_distributions(session, dataset, limit=limit, cursor=cursor)
+    set_next_link(request, response, page.next_cursor)
+    return schemas.DistributionsPublic(
+        items=[distribution_public(settings, d) for d in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post(
+    "/datasets/{dataset_id}/distributions",
+    tags=["distributions"],
+    operation_id="create_distribution",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.DistributionPublic,
+    responses=WRITE_ERRORS,
+)
+def create_distribution(
+    dataset_id: uuid.UUID,
+    distribution_in: schemas.DistributionCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CatalogWriter,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    dataset = service.get_dataset(session, principal, dataset_id)
+    return created(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        distribution_in,
+        lambda: distribution_public(
+            settings, service.create_distribution(session, principal, dataset, distribution_in)
+        ),
+        lambda body: f"/api/v1/datasets/{dataset_id}/distributions/{body['id']}",
+    )
+
+
+@router.get(
+    "/datasets/{dataset_id}/distributions/{distribution_id}",
+    tags=["distributions"],
+    operation_id="get_distribution",
+    response_model=schemas.DistributionPublic,
+    responses=READ_ERRORS,
+)
+def get_distribution(
+    dataset_id: uuid.UUID,
+    distribution_id: uuid.UUID,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> schemas.DistributionPublic:
+    dataset = service.get_dataset(session, principal, dataset_id)
+    distribution = service.get_distribution(session, dataset, distribution_id)
+    with_etag(response, distribution.change_seq)
+    return distribution_public(settings, distribution)
+
+
+@router.patch(
+    "/datasets/{dataset_id}/distributions/{distribution_id}",
+    tags=["distributions"],
+    operation_id="update_distribution",
+    response_model=schemas.DistributionPublic,
+    responses=WRITE_ERRORS,
+)
+def update_distribution(
+    dataset_id: uuid.UUID,
+    distribution_id: uuid.UUID,
+    distribution_in: schemas.DistributionUpdate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CatalogWriter,
+    if_match: IfMatch = None,
+) -> schemas.DistributionPublic:
+    dataset = service.get_dataset(session, principal, dataset_id)
+    distribution = service.get_distribution(session, dataset, distribution_id)
+    check_if_match(if_match, distribution.change_seq)
+    distribution = service.update_distribution(
+        session, principal, dataset, distribution, distribution_in
+    )
+    with_etag(response, distribution.change_seq)
+    return distribution_public(settings, distribution)
+
+
+@router.delete(
+    "/datasets/{dataset_id}/distributions/{distribution_id}",
+    tags=["distributions"],
+    operation_id="delete_distribution",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=WRITE_ERRORS,
+)
+def delete_distribution(
+    dataset_id: uuid.UUID,
+    distribution_id: uuid.UUID,
+    session: SessionDep,
+    principal: CatalogWriter,
+    if_match: IfMatch = None,
+) -> None:
+    dataset = service.get_dataset(session, principal, dataset_id)
+    distribution = service.get_distribution(session, dataset, distribution_id)
+    check_if_match(if_match, distribution.change_seq)
+    service.delete_distribution(session, principal, dataset, distribution)

@@ -1,0 +1,447 @@
+"""The catalog's rules: who may create, change and see publishers, apps, releases,
+datasets and distributions.
+
+Services take a session and the caller, ``flush()`` and never commit: the request's
+transaction commits (or rolls back) the whole unit of work. An item the caller may
+not see is reported as not found, so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from registry.catalog import schemas
+from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
+from registry.db import utcnow
+from registry.errors import Conflict, Forbidden, NotFound, field_error, invalid
+from registry.oauth.principal import Principal
+from registry.querying import (
+    PageOf,
+    apply_changes,
+    first_live,
+    json_array_contains,
+    live,
+    paginate,
+    text_match,
+)
+from registry.sharing.visibility import can_see, visible_clause
+
+# --- publishers --------------------------------------------------------------------
+
+
+def get_publisher(session: Session, ref: str) -> Publisher:
+    """A live publisher by id or by code."""
+    try:
+        condition = Publisher.id == uuid.UUID(ref)
+    except ValueError:
+        condition = Publisher.code == ref
+    publisher = first_live(session, Publisher, condition)
+    if publisher is None:
+        raise NotFound(f"no publisher {ref!r}")
+    return publisher
+
+
+def list_publishers(
+    session: Session, *, q: str | None, kind: str | None, limit: int, cursor: str | None
+) -> PageOf[Publisher]:
+    stmt = select(Publisher).where(live(Publisher))
+    if kind:
+        stmt = stmt.where(Publisher.kind == kind)
+    if q:
+        stmt = stmt.where(text_match(q, Publisher.code, Publisher.name, Publisher.region_code))
+    return paginate(session, stmt, Publisher.id, limit, cursor)
+
+
+def create_publisher(
+    session: Session, publisher_in: schemas.PublisherCreate, *, demo: bool = False
+) -> Publisher:
+    if first_live(session, Publisher, Publisher.code == publisher_in.code):
+        raise Conflict(
+            f"a publisher with code {publisher_in.code!r} already exists",
+            errors=[field_error(["body", "code"], "already taken")],
+        )
+    publisher = Publisher.model_validate(publisher_in, update={"demo": demo})
+    session.add(publisher)
+    session.flush()
+    return publisher
+
+
+def update_publisher(
+    session: Session, publisher: Publisher, publisher_in: schemas.PublisherUpdate
+) -> Publisher:
+    apply_changes(publisher, publisher_in.model_dump(exclude_unset=True))
+    session.flush()
+    return publisher
+
+
+def delete_publisher(session: Session, publisher: Publisher) -> None:
+    for model in (App, Dataset):
+        owned = first_live(session, model, model.publisher_id == publisher.id)
+        if owned is not None:
+            raise Conflict(
+                f"publisher {publisher.code!r} still owns {model.__tablename__}; delete them first"
+            )
+    publisher.deleted_at = utcnow()
+    session.flush()
+
+
+def publisher_for_create(session: Session, principal: Principal, code: str | None) -> Publisher:
+    """The owner of a new item: the publisher named, or else the caller's own."""
+    if code is None:
+        if principal.publisher_id is None:
+            raise invalid(["body", "publisher"], "required: this client acts for no publisher")
+        publisher = first_live(session, Publisher, Publisher.id == principal.publisher_id)
+        if publisher is None:
+            raise Forbidden("the caller's publisher no longer exists")
+        return publisher
+    publisher = first_live(session, Publisher, Publisher.code == code)
+    if publisher is None:
+        raise invalid(["body", "publisher"], f"no publisher {code!r} on this node")
+    ensure_owner(principal, publisher.id)
+    return publisher
+
+
+def ensure_owner(principal: Principal, publisher_id: uuid.UUID) -> None:
+    if not principal.acts_for(publisher_id):
+        raise Forbidden("this item belongs to another publisher")
+
+
+# --- apps --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppFilters:
+    publisher: str | None = None
+    category: str | None = None
+    development_status: str | None = None
+    license: str | None = None
+    visibility: Visibility | None = None
+    tag: str | None = None
+    platform: str | None = None
+    spbe_class: str | None = None
+    q: str | None = None
+
+
+def list_apps(
+    session: Session,
+    principal: Principal | None,
+    filters: AppFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> PageOf[App]:
+    stmt = select(App).where(live(App), visible_clause(App, principal))
+    stmt = _where_publisher(session, stmt, App, filters.publisher)
+    for column, value in (
+        (App.development_status, filters.development_status),
+        (App.license, filters.license),
+        (App.visibility, filters.visibility),
+        (App.spbe_class, filters.spbe_class),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    for array, element in (
+        (App.categories, filters.category),
+        (App.tags, filters.tag),
+        (App.platforms, filters.platform),
+    ):
+        if element is not None:
+            stmt = stmt.where(json_array_contains(session, array, element))
+    if filters.q:
+        stmt = stmt.where(text_match(filters.q, App.name, App.slug, App.description, App.tags))
+    return paginate(session, stmt, App.id, limit, cursor)
+
+
+def get_app(session: Session, principal: Principal | None, app_id: uuid.UUID) -> App:
+    app = first_live(session, App, App.id == app_id)
+    if app is None or not can_see(app, principal):
+        raise NotFound(f"no app {app_id}")
+    return app
+
+
+def create_app(session: Session, principal: Principal, app_in: schemas.AppCreate) -> App:
+    publisher = publisher_for_create(session, principal, app_in.publisher)
+    _ensure_slug_free(session, App, publisher, app_in.slug)
+    app = App.model_validate(
+        app_in.model_dump(exclude={"publisher"}, mode="json"),
+        update={"publisher_id": publisher.id},
+    )
+    session.add(app)
+    session.flush()
+    return app
+
+
+def update_app(session: Session, principal: Principal, app: App, app_in: schemas.AppUpdate) -> App:
+    ensure_owner(principal, app.publisher_id)
+    changes = app_in.model_dump(exclude_unset=True, mode="json")
+    if changes.get("slug") not in (None, app.slug):
+        _ensure_slug_free(session, App, _publisher_of(session, app), changes["slug"])
+    apply_changes(app, changes)
+    session.flush()
+    return app
+
+
+def delete_app(session: Session, principal: Principal, app: App) -> None:
+    ensure_owner(principal, app.publisher_id)
+    now = utcnow()
+    app.deleted_at = now
+    # Children go with their parent, so the change feed tombstones them too.
+    for release in session.exec(select(Release).where(Release.app_id == app.id, live(Release))):
+        release.deleted_at = now
+    session.flush()
+
+
+# --- releases ----------------------------------------------------------------------
+
+
+def list_releases(session: Session, app: App, *, limit: int, cursor: str | None) -> PageOf[Release]:
+    stmt = select(Release).where(Release.app_id == app.id, live(Release))
+    return paginate(session, stmt, Release.id, limit, cursor)
+
+
+def get_release(session: Session, app: App, release_id: uuid.UUID) -> Release:
+    release = first_live(session, Release, Release.id == release_id, Release.app_id == app.id)
+    if release is None:
+        raise NotFound(f"app {app.id} has no release {release_id}")
+    return release
+
+
+def create_release(
+    session: Session, principal: Principal, app: App, release_in: schemas.ReleaseCreate
+) -> Release:
+    ensure_owner(principal, app.publisher_id)
+    _ensure_version_free(session, app, release_in.version)
+    data = release_in.model_dump(mode="json", exclude_none=True)
+    data["released_at"] = release_in.released_at or utcnow()
+    release = Release.model_validate(data, update={"app_id": app.id})
+    session.add(release)
+    session.flush()
+    return release
+
+
+def update_release(
+    session: Session,
+    principal: Principal,
+    app: App,
+    release: Release,
+    release_in: schemas.ReleaseUpdate,
+) -> Release:
+    ensure_owner(principal, app.publisher_id)
+    changes = release_in.model_dump(exclude_unset=True, mode="json")
+    if changes.get("version") not in (None, release.version):
+        _ensure_version_free(session, app, changes["version"])
+    if "released_at" in changes:
+        changes["released_at"] = release_in.released_at
+    apply_changes(release, changes)
+    session.flush()
+    return release
+
+
+def delete_release(session: Session, principal: Principal, app: App, release: Release) -> None:
+    ensure_owner(principal, app.publisher_id)
+    release.deleted_at = utcnow()
+    session.flush()
+
+
+# --- datasets ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetFilters:
+    publisher: str | None = None
+    theme: str | None = None
+    keyword: str | None = None
+    license: str | None = None
+    visibility: Visibility | None = None
+    format: str | None = None
+    q: str | None = None
+
+
+def list_datasets(
+    session: Session,
+    principal: Principal | None,
+    filters: DatasetFilters,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> PageOf[Dataset]:
+    stmt = select(Dataset).where(live(Dataset), visible_clause(Dataset, principal))
+    stmt = _where_publisher(session, stmt, Dataset, filters.publisher)
+    if filters.license is not None:
+        stmt = stmt.where(Dataset.license == filters.license)
+    if filters.visibility is not None:
+        stmt = stmt.where(Dataset.visibility == filters.visibility)
+    if filters.theme is not None:
+        stmt = stmt.where(json_array_contains(session, Dataset.themes, filters.theme.upper()))
+    if filters.keyword is not None:
+        stmt = stmt.where(json_array_contains(session, Dataset.keywords, filters.keyword))
+    if filters.format is not None:
+        stmt = stmt.where(
+            sa.exists().where(
+                Distribution.dataset_id == Dataset.id,  # type: ignore[arg-type]
+                live(Distribution),
+                sa.func.upper(Distribution.format) == filters.format.upper(),
+            )
+        )
+    if filters.q:
+        stmt = stmt.where(
+            text_match(
+                filters.q, Dataset.slug, Dataset.title, Dataset.description, Dataset.keywords
+            )
+        )
+    return paginate(session, stmt, Dataset.id, limit, cursor)
+
+
+def get_dataset(session: Session, principal: Principal | None, dataset_id: uuid.UUID) -> Dataset:
+    dataset = first_live(session, Dataset, Dataset.id == dataset_id)
+    if dataset is None or not can_see(dataset, principal):
+        raise NotFound(f"no dataset {dataset_id}")
+    return dataset
+
+
+def create_dataset(
+    session: Session, principal: Principal, dataset_in: schemas.DatasetCreate
+) -> Dataset:
+    publisher = publisher_for_create(session, principal, dataset_in.publisher)
+    _ensure_slug_free(session, Dataset, publisher, dataset_in.slug)
+    dataset = Dataset.model_validate(
+        dataset_in.model_dump(exclude={"publisher"}, mode="json"),
+        update={"publisher_id": publisher.id},
+    )
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def update_dataset(
+    session: Session, principal: Principal, dataset: Dataset, dataset_in: schemas.DatasetUpdate
+) -> Dataset:
+    ensure_owner(principal, dataset.publisher_id)
+    changes = dataset_in.model_dump(exclude_unset=True, mode="json")
+    if changes.get("slug") not in (None, dataset.slug):
+        _ensure_slug_free(session, Dataset, _publisher_of(session, dataset), changes["slug"])
+    apply_changes(dataset, changes)
+    session.flush()
+    return dataset
+
+
+def delete_dataset(session: Session, principal: Principal, dataset: Dataset) -> None:
+    ensure_owner(principal, dataset.publisher_id)
+    now = utcnow()
+    dataset.deleted_at = now
+    for distribution in session.exec(
+        select(Distribution).where(Distribution.dataset_id == dataset.id, live(Distribution))
+    ):
+        distribution.deleted_at = now
+    session.flush()
+
+
+# --- distributions -----------------------------------------------------------------
+
+
+def list_distributions(
+    session: Session, dataset: Dataset, *, limit: int, cursor: str | None
+) -> PageOf[Distribution]:
+    stmt = select(Distribution).where(Distribution.dataset_id == dataset.id, live(Distribution))
+    return paginate(session, stmt, Distribution.id, limit, cursor)
+
+
+def get_distribution(
+    session: Session, dataset: Dataset, distribution_id: uuid.UUID
+) -> Distribution:
+    distribution = first_live(
+        session,
+        Distribution,
+        Distribution.id == distribution_id,
+        Distribution.dataset_id == dataset.id,
+    )
+    if distribution is None:
+        raise NotFound(f"dataset {dataset.id} has no distribution {distribution_id}")
+    return distribution
+
+
+def create_distribution(
+    session: Session,
+    principal: Principal,
+    dataset: Dataset,
+    distribution_in: schemas.DistributionCreate,
+) -> Distribution:
+    ensure_owner(principal, dataset.publisher_id)
+    distribution = Distribution.model_validate(
+        distribution_in.model_dump(mode="json"), update={"dataset_id": dataset.id}
+    )
+    session.add(distribution)
+    session.flush()
+    return distribution
+
+
+def update_distribution(
+    session: Session,
+    principal: Principal,
+    dataset: Dataset,
+    distribution: Distribution,
+    distribution_in: schemas.DistributionUpdate,
+) -> Distribution:
+    ensure_owner(principal, dataset.publisher_id)
+    apply_changes(distribution, distribution_in.model_dump(exclude_unset=True, mode="json"))
+    session.flush()
+    return distribution
+
+
+def delete_distribution(
+    session: Session, principal: Principal, dataset: Dataset, distribution: Distribution
+) -> None:
+    ensure_owner(principal, dataset.publisher_id)
+    distribution.deleted_at = utcnow()
+    session.flush()
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _where_publisher(
+    session: Session, stmt: Any, model: type[App] | type[Dataset], ref: str | None
+) -> Any:
+    if ref is None:
+        return stmt
+    try:
+        publisher_id = get_publisher(session, ref).id
+    except NotFound:
+        return stmt.where(sa.false())
+    return stmt.where(model.publisher_id == publisher_id)
+
+
+def _publisher_of(session: Session, item: App | Dataset) -> Publisher:
+    publisher = session.get(Publisher, item.publisher_id)
+    assert publisher is not None  # a foreign key guarantees it
+    return publisher
+
+
+def _ensure_slug_free(
+    session: Session, model: type[App] | type[Dataset], publisher: Publisher, slug: str
+) -> None:
+    taken = first_live(
+        session,
+        model,
+        model.publisher_id == publisher.id,
+        model.slug == slug,
+    )
+    if taken is not None:
+        kind = "an app" if model is App else "a dataset"
+        raise Conflict(
+            f"{publisher.code} already has {kind} with slug {slug!r}",
+            errors=[field_error(["body", "slug"], f"{slug!r} is already taken")],
+        )
+
+
+def _ensure_version_free(session: Session, app: App, version: str) -> None:
+    if first_live(session, Release, Release.app_id == app.id, Release.version == version):
+        raise Conflict(
+            f"app {app.slug!r} already has a release {version!r}",
+            errors=[field_error(["body", "version"], f"{version!r} already exists")],
+        )

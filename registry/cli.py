@@ -1,0 +1,183 @@
+"""The ``lumbung`` command: run a node and administer it.
+
+Every command reads the same ``LUMBUNG_*`` settings as ``serve``, so the CLI always
+works on the node's own database.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, NoReturn
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import select
+
+from registry import migrate
+from registry.catalog import schemas, service
+from registry.catalog.models import Publisher, PublisherKind
+from registry.db import create_db_engine, session_scope
+from registry.errors import LumbungError
+from registry.oauth.cli import client_app, keys_app
+from registry.querying import live
+from registry.settings import Settings, SettingsError, get_settings
+
+app = typer.Typer(
+    help="Lumbung: a federated registry of e-government apps and datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+publisher_app = typer.Typer(help="Publishers hosted on this node.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(publisher_app, name="publisher")
+app.add_typer(client_app, name="client")
+app.add_typer(keys_app, name="keys")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        fail(str(exc), code=2)
+
+
+def redacted(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool | None,
+        typer.Option("--demo/--no-demo", help="Load the demo catalog if the node is empty."),
+    ] = None,
+) -> None:
+    """Migrate the database, prepare keys and the admin client, then serve the node."""
+    import uvicorn
+
+    from registry.app import create_app
+    from registry.oauth.service import ensure_admin_client
+
+    settings = settings_or_exit()
+    out.print(f"Lumbung node [bold]{settings.issuer}[/bold]")
+    out.print(f"  data dir : {settings.data_dir.resolve()}")
+    out.print(f"  database : {redacted(settings.sqlalchemy_url)}")
+    try:
+        migrate.upgrade(settings)
+    except sa.exc.OperationalError as exc:
+        fail(f"cannot reach the database: {exc.orig}")
+    engine = create_db_engine(settings)
+    with session_scope(engine) as session:
+        admin = ensure_admin_client(session, settings)
+        loaded = False
+        if demo if demo is not None else settings.demo:
+            from registry.demo import load_demo
+
+            loaded = load_demo(session)
+    if admin is not None:
+        out.print(f"  admin    : new admin client written to {settings.admin_client_file}")
+    else:
+        out.print(f"  admin    : credentials in {settings.admin_client_file}")
+    if loaded:
+        out.print("  demo     : demo catalog loaded (marked as demo data)")
+    out.print(f"  API docs : http://{host}:{port}/docs   (OpenAPI: /openapi.json)")
+    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    settings = settings_or_exit()
+    migrate.upgrade(settings, revision)
+    out.print(f"database at {migrate.current_revision(create_db_engine(settings))}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Revert migrations down to REVISION."""
+    settings = settings_or_exit()
+    migrate.downgrade(settings, revision)
+    out.print(f"database at {migrate.current_revision(create_db_engine(settings)) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's migration and whether it is the newest."""
+    settings = settings_or_exit()
+    current = migrate.current_revision(create_db_engine(settings))
+    head = migrate.head_revision(settings)
+    state = "up to date" if current == head else f"behind (newest is {head})"
+    out.print(f"{current or 'base'} — {state}")
+
+
+@publisher_app.command("add")
+def publisher_add(
+    code: Annotated[str, typer.Argument(help="Stable slug, e.g. kab-banyuwangi")],
+    name: Annotated[str, typer.Option(help="Full name, e.g. 'Kabupaten Banyuwangi'")],
+    kind: Annotated[PublisherKind, typer.Option(help="What kind of organisation")] = (
+        PublisherKind.city
+    ),
+    region_code: Annotated[
+        str | None, typer.Option(help="Kemendagri region code, e.g. 35.10")
+    ] = None,
+    website: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Register a publisher hosted on this node."""
+    from pydantic import ValidationError
+
+    settings = settings_or_exit()
+    try:
+        publisher_in = schemas.PublisherCreate(
+            code=code, name=name, kind=kind, region_code=region_code, website=website, email=email
+        )
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    try:
+        with session_scope(create_db_engine(settings)) as session:
+            publisher = service.create_publisher(session, publisher_in)
+            out.print(f"publisher {publisher.code} added (id {publisher.id})")
+    except LumbungError as exc:
+        fail(str(exc))
+
+
+@publisher_app.command("list")
+def publisher_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the publishers hosted on this node."""
+    settings = settings_or_exit()
+    with session_scope(create_db_engine(settings), write=False) as session:
+        rows = session.exec(select(Publisher).where(live(Publisher)).order_by(Publisher.code)).all()
+    if as_json:
+        payload = [
+            {"id": str(p.id), "code": p.code, "name": p.name, "kind": p.kind.value,
+             "region_code": p.region_code}
+            for p in rows
+        ]  # fmt: skip
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    table = Table("code", "name", "kind", "region", "id")
+    for p in rows:
+        table.add_row(p.code, p.name, p.kind.value, p.region_code or "", str(p.id))
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Database plumbing: the engine, the session per request, and the change sequence.
+
+Every row that federation feeds carries ``change_seq``, a value of one node-wide
+counter taken *inside* the writing transaction (DESIGN §4). The counter row is
+updated with ``UPDATE … RETURNING``, so it stays locked until the writer commits:
+writers are serialised and commit order equals sequence order, which is what lets
+a feed reader never skip a change that commits late.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.pool import NullPool
+from sqlmodel import Field, Session, SQLModel
+
+from registry.settings import Settings
+
+# One naming convention, so Alembic can name (and later drop) every constraint the
+# same way on SQLite and PostgreSQL.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7).
+
+    Ids sort by creation time, so lists page on the primary key alone.
+    """
+    unix_ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (unix_ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return uuid.UUID(int=value)
+
+
+class AwareDateTime(sa.types.TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware.
+
+    SQLite has no time zones and returns naive values; this keeps every datetime
+    the code sees aware, whatever the database.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+# JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
+JSONDoc = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def timestamp_field(**kwargs: Any) -> Any:
+    return Field(sa_type=AwareDateTime, **kwargs)
+
+
+class ChangeCounter(SQLModel, table=True):
+    """The single-row node-wide change sequence (DESIGN §4)."""
+
+    __tablename__ = "change_counter"
+
+    id: int = Field(default=1, primary_key=True)
+    value: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class Tracked(SQLModel):
+    """Columns shared by every entity: ordered UUID, aware timestamps, soft delete and
+    the change sequence that the federation feed pages on."""
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    created_at: datetime = timestamp_field(default_factory=utcnow)
+    updated_at: datetime = timestamp_field(default_factory=utcnow)
+    deleted_at: datetime | None = timestamp_field(default=None)
+    change_seq: int = Field(default=0, sa_type=sa.BigInteger, index=True)
+
+
+def take_change_seqs(session: OrmSession, count: int) -> range:
+    """Reserve ``count`` consecutive values of the node-wide change sequence."""
+    value = session.execute(
+        sa.update(ChangeCounter)
+        .where(ChangeCounter.id == 1)  # type: ignore[arg-type]
+        .values(value=ChangeCounter.value + count)
+        .returning(ChangeCounter.__table__.c.value)  # type: ignore[attr-defined]
+    ).scalar_one()
+    return range(value - count + 1, value + 1)
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _stamp_change_seq(session: OrmSession, flush_context: Any, instances: Any) -> None:
+    """Give every new or changed tracked row its place in the change sequence.
+
+    Doing it here, once for the whole flush, means no service can forget it.
+    """
+    changed = [obj for obj in session.new if isinstance(obj, Tracked)]
+    changed += [
+        obj
+        for obj in session.dirty
+        if isinstance(obj, Tracked) and session.is_modified(obj, include_collections=False)
+    ]
+    if not changed:
+        return
+    now = utcnow()
+    for obj, seq in zip(changed, take_change_seqs(session, len(changed)), strict=True):
+        obj.change_seq = seq
+        if obj not in session.new:
+            obj.updated_at = now
+
+
+def create_db_engine(settings: Settings, **kwargs: Any) -> Engine:
+    url = sa.make_url(settings.sqlalchemy_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=kwargs.pop("poolclass", NullPool),
+            **kwargs,
+        )
+        _make_sqlite_transactional(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    """Let SQLite take the write lock at BEGIN for writing sessions.
+
+    pysqlite begins transactions lazily and as DEFERRED; two writers that both read
+    first then deadlock on the lock upgrade and one fails at once with "database is
+    locked". Writers begin IMMEDIATE instead and simply wait their turn.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, but its transactions take the write lock up front on SQLite."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="IMMEDIATE")
+    return engine
+
+
+Bind = Engine | sa.Connection
+
+
+@contextmanager
+def session_scope(bind: Bind, *, write: bool = True) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error.
+
+    Used by the request dependency, the CLI and background jobs alike. Given a
+    connection that is already in a transaction (as the test suite does), the unit
+    of work nests in a savepoint instead.
+    """
+    if isinstance(bind, sa.Connection):
+        session = Session(bind, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    else:
+        session = Session(writer(bind) if write else bind, expire_on_commit=False)
+    with session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

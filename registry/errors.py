@@ -1,0 +1,190 @@
+"""Domain errors and their RFC 9457 problem+json rendering.
+
+Services raise these; one set of exception handlers turns each into a
+``application/problem+json`` response. Nothing else builds error responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://lumbung.id/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every 4xx and 5xx of this node returns them."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class LumbungError(Exception):
+    status: int = 500
+    code: str = "internal"
+    title: str = "Internal error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.headers = headers or {}
+
+    def problem(self, instance: str | None = None) -> Problem:
+        return Problem(
+            type=PROBLEM_BASE + self.code,
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            instance=instance,
+            errors=self.errors,
+        )
+
+
+class BadRequest(LumbungError):
+    status, code, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(LumbungError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(LumbungError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(LumbungError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(LumbungError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(LumbungError):
+    status, code, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PayloadTooLarge(LumbungError):
+    status, code, title = 413, "payload-too-large", "Request body too large"
+
+
+class ValidationFailed(LumbungError):
+    status, code, title = 422, "validation", "Validation failed"
+
+
+class PreconditionRequired(LumbungError):
+    status, code, title = 428, "precondition-required", "Precondition required"
+
+
+def field_error(loc: Sequence[str | int], msg: str) -> FieldError:
+    return FieldError(loc=list(loc), msg=msg)
+
+
+def invalid(loc: Sequence[str | int], msg: str) -> ValidationFailed:
+    """A validation error about one field."""
+    return ValidationFailed(f"{'.'.join(map(str, loc))}: {msg}", errors=[field_error(loc, msg)])
+
+
+# What routes declare in ``responses=`` so the OpenAPI document (and the SDK) knows
+# the shape of every error.
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": "Problem"}
+        for status in statuses
+    }
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _loc(loc: Sequence[Any]) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LumbungError)
+    async def _domain(request: Request, exc: LumbungError) -> JSONResponse:
+        return problem_response(exc.problem(request.url.path), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(loc=_loc(err.get("loc", ())), msg=str(err.get("msg", "invalid")))
+            for err in exc.errors()
+        ]
+        fields = ", ".join(".".join(map(str, e.loc)) for e in errors)
+        problem = ValidationFailed(f"invalid fields: {fields}", errors=errors).problem(
+            request.url.path
+        )
+        return problem_response(problem)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 400: "Bad request"}
+        problem = Problem(
+            type=PROBLEM_BASE + ("not-found" if exc.status_code == 404 else "http"),
+            title=titles.get(exc.status_code, "HTTP error"),
+            status=exc.status_code,
+            detail=str(exc.detail) if exc.detail else None,
+            instance=request.url.path,
+        )
+        return problem_response(problem, dict(exc.headers or {}))
+
+    @app.exception_handler(sa.exc.IntegrityError)
+    async def _integrity(request: Request, exc: sa.exc.IntegrityError) -> JSONResponse:
+        # Services check uniqueness first and say which field; this catches the race
+        # where two requests pass that check together and the database refuses one.
+        log.info("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
+        problem = Conflict("the change conflicts with a concurrent one; retry").problem(
+            request.url.path
+        )
+        return problem_response(problem)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        problem = Problem(
+            type=PROBLEM_BASE + "internal",
+            title="Internal error",
+            status=500,
+            detail="The node could not complete the request; the error has been logged.",
+            instance=request.url.path,
+        )
+        return problem_response(problem)

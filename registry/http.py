@@ -1,0 +1,106 @@
+"""HTTP conventions every router shares (DESIGN §6): ETag and If-Match, the ``Link``
+header of paged lists, and ``Idempotency-Key`` on creates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Header, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from registry import idempotency
+from registry.errors import PreconditionFailed
+from registry.oauth.principal import Principal
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The ETag of the version you read; the change is refused (412) if it "
+        "has changed since.",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Repeat a create safely: the same key and body return the first "
+        "response and create nothing more.",
+    ),
+]
+
+
+def etag_of(change_seq: int) -> str:
+    # change_seq is unique across the node and moves on every write: a strong
+    # validator without hashing the body.
+    return f'"{change_seq}"'
+
+
+def check_if_match(if_match: str | None, change_seq: int) -> None:
+    if if_match is None:
+        return
+    current = etag_of(change_seq)
+    offered = [tag.strip() for tag in if_match.split(",")]
+    if "*" not in offered and current not in offered:
+        raise PreconditionFailed(
+            f"the item has changed: its ETag is now {current}; read it again and retry"
+        )
+
+
+def with_etag(response: Response, change_seq: int) -> None:
+    response.headers["ETag"] = etag_of(change_seq)
+
+
+def set_next_link(request: Request, response: Response, next_cursor: str | None) -> None:
+    if next_cursor is not None:
+        url = request.url.include_query_params(cursor=next_cursor)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+
+
+def created(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    key: str | None,
+    payload: BaseModel,
+    create: Callable[[], Any],
+    location: Callable[[Any], str],
+) -> JSONResponse:
+    """Run ``create`` once per Idempotency-Key and answer 201 with Location and ETag.
+
+    ``create`` returns the public model of the new item. A repeat of the same key and
+    body replays the first response without calling ``create``.
+    """
+    body_print = idempotency.fingerprint(
+        request.method, request.url.path, payload.model_dump_json(exclude_unset=True).encode()
+    )
+    if key is not None:
+        earlier = idempotency.find(session, principal.client_id, key, body_print)
+        if earlier is not None:
+            return _created_response(earlier.body, earlier.status_code, location, replayed=True)
+    body = create().model_dump(mode="json")
+    if key is not None:
+        idempotency.remember(
+            session,
+            client_id=principal.client_id,
+            key=key,
+            method=request.method,
+            path=request.url.path,
+            print_=body_print,
+            status_code=201,
+            body=body,
+        )
+    return _created_response(body, 201, location, replayed=False)
+
+
+def _created_response(
+    body: dict[str, Any], status: int, location: Callable[[Any], str], *, replayed: bool
+) -> JSONResponse:
+    headers = {"Location": location(body), "ETag": body["etag"]}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=status, headers=headers)

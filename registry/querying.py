@@ -1,0 +1,98 @@
+"""Query building blocks shared by every list: cursors, JSON array filters, text match,
+and applying a partial update."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, SQLModel, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from registry.errors import invalid
+
+T = TypeVar("T", bound=SQLModel)
+
+
+@dataclass
+class PageOf(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(last_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(last_id.bytes).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return uuid.UUID(bytes=raw)
+    except (ValueError, binascii.Error):
+        raise invalid(["query", "cursor"], "not a cursor this node issued") from None
+
+
+def paginate(
+    session: Session, stmt: SelectOfScalar[T], id_column: Any, limit: int, cursor: str | None
+) -> PageOf[T]:
+    """Keyset pagination on the primary key. Ids are UUIDv7, so pages come in
+    creation order and stay stable while rows are added."""
+    if cursor:
+        stmt = stmt.where(id_column > decode_cursor(cursor))
+    rows = list(session.exec(stmt.order_by(id_column).limit(limit + 1)).all())
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return PageOf(rows, encode_cursor(rows[-1].id))  # type: ignore[attr-defined]
+    return PageOf(rows, None)
+
+
+def json_array_contains(session: Session, column: Any, value: str) -> ColumnElement[bool]:
+    """``value`` is an element of the JSON array in ``column``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.cast(column, JSONB).op("@>")(sa.cast(sa.literal(json.dumps([value])), JSONB))
+    elements = sa.func.json_each(column).table_valued("value")
+    return sa.exists(sa.select(1).select_from(elements).where(elements.c.value == value))
+
+
+def text_match(q: str, *columns: Any) -> ColumnElement[bool]:
+    """A case-insensitive substring match over the given columns (JSON ones as text)."""
+    needle = q.strip().lower()
+    return sa.or_(
+        *(
+            sa.func.lower(sa.cast(col, sa.String)).contains(needle, autoescape=True)
+            for col in columns
+        )
+    )
+
+
+def live(model: Any) -> ColumnElement[bool]:
+    return model.deleted_at.is_(None)  # type: ignore[no-any-return]
+
+
+def apply_changes(obj: SQLModel, changes: Mapping[str, Any]) -> None:
+    """Set the given fields, refusing ``null`` for a column that cannot hold it."""
+    table = obj.__table__  # type: ignore[attr-defined]
+    for name, value in changes.items():
+        column = table.columns.get(name)
+        if value is None and column is not None and not column.nullable:
+            raise invalid(["body", name], "may not be null")
+        setattr(obj, name, value)
+
+
+def first_live(session: Session, model: type[T], *where: Any) -> T | None:
+    return session.exec(select(model).where(live(model), *where)).first()
+
+
+def by_ids(session: Session, model: type[T], ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, T]:
+    if not ids:
+        return {}
+    rows = session.exec(select(model).where(model.id.in_(set(ids)))).all()  # type: ignore[attr-defined]
+    return {row.id: row for row in rows}  # type: ignore[attr-defined]
