@@ -1,0 +1,263 @@
+"""``lumbung client …`` and ``lumbung keys …``: OAuth clients and signing keys."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from registry.catalog.models import Publisher
+from registry.db import create_db_engine, session_scope
+from registry.errors import LumbungError
+from registry.oauth import service
+from registry.oauth.keys import KeyStore, KeyStoreError
+from registry.oauth.models import OAuthClient
+from registry.settings import Settings, SettingsError, get_settings
+
+client_app = typer.Typer(
+    help="OAuth clients: the service accounts publishers and CI pipelines use.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(help="The node's signing keys.", no_args_is_help=True)
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+# Scopes that act on behalf of one publisher, so a client holding them needs one.
+PUBLISHER_SCOPES = frozenset({"catalog:write", "sharing:write"})
+# Superseded keys stay published this long by default: well past the access token
+# lifetime, so peers that cache the JWKS for a while still find the old key.
+DEFAULT_KEEP_OLD_FOR = 3600
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        _fail(str(exc), code=2)
+
+
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    """One unit of work; domain and database errors become one clear line."""
+    engine = create_db_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    except LumbungError as exc:
+        _fail(str(exc))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        _fail(
+            f"the database is not usable ({reason}); "
+            "check LUMBUNG_DATABASE_URL and run `lumbung db upgrade`"
+        )
+    finally:
+        engine.dispose()
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else ""
+
+
+def _client_json(client: OAuthClient, publisher_code: str | None) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "publisher": publisher_code,
+        "scope": client.scope,
+        "auth_method": client.auth_method,
+        "node_id": client.node_id,
+        "created_at": _when(client.created_at),
+        "revoked_at": _when(client.revoked_at) or None,
+    }
+
+
+@client_app.command("add")
+def add_client(
+    scope: Annotated[
+        str, typer.Option("--scope", help='Space-separated scopes, e.g. "catalog:write".')
+    ],
+    publisher: Annotated[
+        str | None,
+        typer.Option("--publisher", help="Code of the publisher the client acts for."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label for people.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create a client and print its id and secret (shown this once only)."""
+    settings = _settings()
+    try:
+        scopes = service.parse_scopes(scope)
+    except LumbungError as exc:
+        _fail(str(exc))
+    if publisher is None and PUBLISHER_SCOPES.intersection(scopes):
+        _fail(
+            f"the scopes {' '.join(sorted(PUBLISHER_SCOPES.intersection(scopes)))} act for a "
+            "publisher: give --publisher CODE"
+        )
+    with _session(settings) as session:
+        publisher_id: uuid.UUID | None = None
+        if publisher is not None:
+            publisher_id = _publisher_id(session, publisher)
+        label = name or (f"{publisher} service account" if publisher else "service account")
+        client, secret = service.create_client(
+            session, name=label, scopes=scopes, publisher_id=publisher_id
+        )
+    token_url = f"{settings.issuer}/oauth/token"
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    **_client_json(client, publisher),
+                    "client_secret": secret,
+                    "token_url": token_url,
+                },
+                indent=2,
+            )
+        )
+        return
+    out.print(f"Created client [bold]{client.name}[/bold] with scope {client.scope}")
+    out.print(f"client_id:     {client.client_id}", highlight=False)
+    out.print(f"client_secret: {secret}", highlight=False)
+    out.print(f"token URL:     {token_url}", highlight=False)
+    out.print("[yellow]Store the secret now: it is not shown again.[/yellow]")
+
+
+@client_app.command("list")
+def list_clients(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List every client, active and revoked."""
+    settings = _settings()
+    with _session(settings) as session:
+        clients = service.list_clients(session)
+        ids = {c.publisher_id for c in clients if c.publisher_id is not None}
+        codes = {
+            p.id: p.code
+            for p in session.exec(select(Publisher).where(col(Publisher.id).in_(ids))).all()
+        }
+    rows = [_client_json(c, codes.get(c.publisher_id) if c.publisher_id else None) for c in clients]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print("No clients yet. Create one with `lumbung client add`.")
+        return
+    table = Table("client_id", "name", "publisher", "scope", "auth", "created", "status")
+    for row in rows:
+        status = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        table.add_row(
+            row["client_id"],
+            row["name"],
+            row["publisher"] or row["node_id"] or "",
+            row["scope"],
+            row["auth_method"],
+            row["created_at"],
+            status,
+        )
+    out.print(table)
+
+
+@client_app.command("revoke")
+def revoke_client(
+    client_id: Annotated[str, typer.Argument(help="The client_id to revoke.")],
+) -> None:
+    """Revoke a client: it gets no new tokens and its current tokens stop working."""
+    settings = _settings()
+    with _session(settings) as session:
+        already = (found := service.get_client(session, client_id)) is not None and (
+            found.revoked_at is not None
+        )
+        client = service.revoke_client(session, client_id)
+    if already:
+        out.print(f"Client {client.client_id} was already revoked on {_when(client.revoked_at)}.")
+    else:
+        out.print(
+            f"Revoked client {client.client_id} ({client.name}); its tokens stop working now."
+        )
+
+
+@keys_app.command("rotate")
+def rotate_keys(
+    keep_old_for: Annotated[
+        int,
+        typer.Option(
+            "--keep-old-for",
+            help="Seconds the previous key stays published (at least the token lifetime).",
+        ),
+    ] = DEFAULT_KEEP_OLD_FOR,
+) -> None:
+    """Make a new signing key. The previous one stays published, so tokens it signed
+    keep working until they expire."""
+    settings = _settings()
+    if keep_old_for < settings.access_token_lifetime:
+        _fail(
+            f"--keep-old-for must be at least the access token lifetime "
+            f"({settings.access_token_lifetime} s), or tokens already issued would fail"
+        )
+    try:
+        store = KeyStore.open(settings.keys_dir)
+        previous = store.current_kid
+        kid = store.rotate(keep_old_for)
+    except (KeyStoreError, OSError) as exc:
+        _fail(f"cannot rotate the keys in {settings.keys_dir}: {exc}")
+    retiring = {k.kid: k.retire_at for k in store.published()}
+    out.print(f"New signing key: {kid}", highlight=False)
+    until = retiring.get(previous)
+    if until is not None:
+        out.print(f"Previous key {previous} stays published until {_when(until)}.", highlight=False)
+    out.print("Running servers pick up the new key on their next request.")
+
+
+@keys_app.command("list")
+def list_keys(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the published keys and their RFC 7638 thumbprints (the kid), to confirm
+    with a peer's administrator out of band."""
+    settings = _settings()
+    try:
+        keys = KeyStore.open(settings.keys_dir).published()
+    except (KeyStoreError, OSError) as exc:
+        _fail(f"cannot read the keys in {settings.keys_dir}: {exc}")
+    rows: list[dict[str, Any]] = [
+        {
+            "kid": k.kid,
+            "created_at": _when(k.created_at),
+            "current": k.current,
+            "retire_at": _when(k.retire_at) or None,
+        }
+        for k in keys
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("kid (thumbprint)", "created", "status")
+    for row in rows:
+        status = "signing" if row["current"] else f"published until {row['retire_at']}"
+        table.add_row(row["kid"], row["created_at"], status)
+    out.print(table)
+
+
+def _publisher_id(session: Session, code: str) -> uuid.UUID:
+    publisher = session.exec(
+        select(Publisher).where(Publisher.code == code, col(Publisher.deleted_at).is_(None))
+    ).first()
+    if publisher is None:
+        _fail(f"no publisher with code {code!r} on this node")
+    return publisher.id
