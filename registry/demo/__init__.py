@@ -1,0 +1,203 @@
+"""The demo catalog: four local governments with apps, releases, datasets and
+distributions, loaded into an empty node so that a first look at Lumbung has
+something to browse, filter and share.
+
+Everything in ``catalog.json`` is invented. Apps carry the ``demo`` tag, every
+description says "(data contoh / demo data)", links point at the reserved
+``.example`` domain, and the loaded rows are marked ``demo=True`` so the catalog
+pages can label them and an operator can find them again.
+
+Each entry goes through the API's own request schemas and the catalog services,
+so the demo can never hold data that the API would refuse.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, col, select
+
+from registry.catalog import schemas, service
+from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
+from registry.oauth.principal import Principal
+from registry.querying import live
+
+__all__ = [
+    "DemoApp",
+    "DemoCatalog",
+    "DemoCatalogError",
+    "DemoDataset",
+    "demo_summary",
+    "load_demo",
+    "read_catalog",
+]
+
+CATALOG_FILE = "catalog.json"
+
+M = TypeVar("M", bound=BaseModel)
+
+# The loader writes on behalf of several publishers at once, which only the node's
+# admin may do. It is never issued a token: it exists only inside this process.
+LOADER = Principal(client_id="demo-loader", scopes=frozenset({"admin"}))
+
+
+class DemoCatalogError(ValueError):
+    """``catalog.json`` holds an entry the API would refuse, or names an unknown publisher."""
+
+
+@dataclass(frozen=True)
+class DemoApp:
+    app: schemas.AppCreate
+    releases: tuple[schemas.ReleaseCreate, ...]
+
+
+@dataclass(frozen=True)
+class DemoDataset:
+    dataset: schemas.DatasetCreate
+    distributions: tuple[schemas.DistributionCreate, ...]
+
+
+@dataclass(frozen=True)
+class DemoCatalog:
+    publishers: tuple[schemas.PublisherCreate, ...]
+    apps: tuple[DemoApp, ...]
+    datasets: tuple[DemoDataset, ...]
+
+
+def read_catalog() -> DemoCatalog:
+    """The demo catalog, every entry validated by the API's request schemas.
+
+    Raises :class:`DemoCatalogError` naming the first entry that does not validate.
+    """
+    text = resources.files(__name__).joinpath(CATALOG_FILE).read_text(encoding="utf-8")
+    raw = _mapping(json.loads(text), "catalog")
+    publishers = tuple(
+        _validate(schemas.PublisherCreate, entry, f"publishers[{i}]")
+        for i, entry in enumerate(_list(raw, "publishers", "catalog"))
+    )
+    codes = {p.code for p in publishers}
+    apps = tuple(
+        _parse_app(entry, f"apps[{i}]", codes)
+        for i, entry in enumerate(_list(raw, "apps", "catalog"))
+    )
+    datasets = tuple(
+        _parse_dataset(entry, f"datasets[{i}]", codes)
+        for i, entry in enumerate(_list(raw, "datasets", "catalog"))
+    )
+    return DemoCatalog(publishers, apps, datasets)
+
+
+def load_demo(session: Session) -> bool:
+    """Fill an empty node with the demo catalog.
+
+    Does nothing and returns ``False`` when the node already has a live publisher:
+    the demo is for a first start, never mixed into a real catalog. Otherwise
+    creates every publisher, app, release, dataset and distribution, marks them as
+    demo, and returns ``True``. Flushes but does not commit; the caller does.
+    """
+    if session.exec(select(Publisher.id).where(live(Publisher)).limit(1)).first() is not None:
+        return False
+    # Validate the whole file before writing anything, so a bad entry leaves no half catalog.
+    catalog = read_catalog()
+    for publisher_in in catalog.publishers:
+        service.create_publisher(session, publisher_in, demo=True)
+    for entry in catalog.apps:
+        app = service.create_app(session, LOADER, entry.app)
+        app.demo = True
+        for release_in in entry.releases:
+            service.create_release(session, LOADER, app, release_in)
+    for dataset_entry in catalog.datasets:
+        dataset = service.create_dataset(session, LOADER, dataset_entry.dataset)
+        dataset.demo = True
+        for distribution_in in dataset_entry.distributions:
+            service.create_distribution(session, LOADER, dataset, distribution_in)
+    session.flush()
+    return True
+
+
+def demo_summary(session: Session) -> dict[str, int]:
+    """How many live demo rows of each kind the node holds, e.g. for the CLI to print."""
+    live_demo_apps = select(App.id).where(col(App.demo).is_(True), live(App))
+    live_demo_datasets = select(Dataset.id).where(col(Dataset.demo).is_(True), live(Dataset))
+    counts = {
+        "publishers": select(Publisher.id).where(col(Publisher.demo).is_(True), live(Publisher)),
+        "apps": live_demo_apps,
+        "releases": select(Release.id).where(
+            col(Release.app_id).in_(live_demo_apps), live(Release)
+        ),
+        "datasets": live_demo_datasets,
+        "distributions": select(Distribution.id).where(
+            col(Distribution.dataset_id).in_(live_demo_datasets), live(Distribution)
+        ),
+    }
+    return {
+        name: session.exec(select(sa.func.count()).select_from(stmt.subquery())).one()
+        for name, stmt in counts.items()
+    }
+
+
+# --- parsing -----------------------------------------------------------------------
+
+
+def _parse_app(raw: object, where: str, publishers: set[str]) -> DemoApp:
+    fields = dict(_mapping(raw, where))
+    releases = fields.pop("releases", [])
+    app_in = _validate(schemas.AppCreate, fields, where)
+    _check_publisher(app_in.publisher, where, publishers)
+    return DemoApp(
+        app_in,
+        tuple(
+            _validate(schemas.ReleaseCreate, release, f"{where}.releases[{i}]")
+            for i, release in enumerate(_as_list(releases, f"{where}.releases"))
+        ),
+    )
+
+
+def _parse_dataset(raw: object, where: str, publishers: set[str]) -> DemoDataset:
+    fields = dict(_mapping(raw, where))
+    distributions = fields.pop("distributions", [])
+    dataset_in = _validate(schemas.DatasetCreate, fields, where)
+    _check_publisher(dataset_in.publisher, where, publishers)
+    return DemoDataset(
+        dataset_in,
+        tuple(
+            _validate(schemas.DistributionCreate, distribution, f"{where}.distributions[{i}]")
+            for i, distribution in enumerate(_as_list(distributions, f"{where}.distributions"))
+        ),
+    )
+
+
+def _validate(model: type[M], raw: object, where: str) -> M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise DemoCatalogError(f"demo catalog, {where}: {exc}") from exc
+
+
+def _check_publisher(code: str | None, where: str, publishers: set[str]) -> None:
+    # The loader acts for no publisher of its own, so every item must name its owner.
+    if code not in publishers:
+        raise DemoCatalogError(
+            f"demo catalog, {where}: publisher {code!r} is not one of the demo publishers"
+        )
+
+
+def _mapping(raw: object, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise DemoCatalogError(f"demo catalog, {where}: expected an object")
+    return raw
+
+
+def _list(raw: dict[str, Any], key: str, where: str) -> list[Any]:
+    return _as_list(raw.get(key, []), f"{where}.{key}")
+
+
+def _as_list(raw: object, where: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise DemoCatalogError(f"demo catalog, {where}: expected a list")
+    return raw
