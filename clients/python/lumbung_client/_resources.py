@@ -1,0 +1,572 @@
+"""The resources of :class:`~lumbung_client.Client`: ``client.apps``, ``client.releases`` …
+
+Each has ``list``, ``get``, ``create``, ``update`` and ``delete``. Creates carry a fresh
+``Idempotency-Key`` (pass your own to make a create safe across runs of your program);
+updates and deletes send ``If-Match`` from the object you pass, or from ``if_match=``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from lumbung_client._common import (
+    AppRef,
+    DatasetRef,
+    DistributionRef,
+    PublisherRef,
+    ReleaseRef,
+    as_uuid,
+    create_headers,
+    if_match_header,
+    newest,
+    object_id,
+    page_params,
+    parse,
+    parse_page,
+    payload,
+    split_ref,
+)
+from lumbung_client._exceptions import NotFound
+from lumbung_client._models import (
+    App,
+    AppCreate,
+    AppUpdate,
+    Dataset,
+    DatasetCreate,
+    DatasetUpdate,
+    Distribution,
+    DistributionCreate,
+    DistributionUpdate,
+    Page,
+    Publisher,
+    PublisherCreate,
+    PublisherUpdate,
+    Release,
+    ReleaseCreate,
+    ReleaseUpdate,
+)
+from lumbung_client._pagination import SyncPager
+from lumbung_client._routes import ROUTES
+from lumbung_client._transfer import (
+    NO_PROGRESS,
+    Progress,
+    PulledFile,
+    PullResult,
+    already_there,
+    download,
+    file_chunks,
+    safe_name,
+)
+
+if TYPE_CHECKING:
+    from lumbung_client._client import Client
+
+__all__ = ["Apps", "Datasets", "Distributions", "Publishers", "Releases"]
+
+M = TypeVar("M", bound=BaseModel)
+Body = BaseModel | Mapping[str, Any] | None
+
+
+class _Resource:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _get(self, route: str, model: type[M], **path: object) -> M:
+        response = self._client._transport.request("GET", ROUTES[route].format(**path))
+        return parse(model, response)
+
+    def _pager(
+        self,
+        route: str,
+        model: type[M],
+        filters: Mapping[str, Any],
+        limit: int | None,
+        cursor: str | None = None,
+        **path: object,
+    ) -> SyncPager[M]:
+        url = ROUTES[route].format(**path)
+
+        def fetch(cursor: str | None) -> Page[M]:
+            params = page_params(filters, limit, cursor)
+            return parse_page(model, self._client._transport.request("GET", url, params=params))
+
+        return SyncPager(fetch, cursor)
+
+    def _create(
+        self, route: str, model: type[M], body: Any, idempotency_key: str | None, **path: object
+    ) -> M:
+        response = self._client._transport.request(
+            "POST",
+            ROUTES[route].format(**path),
+            json_body=body,
+            headers=create_headers(idempotency_key),
+        )
+        return parse(model, response)
+
+    def _update(
+        self, route: str, model: type[M], body: Any, headers: dict[str, str], **path: object
+    ) -> M:
+        response = self._client._transport.request(
+            "PATCH", ROUTES[route].format(**path), json_body=body, headers=headers
+        )
+        return parse(model, response)
+
+    def _delete(self, route: str, headers: dict[str, str], **path: object) -> None:
+        response = self._client._transport.request(
+            "DELETE", ROUTES[route].format(**path), headers=headers
+        )
+        response.close()
+
+
+class Publishers(_Resource):
+    """Organisations hosted on the node (``/api/v1/publishers``)."""
+
+    def list(
+        self,
+        *,
+        q: str | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> SyncPager[Publisher]:
+        """Publishers, optionally matching text ``q`` or of one ``kind``."""
+        return self._pager("publishers.list", Publisher, {"q": q, "kind": kind}, limit, cursor)
+
+    def get(self, publisher: PublisherRef) -> Publisher:
+        """A publisher by id or code."""
+        return self._get("publishers.get", Publisher, publisher=_publisher_key(publisher))
+
+    def create(
+        self, data: Body = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> Publisher:
+        """Register a publisher (``admin`` scope). Fields: see :class:`PublisherCreate`."""
+        body = payload(PublisherCreate, data, fields)
+        return self._create("publishers.create", Publisher, body, idempotency_key)
+
+    def update(
+        self,
+        publisher: PublisherRef,
+        data: Body = None,
+        /,
+        *,
+        if_match: str | None = None,
+        **fields: Any,
+    ) -> Publisher:
+        """Change some fields of a publisher. Fields: see :class:`PublisherUpdate`."""
+        body = payload(PublisherUpdate, data, fields)
+        headers = if_match_header(publisher, if_match)
+        return self._update(
+            "publishers.update", Publisher, body, headers, publisher=_publisher_key(publisher)
+        )
+
+    def delete(self, publisher: PublisherRef, *, if_match: str | None = None) -> None:
+        """Remove a publisher."""
+        headers = if_match_header(publisher, if_match)
+        self._delete("publishers.delete", headers, publisher=_publisher_key(publisher))
+
+
+def _publisher_key(publisher: PublisherRef) -> str:
+    return str(publisher.id if isinstance(publisher, Publisher) else publisher)
+
+
+class Apps(_Resource):
+    """Applications in the catalog (``/api/v1/apps``)."""
+
+    def list(
+        self,
+        *,
+        publisher: str | None = None,
+        category: str | None = None,
+        development_status: str | None = None,
+        license: str | None = None,
+        visibility: str | None = None,
+        tag: str | None = None,
+        platform: str | None = None,
+        spbe_class: str | None = None,
+        q: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> SyncPager[App]:
+        """Apps the caller may see, filtered by any of the given fields.
+
+        Iterate the result for every app; ``.first_page()`` for one page.
+        """
+        filters = {
+            "publisher": publisher,
+            "category": category,
+            "development_status": development_status,
+            "license": license,
+            "visibility": visibility,
+            "tag": tag,
+            "platform": platform,
+            "spbe_class": spbe_class,
+            "q": q,
+        }
+        return self._pager("apps.list", App, filters, limit, cursor)
+
+    def get(self, app: AppRef) -> App:
+        """An app by id or ``"publisher/slug"``."""
+        if isinstance(app, App):
+            app = app.id
+        app_id = as_uuid(app)
+        if app_id is not None:
+            return self._get("apps.get", App, app_id=app_id)
+        publisher, slug = split_ref(str(app), "app")
+        for item in self.list(publisher=publisher):
+            if item.slug == slug:
+                return self._get("apps.get", App, app_id=item.id)
+        raise NotFound(404, title="Not found", detail=f"no app {app!r} visible to this client")
+
+    def id_of(self, app: AppRef) -> uuid.UUID:
+        """The id of an app given as object, id or ``"publisher/slug"``."""
+        if isinstance(app, App):
+            return app.id
+        return as_uuid(app) or self.get(app).id
+
+    def create(
+        self, data: Body = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> App:
+        """Register an app. Fields: see :class:`AppCreate`; ``publisher`` defaults to yours."""
+        body = payload(AppCreate, data, fields)
+        return self._create("apps.create", App, body, idempotency_key)
+
+    def update(
+        self, app: AppRef, data: Body = None, /, *, if_match: str | None = None, **fields: Any
+    ) -> App:
+        """Change some fields of an app. Fields: see :class:`AppUpdate`."""
+        body = payload(AppUpdate, data, fields)
+        headers = if_match_header(app, if_match)
+        return self._update("apps.update", App, body, headers, app_id=self.id_of(app))
+
+    def delete(self, app: AppRef, *, if_match: str | None = None) -> None:
+        """Remove an app (it stays in the change feed as a tombstone)."""
+        headers = if_match_header(app, if_match)
+        self._delete("apps.delete", headers, app_id=self.id_of(app))
+
+    def pull(
+        self,
+        app: AppRef,
+        *,
+        version: str | None = None,
+        dest: str | Path = ".",
+        adopt: bool = False,
+        progress: Progress | None = None,
+    ) -> PullResult:
+        """Download a release's artifacts into ``dest`` and check each one.
+
+        ``version`` defaults to the newest release. Each file is streamed to a temporary
+        file, checked against the size and sha256 the release declares, and renamed into
+        place; a file already there with the right sha256 is kept. Raises
+        :class:`~lumbung_client.ArtifactMismatch` when a check fails (nothing is left
+        behind). With ``adopt=True`` an adoption of this release is recorded for your
+        publisher once every file is in place.
+        """
+        target = self.get(app) if not isinstance(app, App) else app
+        releases = self._client.releases
+        release = releases.get(target, version) if version is not None else releases.latest(target)
+        directory = Path(dest)
+        directory.mkdir(parents=True, exist_ok=True)
+        node = self._client._node_issuer()
+        files: list[PulledFile] = []
+        for artifact in release.artifacts:
+            existing = already_there(directory / safe_name(artifact.name), artifact)
+            if existing is not None:
+                files.append(existing)
+                continue
+            files.append(
+                download(
+                    self._client._transport,
+                    artifact,
+                    directory,
+                    node=node,
+                    progress=progress or NO_PROGRESS,
+                )
+            )
+        adoption = None
+        if adopt:
+            adoption = self._client.adoptions.create(
+                app=str(target.id), version=release.version, status="evaluating"
+            )
+        return PullResult(release=release, files=files, adoption=adoption)
+
+
+class Releases(_Resource):
+    """Versions of an app and their artifacts (``/api/v1/apps/{id}/releases``)."""
+
+    def list(
+        self, app: AppRef, *, limit: int | None = None, cursor: str | None = None
+    ) -> SyncPager[Release]:
+        """The releases of an app, oldest first."""
+        app_id = self._client.apps.id_of(app)
+        return self._pager("releases.list", Release, {}, limit, cursor, app_id=app_id)
+
+    def get(self, app: AppRef, release: ReleaseRef) -> Release:
+        """A release of ``app`` by id or by version string."""
+        app_id = self._client.apps.id_of(app)
+        if isinstance(release, Release):
+            release = release.id
+        release_id = as_uuid(release)
+        if release_id is None:
+            for item in self.list(app_id):
+                if item.version == release:
+                    return item
+            raise NotFound(404, title="Not found", detail=f"no release {release!r} of this app")
+        return self._get("releases.get", Release, app_id=app_id, release_id=release_id)
+
+    def latest(self, app: AppRef) -> Release:
+        """The newest release of ``app`` (by release date, else creation)."""
+        found = newest(list(self.list(app)))
+        if found is None:
+            raise NotFound(404, title="Not found", detail="this app has no releases")
+        return found
+
+    def create(
+        self,
+        app: AppRef,
+        data: Body = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Release:
+        """Publish a release of ``app``. Fields: see :class:`ReleaseCreate`."""
+        body = payload(ReleaseCreate, data, fields)
+        app_id = self._client.apps.id_of(app)
+        return self._create("releases.create", Release, body, idempotency_key, app_id=app_id)
+
+    def update(
+        self,
+        release: ReleaseRef,
+        data: Body = None,
+        /,
+        *,
+        app: AppRef | None = None,
+        if_match: str | None = None,
+        **fields: Any,
+    ) -> Release:
+        """Change some fields of a release. Give ``app`` unless ``release`` is the object."""
+        body = payload(ReleaseUpdate, data, fields)
+        app_id, release_id = self._ids(release, app)
+        headers = if_match_header(release, if_match)
+        return self._update(
+            "releases.update", Release, body, headers, app_id=app_id, release_id=release_id
+        )
+
+    def delete(
+        self, release: ReleaseRef, *, app: AppRef | None = None, if_match: str | None = None
+    ) -> None:
+        """Withdraw a release. Give ``app`` unless ``release`` is the object."""
+        app_id, release_id = self._ids(release, app)
+        headers = if_match_header(release, if_match)
+        self._delete("releases.delete", headers, app_id=app_id, release_id=release_id)
+
+    def upload(
+        self,
+        release: ReleaseRef,
+        path: str | Path,
+        *,
+        app: AppRef | None = None,
+        name: str | None = None,
+        media_type: str | None = None,
+        progress: Progress | None = None,
+    ) -> Release:
+        """Upload a file as an artifact of ``release``; the node records its size and
+        sha256. Returns the release with the new artifact."""
+        file = Path(path)
+        artifact_name = safe_name(name or file.name)
+        app_id, release_id = self._ids(release, app)
+        media = media_type or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        route = ROUTES["releases.upload"]
+        response = self._client._transport.request(
+            route.method,
+            route.format(app_id=app_id, release_id=release_id),
+            params={"name": artifact_name},
+            body=file_chunks(file, artifact_name, progress or NO_PROGRESS),
+            headers={
+                "Content-Type": media,
+                "Content-Length": str(file.stat().st_size),
+                **create_headers(None),
+            },
+        )
+        (progress or NO_PROGRESS).finish(artifact_name)
+        return parse(Release, response)
+
+    def _ids(self, release: ReleaseRef, app: AppRef | None) -> tuple[uuid.UUID, uuid.UUID]:
+        if isinstance(release, Release):
+            return release.app_id, release.id
+        if app is None:
+            raise ValueError("pass app= when the release is given by id or version")
+        app_id = self._client.apps.id_of(app)
+        release_id = as_uuid(release)
+        if release_id is None:
+            release_id = self.get(app_id, release).id
+        return app_id, release_id
+
+
+class Datasets(_Resource):
+    """Datasets in the catalog (``/api/v1/datasets``)."""
+
+    def list(
+        self,
+        *,
+        publisher: str | None = None,
+        theme: str | None = None,
+        keyword: str | None = None,
+        license: str | None = None,
+        visibility: str | None = None,
+        format: str | None = None,
+        q: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> SyncPager[Dataset]:
+        """Datasets the caller may see, filtered by any of the given fields."""
+        filters = {
+            "publisher": publisher,
+            "theme": theme,
+            "keyword": keyword,
+            "license": license,
+            "visibility": visibility,
+            "format": format,
+            "q": q,
+        }
+        return self._pager("datasets.list", Dataset, filters, limit, cursor)
+
+    def get(self, dataset: DatasetRef) -> Dataset:
+        """A dataset by id or ``"publisher/slug"``."""
+        if isinstance(dataset, Dataset):
+            dataset = dataset.id
+        dataset_id = as_uuid(dataset)
+        if dataset_id is not None:
+            return self._get("datasets.get", Dataset, dataset_id=dataset_id)
+        publisher, slug = split_ref(str(dataset), "dataset")
+        for item in self.list(publisher=publisher):
+            if item.slug == slug:
+                return self._get("datasets.get", Dataset, dataset_id=item.id)
+        raise NotFound(404, title="Not found", detail=f"no dataset {dataset!r} visible to you")
+
+    def id_of(self, dataset: DatasetRef) -> uuid.UUID:
+        """The id of a dataset given as object, id or ``"publisher/slug"``."""
+        if isinstance(dataset, Dataset):
+            return dataset.id
+        return as_uuid(dataset) or self.get(dataset).id
+
+    def create(
+        self, data: Body = None, /, *, idempotency_key: str | None = None, **fields: Any
+    ) -> Dataset:
+        """Register a dataset. Fields: see :class:`DatasetCreate`."""
+        body = payload(DatasetCreate, data, fields)
+        return self._create("datasets.create", Dataset, body, idempotency_key)
+
+    def update(
+        self,
+        dataset: DatasetRef,
+        data: Body = None,
+        /,
+        *,
+        if_match: str | None = None,
+        **fields: Any,
+    ) -> Dataset:
+        """Change some fields of a dataset. Fields: see :class:`DatasetUpdate`."""
+        body = payload(DatasetUpdate, data, fields)
+        headers = if_match_header(dataset, if_match)
+        return self._update(
+            "datasets.update", Dataset, body, headers, dataset_id=self.id_of(dataset)
+        )
+
+    def delete(self, dataset: DatasetRef, *, if_match: str | None = None) -> None:
+        """Remove a dataset."""
+        headers = if_match_header(dataset, if_match)
+        self._delete("datasets.delete", headers, dataset_id=self.id_of(dataset))
+
+
+class Distributions(_Resource):
+    """Files and APIs of a dataset (``/api/v1/datasets/{id}/distributions``)."""
+
+    def list(
+        self, dataset: DatasetRef, *, limit: int | None = None, cursor: str | None = None
+    ) -> SyncPager[Distribution]:
+        """The distributions of a dataset."""
+        dataset_id = self._client.datasets.id_of(dataset)
+        return self._pager(
+            "distributions.list", Distribution, {}, limit, cursor, dataset_id=dataset_id
+        )
+
+    def get(self, dataset: DatasetRef, distribution: DistributionRef) -> Distribution:
+        """One distribution of a dataset."""
+        return self._get(
+            "distributions.get",
+            Distribution,
+            dataset_id=self._client.datasets.id_of(dataset),
+            distribution_id=object_id(distribution, "distribution"),
+        )
+
+    def create(
+        self,
+        dataset: DatasetRef,
+        data: Body = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Distribution:
+        """Add a distribution to a dataset. Fields: see :class:`DistributionCreate`."""
+        body = payload(DistributionCreate, data, fields)
+        dataset_id = self._client.datasets.id_of(dataset)
+        return self._create(
+            "distributions.create", Distribution, body, idempotency_key, dataset_id=dataset_id
+        )
+
+    def update(
+        self,
+        distribution: DistributionRef,
+        data: Body = None,
+        /,
+        *,
+        dataset: DatasetRef | None = None,
+        if_match: str | None = None,
+        **fields: Any,
+    ) -> Distribution:
+        """Change some fields of a distribution. Give ``dataset`` unless passing the object."""
+        body = payload(DistributionUpdate, data, fields)
+        dataset_id, distribution_id = self._ids(distribution, dataset)
+        headers = if_match_header(distribution, if_match)
+        return self._update(
+            "distributions.update",
+            Distribution,
+            body,
+            headers,
+            dataset_id=dataset_id,
+            distribution_id=distribution_id,
+        )
+
+    def delete(
+        self,
+        distribution: DistributionRef,
+        *,
+        dataset: DatasetRef | None = None,
+        if_match: str | None = None,
+    ) -> None:
+        """Remove a distribution. Give ``dataset`` unless passing the object."""
+        dataset_id, distribution_id = self._ids(distribution, dataset)
+        headers = if_match_header(distribution, if_match)
+        self._delete(
+            "distributions.delete",
+            headers,
+            dataset_id=dataset_id,
+            distribution_id=distribution_id,
+        )
+
+    def _ids(
+        self, distribution: DistributionRef, dataset: DatasetRef | None
+    ) -> tuple[uuid.UUID, uuid.UUID]:
+        if isinstance(distribution, Distribution):
+            return distribution.dataset_id, distribution.id
+        if dataset is None:
+            raise ValueError("pass dataset= when the distribution is given by id")
+        return self._client.datasets.id_of(dataset), object_id(distribution, "distribution")
