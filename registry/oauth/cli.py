@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -72,6 +72,11 @@ def _session(settings: Settings) -> Iterator[Session]:
 
 def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else ""
+
+
+def _short(value: datetime | None) -> str:
+    """A timestamp for a table cell: to the minute, in UTC."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
 def _client_json(client: OAuthClient, publisher_code: str | None) -> dict[str, Any]:
@@ -158,16 +163,20 @@ def list_clients(
     if not rows:
         out.print("No clients yet. Create one with `lumbung client add`.")
         return
-    table = Table("client_id", "name", "publisher", "scope", "auth", "created", "status")
-    for row in rows:
-        status = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+    table = Table()
+    # Ids are copied from here into other commands: never shorten them.
+    table.add_column("client_id", no_wrap=True, min_width=max(len(c.client_id) for c in clients))
+    for heading in ("name", "publisher / peer", "scope", "auth", "created", "status"):
+        table.add_column(heading, overflow="fold")
+    for client, row in zip(clients, rows, strict=True):
+        status = f"revoked {_short(client.revoked_at)}" if client.revoked_at else "active"
         table.add_row(
-            row["client_id"],
-            row["name"],
-            row["publisher"] or row["node_id"] or "",
-            row["scope"],
-            row["auth_method"],
-            row["created_at"],
+            client.client_id,
+            client.name,
+            row["publisher"] or client.node_id or "",
+            client.scope,
+            client.auth_method,
+            _short(client.created_at),
             status,
         )
     out.print(table)
@@ -235,22 +244,25 @@ def list_keys(
         keys = KeyStore.open(settings.keys_dir).published()
     except (KeyStoreError, OSError) as exc:
         _fail(f"cannot read the keys in {settings.keys_dir}: {exc}")
-    rows: list[dict[str, Any]] = [
-        {
-            "kid": k.kid,
-            "created_at": _when(k.created_at),
-            "current": k.current,
-            "retire_at": _when(k.retire_at) or None,
-        }
-        for k in keys
-    ]
     if as_json:
+        rows = [
+            {
+                "kid": k.kid,
+                "created_at": _when(k.created_at),
+                "current": k.current,
+                "retire_at": _when(k.retire_at) or None,
+            }
+            for k in keys
+        ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("kid (thumbprint)", "created", "status")
-    for row in rows:
-        status = "signing" if row["current"] else f"published until {row['retire_at']}"
-        table.add_row(row["kid"], row["created_at"], status)
+    table = Table()
+    table.add_column("kid (RFC 7638 thumbprint)", no_wrap=True, min_width=43)
+    table.add_column("created", overflow="fold")
+    table.add_column("status", overflow="fold")
+    for key in keys:
+        status = "signing" if key.current else f"published until {_short(key.retire_at)}"
+        table.add_row(key.kid, _short(key.created_at), status)
     out.print(table)
 
 

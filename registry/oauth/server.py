@@ -447,11 +447,17 @@ async def _read_form(request: Request) -> tuple[dict[str, str], OAuth2Error | No
     for name, value in raw.multi_items():
         # RFC 6749 §3.2: parameters must not be repeated.
         if name in form:
-            return {}, InvalidRequestError(description=f"parameter {name} is given twice")
+            return {}, InvalidRequestError(description=f"parameter {_printable(name)} is repeated")
         if not isinstance(value, str):  # pragma: no cover - no files in urlencoded forms
-            return {}, InvalidRequestError(description=f"parameter {name} must be text")
+            return {}, InvalidRequestError(description=f"parameter {_printable(name)} must be text")
         form[name] = value
     return form, None
+
+
+def _printable(text: str) -> str:
+    # Error descriptions may hold only printable ASCII without quotes or backslashes
+    # (RFC 6749 §5.2); authlib raises on anything else.
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text[:40])
 
 
 def _error(error: OAuth2Error) -> OAuthResponse:

@@ -134,7 +134,7 @@ def validate_access_token(
         raise Unauthorized("the access token has been revoked")
     client = get_active_client(session, claims["client_id"])
     if client is None:
-        raise Unauthorized("the access token's client has been revoked")
+        raise Unauthorized("the access token's client is unknown or has been revoked")
     return claims, client
 
 
