@@ -38,7 +38,7 @@ app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -73,6 +73,9 @@ def serve(
     from registry.oauth.service import ensure_admin_client
 
     settings = settings_or_exit()
+    if "base_url" not in settings.model_fields_set:
+        # Without an explicit LUMBUNG_BASE_URL the node is known by where it listens.
+        settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
     out.print(f"Lumbung node [bold]{settings.issuer}[/bold]")
     out.print(f"  data dir : {settings.data_dir.resolve()}")
     out.print(f"  database : {redacted(settings.sqlalchemy_url)}")

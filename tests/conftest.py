@@ -44,6 +44,16 @@ def reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _cheap_secret_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Client secrets are hashed with scrypt at a cost meant to slow down attackers;
+    the suite creates hundreds of clients, so it uses the same scheme at a low cost
+    (the cost is stored with each hash, so verification is unaffected)."""
+    import registry.oauth.service
+
+    monkeypatch.setattr(registry.oauth.service, "_SCRYPT_N", 2**8)
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("node")
@@ -79,9 +89,18 @@ def session(connection: sa.Connection) -> Iterator[Session]:
         yield session
 
 
+@pytest.fixture(scope="session")
+def node_app(settings: Settings, engine: sa.Engine) -> FastAPI:
+    # Building the app (routes, OpenAPI models) is the slow part; do it once.
+    return create_app(settings, engine=engine)
+
+
 @pytest.fixture
-def app(settings: Settings, connection: sa.Connection) -> FastAPI:
-    return create_app(settings, engine=connection)
+def app(node_app: FastAPI, connection: sa.Connection) -> Iterator[FastAPI]:
+    """The node, with every request's unit of work nested in this test's transaction."""
+    node_app.state.engine = connection
+    yield node_app
+    node_app.state.engine = None
 
 
 @pytest.fixture

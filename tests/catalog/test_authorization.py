@@ -53,20 +53,26 @@ async def world(make_publisher, make_app, make_dataset, session, client, token_f
     empty = make_publisher("kota-kosong")
     app = make_app(owner, "layanan-desa")
     dataset = make_dataset(owner, "penduduk")
+    admin = await token_for(None, "admin")
     release = (
         await client.post(
-            f"/api/v1/apps/{app.id}/releases",
-            json={"version": "1.0.0"},
-            headers=await token_for(None, "admin"),
+            f"/api/v1/apps/{app.id}/releases", json={"version": "1.0.0"}, headers=admin
         )
     ).json()
     distribution = (
         await client.post(
             f"/api/v1/datasets/{dataset.id}/distributions",
             json={"access_url": "https://data.example/a.csv"},
-            headers=await token_for(None, "admin"),
+            headers=admin,
         )
     ).json()
+    callers = {
+        "anonymous": lambda: {},
+        "other_publisher": lambda: token_for(other, "catalog:write sharing:write"),
+        "owner_without_scope": lambda: token_for(owner, "sharing:write"),
+        "owner_with_scope": lambda: token_for(owner, "catalog:write"),
+        "admin": lambda: admin,
+    }
     return {
         "ids": {
             "app": app.id,
@@ -76,13 +82,7 @@ async def world(make_publisher, make_app, make_dataset, session, client, token_f
             "publisher": owner.code,
             "empty_publisher": empty.code,
         },
-        "headers": {
-            "anonymous": {},
-            "other_publisher": await token_for(other, "catalog:write sharing:write"),
-            "owner_without_scope": await token_for(owner, "sharing:write"),
-            "owner_with_scope": await token_for(owner, "catalog:write"),
-            "admin": await token_for(None, "admin"),
-        },
+        "callers": callers,
     }
 
 
@@ -100,7 +100,10 @@ def _cases(writes, column):
 )
 async def test_write_needs_scope_and_ownership(client, world, method, path, body, caller, expected):
     url = path.format(**world["ids"])
-    response = await client.request(method, url, json=body, headers=world["headers"][caller])
+    headers = world["callers"][caller]()
+    if not isinstance(headers, dict):
+        headers = await headers
+    response = await client.request(method, url, json=body, headers=headers)
     if expected is None:
         assert response.status_code in (200, 201, 204), response.text
     else:

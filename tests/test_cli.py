@@ -1,0 +1,67 @@
+"""The ``lumbung`` command works on the node's database through the same settings as
+``serve``, says clearly what went wrong, and exits non-zero when it did."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from registry.cli import app
+from registry.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def node_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUMBUNG_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("LUMBUNG_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def lumbung(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_bad_setting_is_one_line_naming_the_variable(node_env, monkeypatch):
+    monkeypatch.setenv("LUMBUNG_ACCESS_TOKEN_LIFETIME", "900")
+    get_settings.cache_clear()
+    result = lumbung("db", "current")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "LUMBUNG_ACCESS_TOKEN_LIFETIME" in lines[0]
+
+
+def test_db_upgrade_current_downgrade(node_env):
+    assert lumbung("db", "current").output.startswith("base")
+    assert lumbung("db", "upgrade").exit_code == 0
+    assert "up to date" in lumbung("db", "current").output
+    assert lumbung("db", "downgrade", "base").exit_code == 0
+    assert lumbung("db", "current").output.startswith("base")
+
+
+def test_publisher_add_and_list(node_env):
+    lumbung("db", "upgrade")
+    added = lumbung(
+        "publisher", "add", "kab-banyuwangi", "--name", "Kabupaten Banyuwangi",
+        "--kind", "regency", "--region-code", "35.10",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    listed = json.loads(lumbung("publisher", "list", "--json").stdout)
+    assert [(p["code"], p["region_code"]) for p in listed] == [("kab-banyuwangi", "35.10")]
+
+
+def test_duplicate_or_invalid_publisher_fails_clearly(node_env):
+    lumbung("db", "upgrade")
+    lumbung("publisher", "add", "kota-pariaman", "--name", "Kota Pariaman")
+    again = lumbung("publisher", "add", "kota-pariaman", "--name", "Kota Pariaman")
+    assert again.exit_code == 1
+    assert "kota-pariaman" in again.output
+    bad = lumbung("publisher", "add", "Kota Bandung", "--name", "x", "--region-code", "32")
+    assert bad.exit_code == 1
+    assert "code" in bad.output
