@@ -54,7 +54,7 @@ from lumbung_client._models import (
     ReleaseUpdate,
 )
 from lumbung_client._pagination import AsyncPager
-from lumbung_client._routes import ROUTES
+from lumbung_client._routes import ROUTES, PathParam
 from lumbung_client._transfer import (
     NO_PROGRESS,
     Progress,
@@ -85,7 +85,7 @@ class _Resource:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
-    async def _get(self, route: str, model: type[M], **path: object) -> M:
+    async def _get(self, route: str, model: type[M], **path: PathParam) -> M:
         response = await self._client._transport.request("GET", ROUTES[route].format(**path))
         return parse(model, response)
 
@@ -96,7 +96,7 @@ class _Resource:
         filters: Mapping[str, Any],
         limit: int | None,
         cursor: str | None = None,
-        path: Callable[[], Awaitable[dict[str, object]]] | None = None,
+        path: Callable[[], Awaitable[dict[str, PathParam]]] | None = None,
     ) -> AsyncPager[M]:
         # Path parameters (an app given as "publisher/slug") are looked up on the
         # first fetch, since building a pager is not a coroutine.
@@ -113,7 +113,7 @@ class _Resource:
         return AsyncPager(fetch, cursor)
 
     async def _create(
-        self, route: str, model: type[M], body: Any, idempotency_key: str | None, **path: object
+        self, route: str, model: type[M], body: Any, idempotency_key: str | None, **path: PathParam
     ) -> M:
         response = await self._client._transport.request(
             "POST",
@@ -124,14 +124,14 @@ class _Resource:
         return parse(model, response)
 
     async def _update(
-        self, route: str, model: type[M], body: Any, headers: dict[str, str], **path: object
+        self, route: str, model: type[M], body: Any, headers: dict[str, str], **path: PathParam
     ) -> M:
         response = await self._client._transport.request(
             "PATCH", ROUTES[route].format(**path), json_body=body, headers=headers
         )
         return parse(model, response)
 
-    async def _delete(self, route: str, headers: dict[str, str], **path: object) -> None:
+    async def _delete(self, route: str, headers: dict[str, str], **path: PathParam) -> None:
         response = await self._client._transport.request(
             "DELETE", ROUTES[route].format(**path), headers=headers
         )
@@ -256,12 +256,12 @@ class AsyncApps(_Resource):
         """Change some fields of an app. Fields: see :class:`AppUpdate`."""
         body = payload(AppUpdate, data, fields)
         headers = if_match_header(app, if_match)
-        return await self._update("apps.update", App, body, headers, app_id=self.id_of(app))
+        return await self._update("apps.update", App, body, headers, app_id=await self.id_of(app))
 
     async def delete(self, app: AppRef, *, if_match: str | None = None) -> None:
         """Remove an app (it stays in the change feed as a tombstone)."""
         headers = if_match_header(app, if_match)
-        await self._delete("apps.delete", headers, app_id=self.id_of(app))
+        await self._delete("apps.delete", headers, app_id=await self.id_of(app))
 
     async def pull(
         self,
@@ -324,7 +324,7 @@ class AsyncReleases(_Resource):
     ) -> AsyncPager[Release]:
         """The releases of an app, oldest first."""
 
-        async def path() -> dict[str, object]:
+        async def path() -> dict[str, PathParam]:
             return {"app_id": await self._client.apps.id_of(app)}
 
         return self._pager("releases.list", Release, {}, limit, cursor, path)
@@ -499,13 +499,13 @@ class AsyncDatasets(_Resource):
         body = payload(DatasetUpdate, data, fields)
         headers = if_match_header(dataset, if_match)
         return await self._update(
-            "datasets.update", Dataset, body, headers, dataset_id=self.id_of(dataset)
+            "datasets.update", Dataset, body, headers, dataset_id=await self.id_of(dataset)
         )
 
     async def delete(self, dataset: DatasetRef, *, if_match: str | None = None) -> None:
         """Remove a dataset."""
         headers = if_match_header(dataset, if_match)
-        await self._delete("datasets.delete", headers, dataset_id=self.id_of(dataset))
+        await self._delete("datasets.delete", headers, dataset_id=await self.id_of(dataset))
 
 
 class AsyncDistributions(_Resource):
@@ -516,7 +516,7 @@ class AsyncDistributions(_Resource):
     ) -> AsyncPager[Distribution]:
         """The distributions of a dataset."""
 
-        async def path() -> dict[str, object]:
+        async def path() -> dict[str, PathParam]:
             return {"dataset_id": await self._client.datasets.id_of(dataset)}
 
         return self._pager("distributions.list", Distribution, {}, limit, cursor, path)

@@ -52,7 +52,7 @@ from lumbung_client._models import (
     ReleaseUpdate,
 )
 from lumbung_client._pagination import SyncPager
-from lumbung_client._routes import ROUTES
+from lumbung_client._routes import ROUTES, PathParam
 from lumbung_client._transfer import (
     NO_PROGRESS,
     Progress,
@@ -77,7 +77,7 @@ class _Resource:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def _get(self, route: str, model: type[M], **path: object) -> M:
+    def _get(self, route: str, model: type[M], **path: PathParam) -> M:
         response = self._client._transport.request("GET", ROUTES[route].format(**path))
         return parse(model, response)
 
@@ -88,7 +88,7 @@ class _Resource:
         filters: Mapping[str, Any],
         limit: int | None,
         cursor: str | None = None,
-        **path: object,
+        **path: PathParam,
     ) -> SyncPager[M]:
         url = ROUTES[route].format(**path)
 
@@ -99,7 +99,7 @@ class _Resource:
         return SyncPager(fetch, cursor)
 
     def _create(
-        self, route: str, model: type[M], body: Any, idempotency_key: str | None, **path: object
+        self, route: str, model: type[M], body: Any, idempotency_key: str | None, **path: PathParam
     ) -> M:
         response = self._client._transport.request(
             "POST",
@@ -110,14 +110,14 @@ class _Resource:
         return parse(model, response)
 
     def _update(
-        self, route: str, model: type[M], body: Any, headers: dict[str, str], **path: object
+        self, route: str, model: type[M], body: Any, headers: dict[str, str], **path: PathParam
     ) -> M:
         response = self._client._transport.request(
             "PATCH", ROUTES[route].format(**path), json_body=body, headers=headers
         )
         return parse(model, response)
 
-    def _delete(self, route: str, headers: dict[str, str], **path: object) -> None:
+    def _delete(self, route: str, headers: dict[str, str], **path: PathParam) -> None:
         response = self._client._transport.request(
             "DELETE", ROUTES[route].format(**path), headers=headers
         )

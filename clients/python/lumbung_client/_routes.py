@@ -8,6 +8,7 @@ accepts every field the client can send, and that every query filter is a parame
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -15,7 +16,10 @@ from pydantic import BaseModel
 
 from lumbung_client import _models as m
 
-__all__ = ["ROUTES", "Route"]
+__all__ = ["ROUTES", "PathParam", "Route"]
+
+#: What may fill a path placeholder: an id, or a code such as a publisher's.
+PathParam = uuid.UUID | str
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Route:
     #: The request body is a file, not JSON.
     raw_body: bool = False
 
-    def format(self, **params: object) -> str:
+    def format(self, **params: PathParam) -> str:
         """The path with its ``{placeholders}`` filled in, each part URL-escaped."""
         return self.path.format(**{k: quote(str(v), safe="") for k, v in params.items()})
 

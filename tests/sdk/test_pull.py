@@ -1,0 +1,167 @@
+"""``apps.pull``: streamed, verified, atomic downloads of a release's artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from lumbung_client import App, ArtifactMismatch, Client, NotFound, Publisher, Retry
+
+from .conftest import FileServer, Node
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    return tmp_path / "unduhan"
+
+
+@pytest.fixture
+def app(admin: Client, publisher: Publisher) -> App:
+    return admin.apps.create(
+        publisher=publisher.code, slug="aplikasi-tarik", name="Tarik", visibility="public"
+    )
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, int | None]] = []
+
+    def start(self, name: str, total: int | None) -> None:
+        self.events.append(("start", name, total))
+
+    def advance(self, name: str, amount: int) -> None:
+        self.events.append(("advance", name, amount))
+
+    def finish(self, name: str) -> None:
+        self.events.append(("finish", name, None))
+
+
+def test_pull_newest_release_verifies_every_file(
+    node: Node, admin: Client, app: App, file_server: FileServer, dest: Path
+) -> None:
+    old = file_server.add("tarik-1.0.tar.gz", b"versi lama")
+    big = os.urandom(1_500_000)
+    artifacts = [file_server.add("tarik-2.0.tar.gz", big), file_server.add("tarik-2.0.apk", b"apk")]
+    admin.releases.create(app, version="1.0", released_at="2025-01-01T00:00:00Z", artifacts=[old])
+    admin.releases.create(
+        app, version="2.0", released_at="2025-06-01T00:00:00Z", artifacts=artifacts
+    )
+
+    progress = Recorder()
+    with Client(node.url) as anonymous:
+        result = anonymous.apps.pull(app.ref, dest=dest, progress=progress)
+
+    assert result.release.version == "2.0"
+    assert [f.name for f in result.files] == ["tarik-2.0.tar.gz", "tarik-2.0.apk"]
+    assert all(f.verified and not f.reused for f in result.files)
+    assert (dest / "tarik-2.0.tar.gz").read_bytes() == big
+    assert result.files[0].sha256 == hashlib.sha256(big).hexdigest()
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "tarik-2.0.apk",
+        "tarik-2.0.tar.gz",
+    ]
+    assert ("start", "tarik-2.0.tar.gz", len(big)) in progress.events
+    assert sum(
+        n for e, name, n in progress.events if e == "advance" and name == "tarik-2.0.tar.gz"
+    ) == len(big)  # noqa: E501
+    assert result.adoption is None
+
+
+def test_pull_a_given_version(admin: Client, app: App, file_server: FileServer, dest: Path) -> None:
+    admin.releases.create(app, version="1.0", artifacts=[file_server.add("a-1.0", b"1")])
+    admin.releases.create(app, version="1.1", artifacts=[file_server.add("a-1.1", b"2")])
+    result = admin.apps.pull(app, version="1.0", dest=dest)
+    assert [f.path.read_bytes() for f in result.files] == [b"1"]
+    with pytest.raises(NotFound):
+        admin.apps.pull(app, version="9.9", dest=dest)
+
+
+def test_checksum_mismatch_leaves_nothing_behind(
+    admin: Client, app: App, file_server: FileServer, dest: Path
+) -> None:
+    artifact = file_server.add("rusak.bin", b"isi asli")
+    (file_server.root / "rusak.bin").write_bytes(b"isi palu")  # same size, other bytes
+    admin.releases.create(app, version="1.0", artifacts=[artifact])
+    with pytest.raises(ArtifactMismatch) as caught:
+        admin.apps.pull(app, dest=dest)
+    assert caught.value.what == "sha256"
+    assert list(dest.iterdir()) == []
+
+
+def test_size_mismatch_is_refused(
+    admin: Client, app: App, file_server: FileServer, dest: Path
+) -> None:
+    artifact = file_server.add("panjang.bin", b"12345")
+    (file_server.root / "panjang.bin").write_bytes(b"1234567890")
+    admin.releases.create(app, version="1.0", artifacts=[artifact])
+    with pytest.raises(ArtifactMismatch) as caught:
+        admin.apps.pull(app, dest=dest)
+    assert caught.value.what == "size"
+    assert list(dest.iterdir()) == []
+
+
+def test_an_existing_good_file_is_kept_and_a_bad_one_replaced(
+    admin: Client, app: App, file_server: FileServer, dest: Path
+) -> None:
+    dest.mkdir()
+    good = file_server.add("baik.bin", b"baik")
+    stale = file_server.add("basi.bin", b"baru")
+    admin.releases.create(app, version="1.0", artifacts=[good, stale])
+    (dest / "baik.bin").write_bytes(b"baik")
+    (dest / "basi.bin").write_bytes(b"lama")
+    result = admin.apps.pull(app, dest=dest)
+    assert [f.reused for f in result.files] == [True, False]
+    assert (dest / "basi.bin").read_bytes() == b"baru"
+    assert [r["path"] for r in file_server.requests] == ["/basi.bin"]
+
+
+def test_a_broken_download_restarts(
+    node: Node, admin: Client, app: App, file_server: FileServer, dest: Path
+) -> None:
+    content = os.urandom(400_000)
+    admin.releases.create(app, version="1.0", artifacts=[file_server.add("putus.bin", content)])
+    file_server.truncate["putus.bin"] = 2
+    progress = Recorder()
+    with Client(node.url, retry=Retry(backoff=0.01)) as client:
+        result = client.apps.pull(app, dest=dest, progress=progress)
+    assert result.files[0].path.read_bytes() == content
+    assert [e for e in progress.events if e[0] == "start"] == [("start", "putus.bin", 400_000)] * 3
+    assert [p.name for p in dest.iterdir()] == ["putus.bin"]
+
+
+def test_tokens_are_not_sent_to_other_hosts(
+    admin: Client, app: App, file_server: FileServer, dest: Path
+) -> None:
+    admin.releases.create(app, version="1.0", artifacts=[file_server.add("luar.bin", b"x")])
+    admin.apps.pull(app, dest=dest)
+    assert file_server.requests
+    assert all("Authorization" not in r for r in file_server.requests)
+
+
+def test_artifact_names_cannot_escape_the_destination(
+    admin: Client, app: App, file_server: FileServer, dest: Path
+) -> None:
+    # The node refuses such names; an older or hostile node might not.
+    from lumbung_client._transfer import safe_name
+
+    for name in ("../etc/passwd", "a/b", "..", "", "a\\b"):
+        with pytest.raises(ArtifactMismatch):
+            safe_name(name)
+    assert safe_name("aplikasi-1.0.tar.gz") == "aplikasi-1.0.tar.gz"
+
+
+def test_pull_with_adopt_records_an_adoption(
+    node: Node, admin: Client, app: App, file_server: FileServer, dest: Path
+) -> None:
+    if (
+        "/api/v1/adoptions"
+        not in admin._transport.http.get(node.url + "/openapi.json").json()["paths"]
+    ):
+        pytest.skip("the node has no /api/v1/adoptions endpoint yet")
+    admin.releases.create(app, version="1.0", artifacts=[file_server.add("adopsi.bin", b"x")])
+    result = admin.apps.pull(app, dest=dest, adopt=True)
+    assert result.adoption is not None
+    assert result.adoption.version == "1.0"
