@@ -50,7 +50,8 @@ async def test_async_for_follows_cursors(node: Node, publisher: Publisher) -> No
         ]
         assert sizes == [2, 2, 1]
         first = await client.apps.list(publisher=publisher.code, limit=3).first_page()
-        assert len(first.items) == 3 and first.next_cursor
+        assert len(first.items) == 3
+        assert first.next_cursor
 
 
 async def test_async_releases_and_datasets(node: Node, publisher: Publisher) -> None:
@@ -83,7 +84,8 @@ async def test_racing_tasks_fetch_one_token(node: Node, publisher: Publisher) ->
             )
         )
         assert len({a.id for a in created}) == 10
-        assert client._tokens is not None and client._tokens.fetches == 1
+        assert client._tokens is not None
+        assert client._tokens.fetches == 1
 
 
 async def test_async_wrong_secret_is_unauthorized(node: Node) -> None:
@@ -101,4 +103,5 @@ async def test_async_pull(
     async with node.async_admin() as client:
         result = await client.apps.pull(app.ref, dest=tmp_path / "out")
     [pulled] = result.files
-    assert pulled.verified and pulled.path.read_bytes() == b"isi berkas " * 5000
+    assert pulled.verified
+    assert pulled.path.read_bytes() == b"isi berkas " * 5000

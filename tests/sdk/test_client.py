@@ -54,7 +54,8 @@ def test_app_round_trip_keeps_every_field(admin: Client, publisher: Publisher) -
     assert created.publisher == publisher.code
     assert created.ref == f"{publisher.code}/layanan-sampah"
     assert created.description["id"].short_description == "Jadwal angkut sampah"
-    assert created.maintenance is not None and created.maintenance.contacts[0].name == "Diskominfo"
+    assert created.maintenance is not None
+    assert created.maintenance.contacts[0].name == "Diskominfo"
     assert created.etag
 
     fetched = admin.apps.get(created.id)
@@ -106,7 +107,9 @@ def test_list_follows_cursors_across_pages(admin: Client, publisher: Publisher) 
     pages = list(admin.apps.list(publisher=publisher.code, limit=2).pages())
     assert [len(p.items) for p in pages] == [2, 2, 1]
     first = admin.apps.list(publisher=publisher.code, limit=2).first_page()
-    assert isinstance(first, Page) and first.next_cursor and first.has_next
+    assert isinstance(first, Page)
+    assert first.next_cursor
+    assert first.has_next
     rest = admin.apps.list(publisher=publisher.code, limit=2, cursor=first.next_cursor).all()
     assert len(rest) == 3
 
@@ -205,7 +208,8 @@ def test_datasets_and_distributions(admin: Client, publisher: Publisher) -> None
         visibility="public",
     )
     assert dataset.title["en"] == "Population"
-    assert dataset.temporal is not None and dataset.temporal.end is not None
+    assert dataset.temporal is not None
+    assert dataset.temporal.end is not None
     assert admin.datasets.get(dataset.ref).id == dataset.id
     assert [d.slug for d in admin.datasets.list(publisher=publisher.code, theme="SOCI")] == [
         "jumlah-penduduk"
@@ -240,9 +244,9 @@ def test_publishers(admin: Client, publisher: Publisher) -> None:
 
 
 def test_wrong_secret_is_unauthorized(node: Node) -> None:
-    with Client(node.url, client_id=node.client_id, client_secret="wrong") as client:
-        with pytest.raises(Unauthorized) as caught:
-            client.apps.create(slug="x", name="x")
+    client = Client(node.url, client_id=node.client_id, client_secret="wrong")
+    with client, pytest.raises(Unauthorized) as caught:
+        client.apps.create(slug="x", name="x")
     assert "wrong" not in str(caught.value)
 
 
@@ -278,7 +282,8 @@ def test_racing_threads_fetch_one_token(node: Node, publisher: Publisher) -> Non
         for thread in threads:
             thread.join()
         assert errors == []
-        assert client._tokens is not None and client._tokens.fetches == 1
+        assert client._tokens is not None
+        assert client._tokens.fetches == 1
     with node.admin() as fresh:
         assert len(fresh.apps.list(publisher=publisher.code).all()) == 12
 
@@ -294,7 +299,8 @@ def test_revoked_token_is_replaced_once(node: Node, publisher: Publisher) -> Non
         )
         assert revoked.status_code == 200
         make_app(client, publisher, "setelah-cabut")
-        assert client._tokens is not None and client._tokens.fetches == 2
+        assert client._tokens is not None
+        assert client._tokens.fetches == 2
         assert client.token() != token
 
 

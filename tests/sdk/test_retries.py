@@ -47,7 +47,8 @@ def test_lost_create_response_is_retried_without_creating_twice(
 
     assert flaky_proxy.count("POST", path, forwarded=True) == 3
     keys = {key for method, p, key in flaky_proxy.seen if method == "POST" and p == path}
-    assert len(keys) == 1 and None not in keys
+    assert len(keys) == 1
+    assert None not in keys
     assert [d.id for d in admin.distributions.list(dataset)] == [dist.id]
 
 
@@ -57,9 +58,8 @@ def test_without_retries_the_lost_create_still_happened(
     """The proxy loses the answer, not the request: the node did create."""
     path = f"/api/v1/datasets/{dataset.id}/distributions"
     flaky_proxy.fail("POST", path, "lost")
-    with through(node, flaky_proxy, Retry(attempts=1)) as client:
-        with pytest.raises(TransportError):
-            client.distributions.create(dataset, access_url="https://data.example/b.csv")
+    with through(node, flaky_proxy, Retry(attempts=1)) as client, pytest.raises(TransportError):
+        client.distributions.create(dataset, access_url="https://data.example/b.csv")
     assert len(admin.distributions.list(dataset).all()) == 1
 
 
@@ -104,18 +104,17 @@ def test_retry_after_beyond_the_limit_is_raised_at_once(
     node: Node, flaky_proxy: FlakyProxy
 ) -> None:
     flaky_proxy.fail("GET", "/api/v1/apps", "429", retry_after="3600")
-    with through(node, flaky_proxy) as client:
-        with pytest.raises(RateLimited) as caught:
-            client.apps.list().first_page()
+    with through(node, flaky_proxy) as client, pytest.raises(RateLimited) as caught:
+        client.apps.list().first_page()
     assert caught.value.retry_after == 3600
     assert flaky_proxy.count("GET", "/api/v1/apps") == 1
 
 
 def test_retries_are_bounded(node: Node, flaky_proxy: FlakyProxy) -> None:
     flaky_proxy.fail("GET", "/api/v1/apps", "503", times=10)
-    with through(node, flaky_proxy, Retry(attempts=3, backoff=0.01)) as client:
-        with pytest.raises(ServerError) as caught:
-            client.apps.list().first_page()
+    client = through(node, flaky_proxy, Retry(attempts=3, backoff=0.01))
+    with client, pytest.raises(ServerError) as caught:
+        client.apps.list().first_page()
     assert caught.value.status == 503
     assert flaky_proxy.count("GET", "/api/v1/apps") == 3
 
@@ -125,9 +124,8 @@ def test_patch_is_not_repeated_after_a_lost_response(
 ) -> None:
     app = admin.apps.create(publisher=publisher.code, slug="sekali-ubah", name="Sekali")
     flaky_proxy.fail("PATCH", f"/api/v1/apps/{app.id}", "lost")
-    with through(node, flaky_proxy) as client:
-        with pytest.raises(TransportError):
-            client.apps.update(app, name="Sudah Diubah")
+    with through(node, flaky_proxy) as client, pytest.raises(TransportError):
+        client.apps.update(app, name="Sudah Diubah")
     assert flaky_proxy.count("PATCH", f"/api/v1/apps/{app.id}") == 1
     assert admin.apps.get(app.id).name == "Sudah Diubah"
 
@@ -152,9 +150,9 @@ def test_delete_whose_answer_was_lost_counts_as_done(
 
 
 def test_unreachable_node_is_a_transport_error() -> None:
-    with Client(f"http://127.0.0.1:{free_port()}", retry=Retry(attempts=2, backoff=0.01)) as c:
-        with pytest.raises(TransportError) as caught:
-            c.apps.list().first_page()
+    client = Client(f"http://127.0.0.1:{free_port()}", retry=Retry(attempts=2, backoff=0.01))
+    with client, pytest.raises(TransportError) as caught:
+        client.apps.list().first_page()
     assert caught.value.method == "GET"
     assert "ConnectError" in str(caught.value)
 
