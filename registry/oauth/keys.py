@@ -19,6 +19,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -62,16 +63,22 @@ class _State:
     current: str
     entries: tuple[_Entry, ...]
     private_keys: dict[str, ECKey]
+    public_keys: dict[str, ECKey]
     stamp: tuple[int, int, int]
 
 
 class KeyStore:
     """The signing keys of this node, current and recently superseded."""
 
+    # An unknown kid makes the manifest be read again, but at most this often, so
+    # tokens with made-up kids cannot turn every request into disk reads.
+    RELOAD_INTERVAL = 1.0
+
     def __init__(self, keys_dir: Path, state: _State) -> None:
         self.keys_dir = keys_dir
         self._state = state
         self._lock = threading.Lock()
+        self._last_forced = 0.0
 
     @classmethod
     def open(cls, keys_dir: Path) -> KeyStore:
@@ -105,7 +112,7 @@ class KeyStore:
     def public_jwks(self) -> dict[str, Any]:
         """The JWKS to publish: the current key and superseded keys not yet retired."""
         state = self._fresh()
-        return {"keys": [_public_jwk(state.private_keys[e.kid]) for e in _live(state)]}
+        return {"keys": [_public_jwk(state.public_keys[e.kid]) for e in _live(state)]}
 
     def find(self, kid: str) -> ECKey | None:
         """The public key with this kid, if it is still published.
@@ -114,11 +121,13 @@ class KeyStore:
         process, so the manifest is read again before giving up.
         """
         state = self._fresh()
-        if not any(e.kid == kid for e in state.entries):
+        if kid not in state.public_keys and time.monotonic() - self._last_forced > (
+            self.RELOAD_INTERVAL
+        ):
+            self._last_forced = time.monotonic()
             state = self._fresh(force=True)
-        for entry in _live(state):
-            if entry.kid == kid:
-                return ECKey.import_key(_public_jwk(state.private_keys[kid]))
+        if any(e.kid == kid for e in _live(state)):
+            return state.public_keys[kid]
         return None
 
     def published(self) -> list[PublishedKey]:
@@ -293,7 +302,10 @@ def _read_state(keys_dir: Path) -> _State | None:
     if current not in {e.kid for e in entries}:
         raise KeyStoreError(f"{path} names a current key it does not list")
     keys = {e.kid: _read_key(keys_dir, e.kid) for e in entries}
-    return _State(current=current, entries=entries, private_keys=keys, stamp=stamp)
+    public = {kid: ECKey.import_key(_public_jwk(key)) for kid, key in keys.items()}
+    return _State(
+        current=current, entries=entries, private_keys=keys, public_keys=public, stamp=stamp
+    )
 
 
 def _read_key(keys_dir: Path, kid: str) -> ECKey:

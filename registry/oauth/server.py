@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import (
@@ -240,8 +241,10 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):  # type: ignore[misc]
 
 
 class RevocationEndpoint(_RevocationEndpoint):  # type: ignore[misc]
+    """Revokes access tokens, the only kind this node issues (a ``refresh_token``
+    hint is accepted and ignored, as RFC 7009 §2.1 allows)."""
+
     CLIENT_AUTH_METHODS = list(CLIENT_AUTH_METHODS)
-    # Access tokens are all this node issues; a refresh_token hint is simply ignored.
     server: AuthorizationServer
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> AccessToken | None:
@@ -386,8 +389,8 @@ async def handle(request: Request, endpoint: str) -> JSONResponse:
     # authlib refuses a request whose URL is not https. This process cannot know:
     # TLS is terminated by the reverse proxy in front of it, and development nodes and
     # tests run on plain http on purpose. The URL serves no other purpose in the
-    # client credentials flow, so authlib is given the https form of the path.
-    uri = f"https://{request.url.netloc or 'localhost'}{request.url.path}"
+    # client credentials flow, so authlib is given the https form of the node's URL.
+    uri = f"https://{urlsplit(app_state.settings.issuer).netloc}{request.url.path}"
     response = await run_in_threadpool(
         _dispatch,
         engine=app_state.engine,

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from registry.db import utcnow
@@ -187,11 +188,12 @@ def ensure_admin_client(session: Session, settings: Settings) -> tuple[str, str]
 
 def record_revoked_token(session: Session, jti: str, expires_at: float) -> None:
     """Remember a revoked access token until it would have expired anyway."""
-    now = utcnow()
     # Forget tokens that have expired since: they fail verification on their own.
-    session.execute(sa.delete(RevokedToken).where(col(RevokedToken.expires_at) < now))
-    if session.get(RevokedToken, jti) is None:
-        session.add(RevokedToken(jti=jti, expires_at=datetime.fromtimestamp(expires_at, UTC)))
+    session.execute(sa.delete(RevokedToken).where(col(RevokedToken.expires_at) < utcnow()))
+    values = {"jti": jti, "expires_at": datetime.fromtimestamp(expires_at, UTC)}
+    # Two revocations of one token may race; the second simply finds it done.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(RevokedToken).values(values).on_conflict_do_nothing())
     session.flush()
 
 

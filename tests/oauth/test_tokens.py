@@ -287,3 +287,11 @@ def test_unauthorized_carries_bearer_challenge(
     with pytest.raises(Unauthorized) as caught:
         verify_access_token("x.y.z", settings=settings, keys=keys, session=session)
     assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_full_media_type_is_accepted(
+    settings: Settings, keys: KeyStore, session: Session, oauth_client: OAuthClient
+) -> None:
+    # RFC 9068 §4 lets the typ be written as the full media type.
+    token = sign(keys.signing_key, claims_for(settings, oauth_client), typ="application/at+JWT")
+    assert verify_access_token(token, settings=settings, keys=keys, session=session).client_id
