@@ -8,9 +8,9 @@ Create Date: 2026-11-28 00:00:36.832002
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 import sqlmodel
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import registry.db
 
