@@ -168,7 +168,7 @@ def create_app(session: Session, principal: Principal, app_in: schemas.AppCreate
     publisher = publisher_for_create(session, principal, app_in.publisher)
     _ensure_slug_free(session, App, publisher, app_in.slug)
     app = App.model_validate(
-        app_in.model_dump(exclude={"publisher"}, mode="json"),
+        app_in.model_dump(exclude={"publisher"}, exclude_none=True, mode="json"),
         update={"publisher_id": publisher.id},
     )
     session.add(app)
@@ -310,7 +310,7 @@ def create_dataset(
     publisher = publisher_for_create(session, principal, dataset_in.publisher)
     _ensure_slug_free(session, Dataset, publisher, dataset_in.slug)
     dataset = Dataset.model_validate(
-        dataset_in.model_dump(exclude={"publisher"}, mode="json"),
+        dataset_in.model_dump(exclude={"publisher"}, exclude_none=True, mode="json"),
         update={"publisher_id": publisher.id},
     )
     session.add(dataset)
