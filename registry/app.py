@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from registry import __version__
 from registry.catalog.router import router as catalog_router
 from registry.db import Bind, create_db_engine
 from registry.errors import install_error_handlers
+from registry.federation.router import router as federation_router
 from registry.health import router as health_router
 from registry.middleware import BodySizeLimit
 from registry.oauth.keys import KeyStore
 from registry.oauth.router import router as oauth_router
 from registry.settings import Settings, get_settings
+from registry.sharing.router import router as sharing_router
 
 API_DESCRIPTION = """\
 Lumbung is a federated registry in which local governments register, describe and
@@ -35,7 +38,15 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.sync_interval > 0 and not isinstance(app.state.engine, sa.Connection):
+            from registry.federation.worker import SyncWorker
+
+            worker = SyncWorker(app.state.engine, settings, app.state.keys)
+            worker.start()
         yield
+        if worker is not None:
+            worker.stop()
         if engine is None:
             app.state.engine.dispose()
 
@@ -56,4 +67,6 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.include_router(health_router)
     app.include_router(oauth_router)
     app.include_router(catalog_router, prefix="/api/v1")
+    app.include_router(sharing_router, prefix="/api/v1")
+    app.include_router(federation_router)
     return app

@@ -3,17 +3,24 @@
 
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
 from registry.db import ChangeCounter
+from registry.federation.models import OutboxMessage, Peer, SeenAssertion
 from registry.idempotency import IdempotencyRecord
 from registry.oauth.models import OAuthClient, RevokedToken
+from registry.sharing.models import Adoption, Partnership
 
 __all__ = [
+    "Adoption",
     "App",
     "ChangeCounter",
     "Dataset",
     "Distribution",
     "IdempotencyRecord",
     "OAuthClient",
+    "OutboxMessage",
+    "Partnership",
+    "Peer",
     "Publisher",
     "Release",
     "RevokedToken",
+    "SeenAssertion",
 ]

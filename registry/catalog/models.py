@@ -42,17 +42,32 @@ def json_field(**kwargs: Any) -> Any:
 
 
 def live_unique(table: str, *columns: str) -> sa.Index:
-    """Unique among rows that are not soft-deleted, so a deleted slug can be reused."""
+    """Unique among local rows that are not soft-deleted, so a deleted slug can be
+    reused. Mirrors are left out: their origin keeps them unique, and a compacted
+    feed may deliver a swap of two slugs in an order that passes through a clash."""
     return sa.Index(
         f"uq_{table}_{'_'.join(columns)}_live",
         *columns,
         unique=True,
-        sqlite_where=sa.text("deleted_at IS NULL"),
-        postgresql_where=sa.text("deleted_at IS NULL"),
+        sqlite_where=sa.text("deleted_at IS NULL AND origin IS NULL"),
+        postgresql_where=sa.text("deleted_at IS NULL AND origin IS NULL"),
     )
 
 
-class Publisher(Tracked, table=True):
+class Mirrored(Tracked):
+    """A row that may be a read-only mirror of a peer's entity.
+
+    ``origin`` is NULL for this node's own rows, else the node id of the peer that
+    maintains the entity (whose UUID the row keeps as its id). ``audience`` lists the
+    ids of this node's publishers that may see a ``partners`` mirror. Mirror rows keep
+    ``change_seq`` at 0, so this node's change feed never serves them as its own.
+    """
+
+    origin: str | None = Field(default=None, max_length=2048, index=True)
+    audience: list[str] | None = Field(default=None, sa_type=JSONDoc)
+
+
+class Publisher(Mirrored, table=True):
     __tablename__ = "publishers"
     __table_args__ = (live_unique("publishers", "code"),)
 
@@ -65,7 +80,7 @@ class Publisher(Tracked, table=True):
     demo: bool = Field(default=False)
 
 
-class App(Tracked, table=True):
+class App(Mirrored, table=True):
     __tablename__ = "apps"
     __table_args__ = (live_unique("apps", "publisher_id", "slug"),)
 
@@ -89,7 +104,7 @@ class App(Tracked, table=True):
     demo: bool = Field(default=False)
 
 
-class Release(Tracked, table=True):
+class Release(Mirrored, table=True):
     __tablename__ = "releases"
     __table_args__ = (live_unique("releases", "app_id", "version"),)
 
@@ -100,7 +115,7 @@ class Release(Tracked, table=True):
     artifacts: list[dict[str, Any]] = json_field(default_factory=list)
 
 
-class Dataset(Tracked, table=True):
+class Dataset(Mirrored, table=True):
     __tablename__ = "datasets"
     __table_args__ = (live_unique("datasets", "publisher_id", "slug"),)
 
@@ -121,7 +136,7 @@ class Dataset(Tracked, table=True):
     demo: bool = Field(default=False)
 
 
-class Distribution(Tracked, table=True):
+class Distribution(Mirrored, table=True):
     __tablename__ = "distributions"
 
     dataset_id: uuid.UUID = Field(foreign_key="datasets.id", index=True)

@@ -42,10 +42,14 @@ Cursor = Annotated[str | None, Query(max_length=200, description="From `next_cur
 
 
 def _tracked(settings: Settings, item: Any, path: str) -> dict[str, Any]:
+    # A mirror keeps its origin's id, so its global id is its URL on that origin.
+    origin = item.origin or settings.issuer
+    # Mirrors are not in this node's sequence; their version is their origin's time.
+    version = item.change_seq if item.origin is None else int(item.updated_at.timestamp() * 1e6)
     return {
-        "global_id": f"{settings.issuer}/api/v1/{path}",
-        "origin": settings.issuer,
-        "etag": etag_of(item.change_seq),
+        "global_id": f"{origin}/api/v1/{path}",
+        "origin": origin,
+        "etag": etag_of(version),
     }
 
 
@@ -196,6 +200,13 @@ def app_filters(
     platform: Annotated[str | None, Query(max_length=64)] = None,
     spbe_class: Annotated[str | None, Query(max_length=16)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text to look for")] = None,
+    origin: Annotated[
+        str | None,
+        Query(
+            max_length=2048,
+            description="`local` (this node's own), `peers` (every mirror) or a peer's node id",
+        ),
+    ] = None,
 ) -> service.AppFilters:
     return service.AppFilters(
         publisher=publisher,
@@ -207,6 +218,7 @@ def app_filters(
         platform=platform,
         spbe_class=spbe_class,
         q=q,
+        origin=origin,
     )
 
 
@@ -485,6 +497,13 @@ def dataset_filters(
     visibility: Visibility | None = None,
     format: Annotated[str | None, Query(max_length=64, description="Distribution format")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text to look for")] = None,
+    origin: Annotated[
+        str | None,
+        Query(
+            max_length=2048,
+            description="`local` (this node's own), `peers` (every mirror) or a peer's node id",
+        ),
+    ] = None,
 ) -> service.DatasetFilters:
     return service.DatasetFilters(
         publisher=publisher,
@@ -494,6 +513,7 @@ def dataset_filters(
         visibility=visibility,
         format=format,
         q=q,
+        origin=origin,
     )
 
 

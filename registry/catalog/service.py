@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.catalog import schemas
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
@@ -31,6 +31,19 @@ from registry.querying import (
 )
 from registry.sharing.visibility import can_see, visible_clause
 
+
+class MirrorReadOnly(Conflict):
+    code, title = "read-only-mirror", "Read-only mirror"
+
+
+def ensure_local(item: Publisher | App | Dataset) -> None:
+    """Mirrors of a peer's items are changed on their origin only."""
+    if item.origin is not None:
+        raise MirrorReadOnly(
+            f"this item is a read-only mirror; change it on its origin node {item.origin}"
+        )
+
+
 # --- publishers --------------------------------------------------------------------
 
 
@@ -40,7 +53,9 @@ def get_publisher(session: Session, ref: str) -> Publisher:
         condition = Publisher.id == uuid.UUID(ref)
     except ValueError:
         condition = Publisher.code == ref
-    publisher = first_live(session, Publisher, condition)
+    # A code names a local publisher first; a mirrored one may share it.
+    publisher = first_live(session, Publisher, condition, col(Publisher.origin).is_(None))
+    publisher = publisher or first_live(session, Publisher, condition)
     if publisher is None:
         raise NotFound(f"no publisher {ref!r}")
     return publisher
@@ -60,7 +75,9 @@ def list_publishers(
 def create_publisher(
     session: Session, publisher_in: schemas.PublisherCreate, *, demo: bool = False
 ) -> Publisher:
-    if first_live(session, Publisher, Publisher.code == publisher_in.code):
+    if first_live(
+        session, Publisher, Publisher.code == publisher_in.code, col(Publisher.origin).is_(None)
+    ):
         raise Conflict(
             f"a publisher with code {publisher_in.code!r} already exists",
             errors=[field_error(["body", "code"], "already taken")],
@@ -80,6 +97,7 @@ def update_publisher(
 
 
 def delete_publisher(session: Session, publisher: Publisher) -> None:
+    ensure_local(publisher)
     for model in (App, Dataset):
         owned = first_live(session, model, model.publisher_id == publisher.id)
         if owned is not None:
@@ -95,11 +113,18 @@ def publisher_for_create(session: Session, principal: Principal, code: str | Non
     if code is None:
         if principal.publisher_id is None:
             raise invalid(["body", "publisher"], "required: this client acts for no publisher")
-        publisher = first_live(session, Publisher, Publisher.id == principal.publisher_id)
+        publisher = first_live(
+            session,
+            Publisher,
+            Publisher.id == principal.publisher_id,
+            col(Publisher.origin).is_(None),
+        )
         if publisher is None:
             raise Forbidden("the caller's publisher no longer exists")
         return publisher
-    publisher = first_live(session, Publisher, Publisher.code == code)
+    publisher = first_live(
+        session, Publisher, Publisher.code == code, col(Publisher.origin).is_(None)
+    )
     if publisher is None:
         raise invalid(["body", "publisher"], f"no publisher {code!r} on this node")
     ensure_owner(principal, publisher.id)
@@ -125,6 +150,7 @@ class AppFilters:
     platform: str | None = None
     spbe_class: str | None = None
     q: str | None = None
+    origin: str | None = None
 
 
 def list_apps(
@@ -137,6 +163,7 @@ def list_apps(
 ) -> PageOf[App]:
     stmt = select(App).where(live(App), visible_clause(App, principal))
     stmt = _where_publisher(session, stmt, App, filters.publisher)
+    stmt = _where_origin(stmt, App, filters.origin)
     for column, value in (
         (App.development_status, filters.development_status),
         (App.license, filters.license),
@@ -159,7 +186,7 @@ def list_apps(
 
 def get_app(session: Session, principal: Principal | None, app_id: uuid.UUID) -> App:
     app = first_live(session, App, App.id == app_id)
-    if app is None or not can_see(app, principal):
+    if app is None or not can_see(app, principal, session):
         raise NotFound(f"no app {app_id}")
     return app
 
@@ -177,6 +204,7 @@ def create_app(session: Session, principal: Principal, app_in: schemas.AppCreate
 
 
 def update_app(session: Session, principal: Principal, app: App, app_in: schemas.AppUpdate) -> App:
+    ensure_local(app)
     ensure_owner(principal, app.publisher_id)
     changes = app_in.model_dump(exclude_unset=True, mode="json")
     if changes.get("slug") not in (None, app.slug):
@@ -187,6 +215,7 @@ def update_app(session: Session, principal: Principal, app: App, app_in: schemas
 
 
 def delete_app(session: Session, principal: Principal, app: App) -> None:
+    ensure_local(app)
     ensure_owner(principal, app.publisher_id)
     now = utcnow()
     app.deleted_at = now
@@ -214,6 +243,7 @@ def get_release(session: Session, app: App, release_id: uuid.UUID) -> Release:
 def create_release(
     session: Session, principal: Principal, app: App, release_in: schemas.ReleaseCreate
 ) -> Release:
+    ensure_local(app)
     ensure_owner(principal, app.publisher_id)
     _ensure_version_free(session, app, release_in.version)
     data = release_in.model_dump(mode="json", exclude_none=True)
@@ -231,6 +261,7 @@ def update_release(
     release: Release,
     release_in: schemas.ReleaseUpdate,
 ) -> Release:
+    ensure_local(app)
     ensure_owner(principal, app.publisher_id)
     changes = release_in.model_dump(exclude_unset=True, mode="json")
     if changes.get("version") not in (None, release.version):
@@ -243,6 +274,7 @@ def update_release(
 
 
 def delete_release(session: Session, principal: Principal, app: App, release: Release) -> None:
+    ensure_local(app)
     ensure_owner(principal, app.publisher_id)
     release.deleted_at = utcnow()
     session.flush()
@@ -260,6 +292,7 @@ class DatasetFilters:
     visibility: Visibility | None = None
     format: str | None = None
     q: str | None = None
+    origin: str | None = None
 
 
 def list_datasets(
@@ -272,6 +305,7 @@ def list_datasets(
 ) -> PageOf[Dataset]:
     stmt = select(Dataset).where(live(Dataset), visible_clause(Dataset, principal))
     stmt = _where_publisher(session, stmt, Dataset, filters.publisher)
+    stmt = _where_origin(stmt, Dataset, filters.origin)
     if filters.license is not None:
         stmt = stmt.where(Dataset.license == filters.license)
     if filters.visibility is not None:
@@ -299,7 +333,7 @@ def list_datasets(
 
 def get_dataset(session: Session, principal: Principal | None, dataset_id: uuid.UUID) -> Dataset:
     dataset = first_live(session, Dataset, Dataset.id == dataset_id)
-    if dataset is None or not can_see(dataset, principal):
+    if dataset is None or not can_see(dataset, principal, session):
         raise NotFound(f"no dataset {dataset_id}")
     return dataset
 
@@ -321,6 +355,7 @@ def create_dataset(
 def update_dataset(
     session: Session, principal: Principal, dataset: Dataset, dataset_in: schemas.DatasetUpdate
 ) -> Dataset:
+    ensure_local(dataset)
     ensure_owner(principal, dataset.publisher_id)
     changes = dataset_in.model_dump(exclude_unset=True, mode="json")
     if changes.get("slug") not in (None, dataset.slug):
@@ -331,6 +366,7 @@ def update_dataset(
 
 
 def delete_dataset(session: Session, principal: Principal, dataset: Dataset) -> None:
+    ensure_local(dataset)
     ensure_owner(principal, dataset.publisher_id)
     now = utcnow()
     dataset.deleted_at = now
@@ -371,6 +407,7 @@ def create_distribution(
     dataset: Dataset,
     distribution_in: schemas.DistributionCreate,
 ) -> Distribution:
+    ensure_local(dataset)
     ensure_owner(principal, dataset.publisher_id)
     distribution = Distribution.model_validate(
         distribution_in.model_dump(mode="json"), update={"dataset_id": dataset.id}
@@ -387,6 +424,7 @@ def update_distribution(
     distribution: Distribution,
     distribution_in: schemas.DistributionUpdate,
 ) -> Distribution:
+    ensure_local(dataset)
     ensure_owner(principal, dataset.publisher_id)
     apply_changes(distribution, distribution_in.model_dump(exclude_unset=True, mode="json"))
     session.flush()
@@ -396,6 +434,7 @@ def update_distribution(
 def delete_distribution(
     session: Session, principal: Principal, dataset: Dataset, distribution: Distribution
 ) -> None:
+    ensure_local(dataset)
     ensure_owner(principal, dataset.publisher_id)
     distribution.deleted_at = utcnow()
     session.flush()
@@ -414,6 +453,18 @@ def _where_publisher(
     except NotFound:
         return stmt.where(sa.false())
     return stmt.where(model.publisher_id == publisher_id)
+
+
+def _where_origin(stmt: Any, model: type[App] | type[Dataset], origin: str | None) -> Any:
+    """``local``: this node's own items; ``peers``: every mirror; else a peer's node id."""
+    if origin is None:
+        return stmt
+    column = col(model.origin)
+    if origin == "local":
+        return stmt.where(column.is_(None))
+    if origin == "peers":
+        return stmt.where(column.is_not(None))
+    return stmt.where(column == origin.rstrip("/"))
 
 
 def _publisher_of(session: Session, item: App | Dataset) -> Publisher:

@@ -6,13 +6,10 @@ handled in two halves: ``handle`` reads the form on the event loop, then runs au
 a worker thread with its own database session. This is the only module that imports
 authlib's server side; everything else speaks in our own models and errors.
 
-Peer nodes will authenticate with ``private_key_jwt`` (RFC 7523). authlib calls that
-method ``client_assertion_jwt``. To enable it: subclass
-``authlib.oauth2.rfc7523.JWTBearerClientAssertion`` (audience exactly the issuer, key
-from the client's pinned ``jwks_uri``, ``jti`` remembered until expiry, ``exp`` no more
-than a few minutes ahead), add ``"client_assertion_jwt"`` to ``CLIENT_AUTH_METHODS``, and
-register the instance in ``create_server`` with ``server.register_client_auth_method``.
-``LumbungClient.check_endpoint_auth_method`` already accepts it for such clients.
+Peer nodes authenticate with ``private_key_jwt`` (RFC 7523), which authlib calls
+``client_assertion_jwt``; the checks (audience exactly the issuer, key from the peer's
+pinned JWKS, ``jti`` remembered until expiry, short lifetime) live in
+``registry.federation.client_auth``.
 """
 
 from __future__ import annotations
@@ -59,7 +56,7 @@ from registry.settings import Settings
 GRANT_TYPES = ("client_credentials",)
 
 # Client authentication methods, by authlib's names, that every endpoint accepts.
-CLIENT_AUTH_METHODS: tuple[str, ...] = ("client_secret_basic",)
+CLIENT_AUTH_METHODS: tuple[str, ...] = ("client_secret_basic", "client_assertion_jwt")
 
 # authlib's method names as RFC 8414 metadata spells them.
 _METADATA_NAMES = {
@@ -293,6 +290,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         self.settings = settings
         self.keys = keys
         self.register_client_auth_method("client_secret_basic", self._authenticate_basic)
+        self.register_client_auth_method("client_assertion_jwt", self._authenticate_assertion)
         self.register_token_generator("default", self._generate_token)
         self.register_grant(ClientCredentialsGrant)
         self.register_endpoint(IntrospectionEndpoint)
@@ -332,6 +330,14 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
                 "with HTTP Basic authentication",
             ) from exc
         return client
+
+    def _authenticate_assertion(
+        self, query_client: Callable[[str], Any], request: OAuth2Request
+    ) -> LumbungClient | None:
+        from registry.federation.client_auth import authenticate_assertion
+
+        model = authenticate_assertion(self.session, self.settings, request.form)
+        return LumbungClient(model) if model is not None else None
 
     def _authenticate_basic(
         self, query_client: Callable[[str], Any], request: OAuth2Request
@@ -429,7 +435,9 @@ def _dispatch(
     except OAuth2Error as exc:
         return _error(exc)
     # Revocation writes; the others only read, and need not queue for SQLite's lock.
-    with session_scope(engine, write=endpoint == REVOCATION) as session:
+    # A client assertion's jti is recorded (and a peer's keys may be cached): a write.
+    writes = endpoint == REVOCATION or "client_assertion" in form
+    with session_scope(engine, write=writes) as session:
         server = create_server(session=session, settings=settings, keys=keys)
         if endpoint == TOKEN:
             response: OAuthResponse = server.create_token_response(oauth_request)

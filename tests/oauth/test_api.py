@@ -420,7 +420,10 @@ async def test_metadata_document(client: httpx2.AsyncClient, settings: Settings)
     assert metadata["introspection_endpoint"] == f"{issuer}/oauth/introspect"
     assert metadata["revocation_endpoint"] == f"{issuer}/oauth/revoke"
     assert metadata["grant_types_supported"] == ["client_credentials"]
-    assert metadata["token_endpoint_auth_methods_supported"] == ["client_secret_basic"]
+    assert metadata["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "private_key_jwt",
+    ]
     assert metadata["token_endpoint_auth_signing_alg_values_supported"] == ["ES256"]
     assert set(metadata["scopes_supported"]) == {
         "catalog:write",

@@ -1,0 +1,298 @@
+"""Federation endpoints: node metadata, the change feed, signed notices from peers,
+and the admin's ``/api/v1/peers``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from registry.catalog.fields import HttpUrl
+from registry.db import session_scope, utcnow
+from registry.deps import Admin, PrincipalDep, SessionDep, SettingsDep
+from registry.errors import Conflict, NotFound, Unauthorized, problem_responses
+from registry.federation import feed, peers
+from registry.federation.models import Peer
+from registry.federation.schemas import FeedPage
+from registry.federation.signing import verify_federation_request
+from registry.sharing import schemas as sharing_schemas
+from registry.sharing import service as sharing
+
+router = APIRouter()
+SIGNED_ERRORS = problem_responses(401, 404, 409, 422)
+
+
+# --- metadata ------------------------------------------------------------------------
+
+
+@router.get("/.well-known/lumbung-node", tags=["federation"], operation_id="node_metadata")
+def node_metadata(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """Who this node is: its id, name, version, publishers, and where its API, OAuth
+    issuer, keys and change feed are."""
+    return peers.node_metadata(session, settings)
+
+
+# --- the feed ------------------------------------------------------------------------
+
+
+@router.get(
+    "/federation/v1/changes",
+    tags=["federation"],
+    operation_id="list_changes",
+    responses={200: {"model": FeedPage}, **problem_responses(401, 422)},
+)
+def list_changes(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    after: Annotated[str | None, Query(max_length=200, description="`next_cursor`")] = None,
+    limit: Annotated[int, Query(ge=1, le=feed.MAX_LIMIT)] = feed.DEFAULT_LIMIT,
+) -> JSONResponse:
+    """Changes after a cursor, compacted: public items to anyone; ``partners`` items
+    also to peer nodes (token with ``federation:read``) whose publishers hold an
+    active partnership with the owner."""
+    cursor = feed.parse_cursor(after)
+    engine = request.app.state.engine
+    # Partnerships past their end date expire before the page is read, so their
+    # tombstones are served at once.
+    with session_scope(engine, write=False) as probe:
+        due = sharing.any_due(probe)
+    if due:
+        with session_scope(engine) as writer:
+            sharing.expire_due(writer)
+    body = feed.changes(session, settings, principal, after=cursor, limit=limit)
+    return JSONResponse(body)
+
+
+# --- signed notices from peers ---------------------------------------------------------
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def signed_peer(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    body: Annotated[bytes, Depends(raw_body)],
+) -> Peer:
+    """The peer that signed this request (see ``registry.federation.signing``)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("federation requests carry a signed JWT as a Bearer token")
+    return verify_federation_request(
+        session,
+        token.strip(),
+        settings=settings,
+        method=request.method,
+        path=request.url.path,
+        body=body,
+    )
+
+
+SignedPeer = Annotated[Peer, Depends(signed_peer)]
+
+
+def _parse(model: type[BaseModel], body: bytes) -> Any:
+    from pydantic import ValidationError
+
+    from registry.errors import FieldError, ValidationFailed
+
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [
+            FieldError(loc=["body", *map(str, e["loc"])], msg=str(e["msg"])) for e in exc.errors()
+        ]
+        raise ValidationFailed(
+            "invalid fields: " + ", ".join(".".join(map(str, e.loc)) for e in errors),
+            errors=errors,
+        ) from None
+
+
+@router.post(
+    "/federation/v1/partnerships",
+    tags=["federation"],
+    operation_id="receive_partnership_request",
+    status_code=status.HTTP_201_CREATED,
+    responses=SIGNED_ERRORS,
+)
+def receive_partnership_request(
+    session: SessionDep, peer: SignedPeer, body: Annotated[bytes, Depends(raw_body)]
+) -> dict[str, Any]:
+    """A peer's publisher asks one of this node's publishers for a partnership."""
+    notice = _parse(sharing_schemas.PartnershipRequestNotice, body)
+    partnership = sharing.receive_request(session, peer, notice)
+    return {"id": str(partnership.id), "status": partnership.status.value}
+
+
+@router.post(
+    "/federation/v1/partnerships/{partnership_id}/status",
+    tags=["federation"],
+    operation_id="receive_partnership_status",
+    responses=SIGNED_ERRORS,
+)
+def receive_partnership_status(
+    partnership_id: uuid.UUID,
+    session: SessionDep,
+    peer: SignedPeer,
+    body: Annotated[bytes, Depends(raw_body)],
+) -> dict[str, Any]:
+    """The other side of a partnership decided (approved, rejected, revoked, expired)."""
+    notice = _parse(sharing_schemas.PartnershipStatusNotice, body)
+    partnership = sharing.receive_status(session, peer, partnership_id, notice)
+    return {"id": str(partnership.id), "status": partnership.status.value}
+
+
+@router.post(
+    "/federation/v1/adoptions",
+    tags=["federation"],
+    operation_id="receive_adoption",
+    responses=SIGNED_ERRORS,
+)
+def receive_adoption(
+    session: SessionDep, peer: SignedPeer, body: Annotated[bytes, Depends(raw_body)]
+) -> dict[str, Any]:
+    """A peer's publisher reports that it uses (or stopped recording) one of this
+    node's apps."""
+    notice = _parse(sharing_schemas.AdoptionNotice, body)
+    adoption = sharing.receive_adoption(session, peer, notice)
+    return {"id": str(adoption.id), "deleted": adoption.deleted_at is not None}
+
+
+@router.post(
+    "/federation/v1/notify",
+    tags=["federation"],
+    operation_id="receive_notify",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=SIGNED_ERRORS,
+)
+def receive_notify(session: SessionDep, peer: SignedPeer) -> dict[str, Any]:
+    """The calling peer has news: pull its feed early."""
+    peer.sync_requested_at = utcnow()
+    session.add(peer)
+    session.flush()
+    return {"accepted": True}
+
+
+# --- /api/v1/peers -------------------------------------------------------------------
+
+
+class PeerCreate(BaseModel):
+    url: HttpUrl = Field(description="The peer's base URL (its node id).")
+    key_thumbprints: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        description="RFC 7638 thumbprints confirmed out of band; each must be published.",
+    )
+
+
+class PeerPublic(BaseModel):
+    id: uuid.UUID
+    node_id: str
+    name: str
+    software_version: str | None
+    api_base: str
+    jwks_uri: str
+    feed_url: str
+    publishers: list[str | None]
+    key_thumbprints: list[str]
+    cursor: str
+    feed_mode: str
+    items: int
+    remaining: int
+    last_attempt_at: Any
+    last_success_at: Any
+    last_error: str | None
+    last_error_at: Any
+    lag_seconds: float | None
+    created_at: Any
+
+
+def peer_public(peer: Peer) -> PeerPublic:
+    return PeerPublic.model_validate({"id": peer.id, **peers.peer_status(peer)})
+
+
+def _peer_by_id(session: Session, peer_id: uuid.UUID) -> Peer:
+    peer = session.get(Peer, peer_id)
+    if peer is None:
+        raise NotFound(f"no peer {peer_id}")
+    return peer
+
+
+@router.get(
+    "/api/v1/peers",
+    tags=["peers"],
+    operation_id="list_peers",
+    response_model=list[PeerPublic],
+    responses=problem_responses(401, 403),
+)
+def list_peers(session: SessionDep, principal: Admin) -> list[PeerPublic]:
+    return [peer_public(p) for p in peers.list_peers(session)]
+
+
+@router.post(
+    "/api/v1/peers",
+    tags=["peers"],
+    operation_id="add_peer",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PeerPublic,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def add_peer(session: SessionDep, principal: Admin, peer_in: PeerCreate) -> PeerPublic:
+    """Fetch a node's metadata and keys and trust it. Give ``key_thumbprints`` you
+    confirmed with the peer's operator to refuse a node that publishes other keys."""
+    metadata, jwks = peers.discover(peer_in.url)
+    if peer_in.key_thumbprints is not None:
+        from registry.federation.signing import thumbprints
+
+        published = set(thumbprints(jwks))
+        missing = [t for t in peer_in.key_thumbprints if t not in published]
+        if missing:
+            raise Conflict(f"the node does not publish the key {missing[0]}")
+    return peer_public(peers.add_peer(session, metadata, jwks))
+
+
+@router.get(
+    "/api/v1/peers/{peer_id}",
+    tags=["peers"],
+    operation_id="get_peer",
+    response_model=PeerPublic,
+    responses=problem_responses(401, 403, 404),
+)
+def get_peer(peer_id: uuid.UUID, session: SessionDep, principal: Admin) -> PeerPublic:
+    return peer_public(_peer_by_id(session, peer_id))
+
+
+@router.delete(
+    "/api/v1/peers/{peer_id}",
+    tags=["peers"],
+    operation_id="remove_peer",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 409),
+)
+def remove_peer(peer_id: uuid.UUID, session: SessionDep, principal: Admin) -> None:
+    """Forget a peer and withdraw its mirrors."""
+    peers.remove_peer(session, _peer_by_id(session, peer_id))
+
+
+@router.post(
+    "/api/v1/peers/{peer_id}/sync",
+    tags=["peers"],
+    operation_id="request_peer_sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(401, 403, 404),
+)
+def request_peer_sync(peer_id: uuid.UUID, session: SessionDep, principal: Admin) -> dict[str, Any]:
+    """Ask the background worker to pull this peer soon."""
+    peer = _peer_by_id(session, peer_id)
+    peer.sync_requested_at = utcnow()
+    session.add(peer)
+    session.flush()
+    return {"accepted": True}

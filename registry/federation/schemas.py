@@ -1,0 +1,168 @@
+"""The wire format of the change feed, as a puller checks it.
+
+Every field is checked with the same validators as the catalog's request schemas
+(http(s) URLs only, SPDX licences, slugs, sizes), so a peer cannot put into a mirror
+anything a local client could not have written. Unknown fields are ignored, so a
+newer peer may add some; unknown kinds and operations are refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from registry.catalog import schemas as cs
+from registry.catalog.fields import (
+    Email,
+    HttpUrl,
+    Language,
+    PublisherCode,
+    RegionCode,
+    ShortText,
+    Slug,
+    check_spdx,
+)
+from registry.catalog.models import PublisherKind
+from registry.sharing.models import AdoptionStatus
+
+MAX_ENTRIES = 1000
+
+
+@lru_cache(maxsize=4096)
+def _spdx_cached(value: str) -> str:
+    # A catalog repeats a handful of licences; checking each once keeps big syncs fast.
+    return check_spdx(value)
+
+
+Spdx = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_spdx_cached)]
+FedVisibility = Literal["public", "partners"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class PublisherData(_Data):
+    code: PublisherCode
+    name: ShortText
+    kind: PublisherKind = PublisherKind.other
+    region_code: RegionCode | None = None
+    website: HttpUrl | None = None
+    email: Email | None = None
+    demo: bool = False
+
+
+class AppData(_Data):
+    publisher_id: uuid.UUID
+    slug: Slug
+    name: ShortText
+    url: HttpUrl | None = None
+    landing_url: HttpUrl | None = None
+    logo: HttpUrl | None = None
+    description: cs.Descriptions = {}
+    categories: cs.Terms = []
+    software_type: cs.SoftwareType | None = None
+    development_status: cs.DevelopmentStatus | None = None
+    license: Spdx | None = None
+    platforms: cs.Terms = []
+    maintenance: cs.Maintenance | None = None
+    localisation: cs.Localisation | None = None
+    spbe_class: cs.SpbeClass | None = None
+    tags: cs.Terms = []
+    visibility: FedVisibility
+    demo: bool = False
+
+
+class ReleaseData(_Data):
+    app_id: uuid.UUID
+    version: cs.Version
+    released_at: AwareDatetime | None = None
+    notes: Annotated[str, StringConstraints(max_length=20000)] | None = None
+    artifacts: Annotated[list[cs.Artifact], Field(max_length=100)] = []
+
+
+class DatasetData(_Data):
+    publisher_id: uuid.UUID
+    slug: Slug
+    title: Annotated[dict[Language, cs.Title], Field(min_length=1, max_length=50)]
+    description: Annotated[dict[Language, cs.LongText], Field(max_length=50)] = {}
+    keywords: Annotated[list[cs.Keyword], Field(max_length=100)] = []
+    themes: Annotated[list[cs.Theme], Field(max_length=13)] = []
+    license: Spdx | None = None
+    access_rights: cs.AccessRights | None = None
+    contact: cs.DatasetContact | None = None
+    temporal: cs.Temporal | None = None
+    spatial: cs.Spatial | None = None
+    update_frequency: cs.Frequency | None = None
+    landing_page: HttpUrl | None = None
+    visibility: FedVisibility
+    demo: bool = False
+
+
+class DistributionData(_Data):
+    dataset_id: uuid.UUID
+    title: cs.Title | None = None
+    access_url: HttpUrl
+    download_url: HttpUrl | None = None
+    media_type: cs.MediaType | None = None
+    format: cs.Format | None = None
+    byte_size: Annotated[int, Field(ge=0, le=2**62)] | None = None
+    checksum: cs.Checksum | None = None
+
+
+class AdoptionData(_Data):
+    app_id: uuid.UUID
+    adopter_node: HttpUrl | None = None
+    adopter_code: PublisherCode
+    adopter_name: ShortText
+    version: cs.Version | None = None
+    status: AdoptionStatus
+    deployment_url: HttpUrl | None = None
+    started_on: date | None = None
+    ended_on: date | None = None
+
+
+DATA_MODELS: dict[str, type[_Data]] = {
+    "publisher": PublisherData,
+    "app": AppData,
+    "dataset": DatasetData,
+    "release": ReleaseData,
+    "distribution": DistributionData,
+    "adoption": AdoptionData,
+}
+
+Kind = Literal["publisher", "app", "dataset", "release", "distribution", "adoption"]
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kind: Kind
+    op: Literal["upsert", "delete"]
+    id: uuid.UUID
+    global_id: Annotated[str, StringConstraints(max_length=2048)]
+    origin: Annotated[str, StringConstraints(max_length=2048)]
+    seq: Annotated[int, Field(ge=0)] = 0
+    data: dict[str, object] | None = None
+    audience: Annotated[list[PublisherCode], Field(max_length=1000)] | None = None
+
+
+class FeedPage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    origin: Annotated[str, StringConstraints(max_length=2048)]
+    entries: Annotated[list[Entry], Field(max_length=MAX_ENTRIES)]
+    next_cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    has_more: bool
+    remaining: Annotated[int, Field(ge=0)] = 0

@@ -1,0 +1,94 @@
+"""Talking to peers over HTTP: bounded, timed-out requests that read at most a given
+number of bytes, so a hostile or broken peer cannot exhaust this node's memory or
+hold a worker forever."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx2
+
+from registry import __version__
+
+USER_AGENT = f"lumbung/{__version__}"
+# Connect and per-read timeouts, and a ceiling on the whole response.
+TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
+DEADLINE_SECONDS = 60.0
+# Metadata and JWKS documents are small; a feed page of 1000 entries well under this.
+SMALL_CAP = 256 * 1024
+PAGE_CAP = 32 * 1024 * 1024
+
+
+class PeerError(Exception):
+    """A peer could not be reached or answered something this node refuses."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        # False when trying again will not help (the peer said no, or sent garbage).
+        self.retry = retry
+
+
+def new_client() -> httpx2.Client:
+    return httpx2.Client(
+        timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False
+    )
+
+
+def request_json(
+    client: httpx2.Client,
+    method: str,
+    url: str,
+    *,
+    cap: int = SMALL_CAP,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+    data: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    accept: tuple[int, ...] = (200,),
+) -> tuple[int, Any]:
+    """Send a request and parse its JSON answer, reading no more than ``cap`` bytes
+    and taking no longer than ``DEADLINE_SECONDS`` in all."""
+    started = time.monotonic()
+    try:
+        with client.stream(
+            method, url, headers=headers, content=content, data=data, params=params
+        ) as response:
+            body = bytearray()
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > cap:
+                raise PeerError(
+                    f"{url}: the response is {declared} bytes, over the limit of {cap}",
+                    retry=False,
+                )
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    raise PeerError(
+                        f"{url}: the response is over the limit of {cap} bytes", retry=False
+                    )
+                if time.monotonic() - started > DEADLINE_SECONDS:
+                    raise PeerError(f"{url}: the response took over {DEADLINE_SECONDS:.0f} s")
+            status = response.status_code
+    except httpx2.TimeoutException as exc:
+        raise PeerError(f"{url}: timed out ({type(exc).__name__})") from exc
+    except httpx2.HTTPError as exc:
+        raise PeerError(f"{url}: {type(exc).__name__}: {exc}") from exc
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError as exc:
+        raise PeerError(
+            f"{url}: answered {status} with a body that is not JSON", status=status, retry=False
+        ) from exc
+    if status not in accept:
+        detail = ""
+        if isinstance(payload, dict):
+            detail = str(payload.get("detail") or payload.get("error_description") or "")[:300]
+        raise PeerError(
+            f"{url}: answered {status}{': ' + detail if detail else ''}",
+            status=status,
+            retry=status >= 500 or status == 429,
+        )
+    return status, payload

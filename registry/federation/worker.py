@@ -1,0 +1,54 @@
+"""The background worker of ``lumbung serve``: pulls every peer each
+``LUMBUNG_SYNC_INTERVAL`` seconds (sooner when a peer notifies), expires partnerships
+past their end date and drains the outbox. Every worker process runs one; the
+per-peer database lease makes sure a given peer is synced by one of them at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from registry.db import Bind, session_scope
+from registry.federation import outbox
+from registry.federation.sync import lease_holder, sync_all
+from registry.oauth.keys import KeyStore
+from registry.settings import Settings
+from registry.sharing import service as sharing
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 1.0
+
+
+class SyncWorker:
+    def __init__(self, bind: Bind, settings: Settings, keys: KeyStore) -> None:
+        self.bind = bind
+        self.settings = settings
+        self.keys = keys
+        self.holder = lease_holder()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lumbung-sync", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            try:
+                self.tick()
+            except Exception:  # keep the worker alive; the next tick tries again
+                log.exception("federation worker tick failed")
+
+    def tick(self) -> None:
+        with session_scope(self.bind, write=False) as session:
+            due = sharing.any_due(session)
+        if due:
+            with session_scope(self.bind) as session:
+                sharing.expire_due(session)
+        outbox.drain(self.bind, self.settings, self.keys)
+        for result in sync_all(self.bind, self.settings, self.keys, due_only=True):
+            if result.error:
+                log.warning("sync of %s failed: %s", result.node_id, result.error)

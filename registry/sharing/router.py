@@ -1,0 +1,302 @@
+"""``/api/v1/partnerships`` and ``/api/v1/adoptions``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from registry.catalog.models import Publisher
+from registry.deps import PrincipalDep, SessionDep, SettingsDep, SharingWriter
+from registry.errors import problem_responses
+from registry.http import (
+    IdempotencyKey,
+    IfMatch,
+    check_if_match,
+    created,
+    etag_of,
+    set_next_link,
+    with_etag,
+)
+from registry.querying import by_ids
+from registry.settings import Settings
+from registry.sharing import schemas, service
+from registry.sharing.models import Adoption, AdoptionStatus, Partnership, PartnershipStatus
+
+READ_ERRORS = problem_responses(401, 403, 404, 422)
+WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 502)
+
+router = APIRouter()
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")]
+
+
+def partnerships_public(
+    session: Session, items: Sequence[Partnership]
+) -> list[schemas.PartnershipPublic]:
+    publishers = by_ids(session, Publisher, [p.publisher_id for p in items])
+    return [
+        schemas.PartnershipPublic.model_validate(
+            {**p.model_dump(), "publisher": publishers[p.publisher_id].code}
+        )
+        for p in items
+    ]
+
+
+@router.get(
+    "/partnerships",
+    tags=["partnerships"],
+    operation_id="list_partnerships",
+    response_model=schemas.PartnershipsPublic,
+    responses=READ_ERRORS,
+)
+def list_partnerships(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: SharingWriter,
+    status_: Annotated[PartnershipStatus | None, Query(alias="status")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> schemas.PartnershipsPublic:
+    """Partnerships of the caller's publisher (all of them for the admin)."""
+    page = service.list_partnerships(session, principal, status=status_, limit=limit, cursor=cursor)
+    set_next_link(request, response, page.next_cursor)
+    return schemas.PartnershipsPublic(
+        items=partnerships_public(session, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/partnerships",
+    tags=["partnerships"],
+    operation_id="request_partnership",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.PartnershipPublic,
+    responses=WRITE_ERRORS,
+)
+def request_partnership(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: SharingWriter,
+    request_in: schemas.PartnershipRequest,
+) -> schemas.PartnershipPublic:
+    """Ask a publisher on a peer node for a partnership; the request is signed with
+    this node's key and delivered at once."""
+    partnership = service.request_partnership(
+        session, settings, request.app.state.keys, principal, request_in
+    )
+    return partnerships_public(session, [partnership])[0]
+
+
+@router.get(
+    "/partnerships/{partnership_id}",
+    tags=["partnerships"],
+    operation_id="get_partnership",
+    response_model=schemas.PartnershipPublic,
+    responses=READ_ERRORS,
+)
+def get_partnership(
+    partnership_id: uuid.UUID, session: SessionDep, principal: SharingWriter
+) -> schemas.PartnershipPublic:
+    return partnerships_public(
+        session, [service.get_partnership(session, principal, partnership_id)]
+    )[0]
+
+
+@router.post(
+    "/partnerships/{partnership_id}/{action}",
+    tags=["partnerships"],
+    operation_id="decide_partnership",
+    response_model=schemas.PartnershipPublic,
+    responses=WRITE_ERRORS,
+)
+def decide_partnership(
+    partnership_id: uuid.UUID,
+    action: Literal["approve", "reject", "revoke"],
+    session: SessionDep,
+    principal: SharingWriter,
+) -> schemas.PartnershipPublic:
+    """Approve or reject a request made to your publisher, or revoke a partnership.
+    The other node is told by a signed notice."""
+    partnership = service.get_partnership(session, principal, partnership_id)
+    service.decide(session, principal, partnership, action)
+    return partnerships_public(session, [partnership])[0]
+
+
+# --- adoptions -----------------------------------------------------------------------
+
+
+def adoptions_public(settings: Settings, items: Sequence[Adoption]) -> list[schemas.AdoptionPublic]:
+    return [adoption_public(settings, a) for a in items]
+
+
+def adoption_public(settings: Settings, adoption: Adoption) -> schemas.AdoptionPublic:
+    origin = adoption.origin or settings.issuer
+    return schemas.AdoptionPublic.model_validate(
+        {
+            **adoption.model_dump(),
+            "global_id": f"{origin}/api/v1/adoptions/{adoption.id}",
+            "origin": origin,
+            "adopter_node": adoption.adopter_node or settings.issuer,
+            "etag": etag_of(adoption.change_seq),
+        }
+    )
+
+
+@router.get(
+    "/adoptions",
+    tags=["adoptions"],
+    operation_id="list_adoptions",
+    response_model=schemas.AdoptionsPublic,
+    responses=READ_ERRORS,
+)
+def list_adoptions(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    app_id: uuid.UUID | None = None,
+    publisher: Annotated[str | None, Query(max_length=64, description="Adopter's code")] = None,
+    status_: Annotated[AdoptionStatus | None, Query(alias="status")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> schemas.AdoptionsPublic:
+    """Who uses which app, on this node and (through the feed) on its peers."""
+    page = service.list_adoptions(
+        session,
+        principal,
+        app_id=app_id,
+        publisher=publisher,
+        status=status_,
+        limit=limit,
+        cursor=cursor,
+    )
+    set_next_link(request, response, page.next_cursor)
+    return schemas.AdoptionsPublic(
+        items=adoptions_public(settings, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/apps/{app_id}/adoptions",
+    tags=["adoptions"],
+    operation_id="list_app_adoptions",
+    response_model=schemas.AdoptionsPublic,
+    responses=READ_ERRORS,
+)
+def list_app_adoptions(
+    app_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> schemas.AdoptionsPublic:
+    """The app's "used by" list."""
+    from registry.catalog import service as catalog
+
+    catalog.get_app(session, principal, app_id)
+    page = service.list_adoptions(session, principal, app_id=app_id, limit=limit, cursor=cursor)
+    set_next_link(request, response, page.next_cursor)
+    return schemas.AdoptionsPublic(
+        items=adoptions_public(settings, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/adoptions",
+    tags=["adoptions"],
+    operation_id="create_adoption",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.AdoptionPublic,
+    responses=WRITE_ERRORS,
+)
+def create_adoption(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: SharingWriter,
+    adoption_in: schemas.AdoptionCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Record that your publisher uses an app. For a mirrored app the adoption is also
+    sent to the app's origin node."""
+    return created(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        adoption_in,
+        lambda: adoption_public(settings, service.create_adoption(session, principal, adoption_in)),
+        lambda body: f"/api/v1/adoptions/{body['id']}",
+    )
+
+
+@router.get(
+    "/adoptions/{adoption_id}",
+    tags=["adoptions"],
+    operation_id="get_adoption",
+    response_model=schemas.AdoptionPublic,
+    responses=READ_ERRORS,
+)
+def get_adoption(
+    adoption_id: uuid.UUID,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> schemas.AdoptionPublic:
+    adoption = service.get_adoption(session, principal, adoption_id)
+    with_etag(response, adoption.change_seq)
+    return adoption_public(settings, adoption)
+
+
+@router.patch(
+    "/adoptions/{adoption_id}",
+    tags=["adoptions"],
+    operation_id="update_adoption",
+    response_model=schemas.AdoptionPublic,
+    responses=WRITE_ERRORS,
+)
+def update_adoption(
+    adoption_id: uuid.UUID,
+    adoption_in: schemas.AdoptionUpdate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: SharingWriter,
+    if_match: IfMatch = None,
+) -> schemas.AdoptionPublic:
+    adoption = service.get_adoption(session, principal, adoption_id)
+    check_if_match(if_match, adoption.change_seq)
+    adoption = service.update_adoption(session, principal, adoption, adoption_in)
+    with_etag(response, adoption.change_seq)
+    return adoption_public(settings, adoption)
+
+
+@router.delete(
+    "/adoptions/{adoption_id}",
+    tags=["adoptions"],
+    operation_id="delete_adoption",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=WRITE_ERRORS,
+)
+def delete_adoption(
+    adoption_id: uuid.UUID,
+    session: SessionDep,
+    principal: SharingWriter,
+    if_match: IfMatch = None,
+) -> None:
+    adoption = service.get_adoption(session, principal, adoption_id)
+    check_if_match(if_match, adoption.change_seq)
+    service.delete_adoption(session, principal, adoption)

@@ -1,0 +1,469 @@
+"""The rules of partnerships and adoptions.
+
+A partnership is asked for by a publisher of one node (``outgoing`` there) and
+decided on the partner's node (``incoming``). Both nodes keep a record under the
+same id; the decision travels back as a signed notice. Approval registers the
+requesting node as an OAuth client (``private_key_jwt`` with its pinned JWKS) that may
+read the feed with ``federation:read``; the feed then serves it the owner's
+``partners`` items with an ``audience`` naming the partner publishers.
+
+Adoptions of a mirrored app are sent to the app's origin, which is the authority on
+who uses its apps and feeds them back out to every node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from registry.catalog import service as catalog
+from registry.catalog.models import App, Publisher
+from registry.db import utcnow
+from registry.errors import Conflict, Forbidden, LumbungError, NotFound, invalid
+from registry.federation.models import Peer
+from registry.federation.outbox import enqueue, send_signed
+from registry.federation.transport import PeerError
+from registry.oauth.keys import KeyStore
+from registry.oauth.models import OAuthClient
+from registry.oauth.principal import Principal
+from registry.querying import PageOf, first_live, live, paginate
+from registry.settings import Settings
+from registry.sharing import schemas
+from registry.sharing.models import (
+    Adoption,
+    AdoptionStatus,
+    Direction,
+    Partnership,
+    PartnershipStatus,
+)
+from registry.sharing.visibility import active_partnership_clause, can_see, visible_clause
+
+PEER_SCOPE = "federation:read federation:write"
+PARTNERSHIPS_PATH = "/federation/v1/partnerships"
+ADOPTIONS_PATH = "/federation/v1/adoptions"
+
+# Which decisions are allowed from which status, and on which side.
+_DECISIONS: dict[str, tuple[set[PartnershipStatus], set[Direction], PartnershipStatus]] = {
+    "approve": ({PartnershipStatus.requested}, {Direction.incoming}, PartnershipStatus.active),
+    "reject": ({PartnershipStatus.requested}, {Direction.incoming}, PartnershipStatus.rejected),
+    "revoke": (
+        {PartnershipStatus.active, PartnershipStatus.requested},
+        {Direction.incoming, Direction.outgoing},
+        PartnershipStatus.revoked,
+    ),
+}
+
+
+def peer_client_id(node_id: str) -> str:
+    """The OAuth client id a peer node gets on this node: derived from its node id, so
+    a partnership approved again finds the same client."""
+    return "node-" + hashlib.sha256(node_id.encode()).hexdigest()[:40]
+
+
+# --- partnerships --------------------------------------------------------------------
+
+
+def local_publisher(session: Session, code: str, loc: list[str | int]) -> Publisher:
+    publisher = first_live(
+        session, Publisher, Publisher.code == code, col(Publisher.origin).is_(None)
+    )
+    if publisher is None:
+        raise invalid(loc, f"no publisher {code!r} on this node")
+    return publisher
+
+
+def get_peer(session: Session, node_id: str, loc: list[str | int] | None = None) -> Peer:
+    peer = session.exec(select(Peer).where(Peer.node_id == node_id.rstrip("/"))).first()
+    if peer is None:
+        if loc is not None:
+            raise invalid(loc, f"{node_id} is not a peer of this node; add it first")
+        raise NotFound(f"{node_id} is not a peer of this node")
+    return peer
+
+
+def new_outgoing(
+    session: Session, principal: Principal, request_in: schemas.PartnershipRequest
+) -> tuple[Partnership, Peer, dict[str, Any]]:
+    """Record a request of a local publisher; return it with the message to send."""
+    publisher = local_publisher(session, request_in.publisher, ["body", "publisher"])
+    catalog.ensure_owner(principal, publisher.id)
+    peer = get_peer(session, request_in.peer, ["body", "peer"])
+    known = {p.get("code") for p in peer.publishers}
+    if known and request_in.partner not in known:
+        raise invalid(
+            ["body", "partner"], f"{peer.node_id} hosts no publisher {request_in.partner!r}"
+        )
+    if request_in.until is not None and request_in.until < date.today():
+        raise invalid(["body", "until"], "must not be in the past")
+    partnership = Partnership(
+        publisher_id=publisher.id,
+        peer_node_id=peer.node_id,
+        partner_code=request_in.partner,
+        partner_name=next(
+            (p.get("name") for p in peer.publishers if p.get("code") == request_in.partner), None
+        ),
+        direction=Direction.outgoing,
+        reference=request_in.reference,
+        valid_until=request_in.until,
+        status=PartnershipStatus.requested,
+    )
+    session.add(partnership)
+    session.flush()
+    message = schemas.PartnershipRequestNotice(
+        id=partnership.id,
+        publisher=publisher.code,
+        publisher_name=publisher.name,
+        partner=request_in.partner,
+        reference=request_in.reference,
+        until=request_in.until,
+    ).model_dump(mode="json")
+    return partnership, peer, message
+
+
+def receive_request(
+    session: Session, peer: Peer, notice: schemas.PartnershipRequestNotice
+) -> Partnership:
+    """A peer's publisher asks one of ours; recorded as ``requested``."""
+    existing = session.get(Partnership, notice.id)
+    if existing is not None:
+        if existing.peer_node_id != peer.node_id or existing.direction != Direction.incoming:
+            raise Conflict("a partnership with this id already exists")
+        return existing  # the same request sent again
+    publisher = local_publisher(session, notice.partner, ["body", "partner"])
+    partnership = Partnership(
+        id=notice.id,
+        publisher_id=publisher.id,
+        peer_node_id=peer.node_id,
+        partner_code=notice.publisher,
+        partner_name=notice.publisher_name,
+        direction=Direction.incoming,
+        reference=notice.reference,
+        valid_until=notice.until,
+        status=PartnershipStatus.requested,
+    )
+    session.add(partnership)
+    session.flush()
+    return partnership
+
+
+def get_partnership(
+    session: Session, principal: Principal, partnership_id: uuid.UUID
+) -> Partnership:
+    partnership = first_live(session, Partnership, Partnership.id == partnership_id)
+    if partnership is None or not principal.acts_for(partnership.publisher_id):
+        raise NotFound(f"no partnership {partnership_id}")
+    return partnership
+
+
+def list_partnerships(
+    session: Session,
+    principal: Principal,
+    *,
+    status: PartnershipStatus | None = None,
+    limit: int,
+    cursor: str | None,
+) -> PageOf[Partnership]:
+    stmt = select(Partnership).where(live(Partnership))
+    if not principal.is_admin:
+        stmt = stmt.where(Partnership.publisher_id == principal.publisher_id)
+    if status is not None:
+        stmt = stmt.where(Partnership.status == status)
+    return paginate(session, stmt, Partnership.id, limit, cursor)
+
+
+def decide(
+    session: Session, principal: Principal, partnership: Partnership, action: str
+) -> Partnership:
+    """Approve, reject or revoke; the other side hears of it by a signed notice."""
+    allowed_from, sides, new_status = _DECISIONS[action]
+    catalog.ensure_owner(principal, partnership.publisher_id)
+    if partnership.direction not in sides:
+        raise Conflict(f"only the partner's node can {action} this request")
+    if partnership.status not in allowed_from:
+        raise Conflict(f"the partnership is {partnership.status.value}; it cannot be {action}d")
+    set_status(session, partnership, new_status)
+    return partnership
+
+
+def set_status(session: Session, partnership: Partnership, status: PartnershipStatus) -> None:
+    partnership.status = status
+    partnership.decided_at = utcnow()
+    session.add(partnership)
+    session.flush()
+    sync_peer_client(session, partnership.peer_node_id)
+    client_id = peer_client_id(partnership.peer_node_id)
+    enqueue(
+        session,
+        node_id=partnership.peer_node_id,
+        path=f"{PARTNERSHIPS_PATH}/{partnership.id}/status",
+        payload={
+            "status": status.value,
+            "client_id": client_id if status == PartnershipStatus.active else None,
+        },
+        dedupe_key=f"partnership:{partnership.id}",
+    )
+
+
+def receive_status(
+    session: Session, peer: Peer, partnership_id: uuid.UUID, notice: schemas.PartnershipStatusNotice
+) -> Partnership:
+    """The other side decided; mirror its decision in our record."""
+    partnership = first_live(session, Partnership, Partnership.id == partnership_id)
+    if partnership is None or partnership.peer_node_id != peer.node_id:
+        raise NotFound(f"no partnership {partnership_id} with {peer.node_id}")
+    if notice.status == PartnershipStatus.requested:
+        raise invalid(["body", "status"], "a decision cannot return a partnership to requested")
+    if partnership.status != notice.status:
+        partnership.status = notice.status
+        partnership.decided_at = utcnow()
+        session.add(partnership)
+    if notice.client_id is not None:
+        peer.client_id = notice.client_id
+        session.add(peer)
+    session.flush()
+    sync_peer_client(session, peer.node_id)
+    return partnership
+
+
+def sync_peer_client(session: Session, node_id: str) -> None:
+    """Let a peer node fetch tokens exactly while one of its publishers holds an
+    active partnership with one of ours that it asked for."""
+    active = session.exec(
+        select(Partnership.id).where(
+            Partnership.peer_node_id == node_id,
+            Partnership.direction == Direction.incoming,
+            active_partnership_clause(),
+        )
+    ).first()
+    client_id = peer_client_id(node_id)
+    client = session.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+    if active is None:
+        if client is not None and client.revoked_at is None:
+            client.revoked_at = utcnow()
+            session.add(client)
+        session.flush()
+        return
+    peer = get_peer(session, node_id)
+    if client is None:
+        client = OAuthClient(
+            client_id=client_id,
+            name=f"Peer node {peer.name}"[:200],
+            scope=PEER_SCOPE,
+            auth_method="private_key_jwt",
+            jwks_uri=peer.jwks_uri,
+            node_id=node_id,
+        )
+    client.revoked_at = None
+    client.jwks_uri = peer.jwks_uri
+    session.add(client)
+    session.flush()
+
+
+def expire_due(session: Session) -> int:
+    """Mark partnerships past their end date ``expired``; return how many."""
+    due = session.exec(
+        select(Partnership).where(
+            Partnership.status == PartnershipStatus.active,
+            col(Partnership.valid_until) < date.today(),
+            live(Partnership),
+        )
+    ).all()
+    for partnership in due:
+        partnership.status = PartnershipStatus.expired
+        partnership.decided_at = utcnow()
+        session.add(partnership)
+    session.flush()
+    for node_id in {p.peer_node_id for p in due}:
+        sync_peer_client(session, node_id)
+    return len(due)
+
+
+def any_due(session: Session) -> bool:
+    return (
+        session.exec(
+            select(Partnership.id).where(
+                Partnership.status == PartnershipStatus.active,
+                col(Partnership.valid_until) < date.today(),
+                live(Partnership),
+            )
+        ).first()
+        is not None
+    )
+
+
+# --- adoptions -----------------------------------------------------------------------
+
+
+def _visible_apps(principal: Principal | None) -> Any:
+    return select(App.id).where(live(App), visible_clause(App, principal))
+
+
+def list_adoptions(
+    session: Session,
+    principal: Principal | None,
+    *,
+    app_id: uuid.UUID | None = None,
+    publisher: str | None = None,
+    status: AdoptionStatus | None = None,
+    limit: int,
+    cursor: str | None,
+) -> PageOf[Adoption]:
+    """Adoptions of apps the caller may see; an adoption reported by this node's own
+    publisher and also fed back by the app's origin is listed once (the local row)."""
+    stmt = select(Adoption).where(
+        live(Adoption), col(Adoption.app_id).in_(_visible_apps(principal))
+    )
+    if app_id is not None:
+        stmt = stmt.where(Adoption.app_id == app_id)
+    if publisher is not None:
+        stmt = stmt.where(Adoption.adopter_code == publisher)
+    if status is not None:
+        stmt = stmt.where(Adoption.status == status)
+    return paginate(session, stmt, Adoption.id, limit, cursor)
+
+
+def get_adoption(session: Session, principal: Principal | None, adoption_id: uuid.UUID) -> Adoption:
+    adoption = first_live(session, Adoption, Adoption.id == adoption_id)
+    if adoption is None:
+        raise NotFound(f"no adoption {adoption_id}")
+    app = session.get(App, adoption.app_id)
+    if app is None or app.deleted_at is not None or not can_see(app, principal, session):
+        raise NotFound(f"no adoption {adoption_id}")
+    return adoption
+
+
+def create_adoption(
+    session: Session, principal: Principal, adoption_in: schemas.AdoptionCreate
+) -> Adoption:
+    try:
+        app = catalog.get_app(session, principal, adoption_in.app_id)
+    except NotFound:
+        raise invalid(["body", "app_id"], f"no app {adoption_in.app_id} that you may see") from None
+    publisher = catalog.publisher_for_create(session, principal, adoption_in.publisher)
+    taken = first_live(
+        session, Adoption, Adoption.app_id == app.id, Adoption.publisher_id == publisher.id
+    )
+    if taken is not None:
+        raise Conflict(f"{publisher.code} already records an adoption of this app ({taken.id})")
+    adoption = Adoption(
+        app_id=app.id,
+        publisher_id=publisher.id,
+        adopter_code=publisher.code,
+        adopter_name=publisher.name,
+        **adoption_in.model_dump(exclude={"app_id", "publisher"}, exclude_none=True),
+    )
+    session.add(adoption)
+    session.flush()
+    _announce(session, app, adoption)
+    return adoption
+
+
+def update_adoption(
+    session: Session, principal: Principal, adoption: Adoption, adoption_in: schemas.AdoptionUpdate
+) -> Adoption:
+    _ensure_own(principal, adoption)
+    for name, value in adoption_in.model_dump(exclude_unset=True).items():
+        if value is None and name == "status":
+            raise invalid(["body", "status"], "may not be null")
+        setattr(adoption, name, value)
+    if adoption.started_on and adoption.ended_on and adoption.started_on > adoption.ended_on:
+        raise invalid(["body", "ended_on"], "must not be before started_on")
+    session.add(adoption)
+    session.flush()
+    app = session.get(App, adoption.app_id)
+    if app is not None:
+        _announce(session, app, adoption)
+    return adoption
+
+
+def delete_adoption(session: Session, principal: Principal, adoption: Adoption) -> None:
+    _ensure_own(principal, adoption)
+    adoption.deleted_at = utcnow()
+    session.add(adoption)
+    session.flush()
+    app = session.get(App, adoption.app_id)
+    if app is not None:
+        _announce(session, app, adoption)
+
+
+def _ensure_own(principal: Principal, adoption: Adoption) -> None:
+    if adoption.origin is not None or adoption.publisher_id is None:
+        raise Forbidden(
+            "this adoption was reported by another node's publisher; only it can change it"
+        )
+    catalog.ensure_owner(principal, adoption.publisher_id)
+
+
+def _announce(session: Session, app: App, adoption: Adoption) -> None:
+    """Queue the adoption for the app's origin, when the app is a mirror."""
+    if app.origin is None:
+        return
+    notice = schemas.AdoptionNotice(
+        id=adoption.id,
+        app_id=app.id,
+        adopter_code=adoption.adopter_code,
+        adopter_name=adoption.adopter_name,
+        version=adoption.version,
+        status=adoption.status,
+        deployment_url=adoption.deployment_url,
+        started_on=adoption.started_on,
+        ended_on=adoption.ended_on,
+        deleted=adoption.deleted_at is not None,
+    )
+    enqueue(
+        session,
+        node_id=app.origin,
+        path=ADOPTIONS_PATH,
+        payload=notice.model_dump(mode="json"),
+        dedupe_key=f"adoption:{adoption.id}",
+    )
+
+
+def receive_adoption(session: Session, peer: Peer, notice: schemas.AdoptionNotice) -> Adoption:
+    """A peer's publisher reports using one of our apps."""
+    node = Principal(
+        client_id=peer_client_id(peer.node_id), scopes=frozenset(), node_id=peer.node_id
+    )
+    app = first_live(session, App, App.id == notice.app_id, col(App.origin).is_(None))
+    if app is None or not can_see(app, node, session):
+        raise invalid(["body", "app_id"], f"no app {notice.app_id} that your node may see")
+    adoption = session.get(Adoption, notice.id)
+    fields = notice.model_dump(exclude={"id", "deleted"})
+    if adoption is None:
+        if notice.deleted:
+            raise NotFound(f"no adoption {notice.id}")
+        adoption = Adoption(id=notice.id, adopter_node=peer.node_id, **fields)
+    elif adoption.adopter_node != peer.node_id or adoption.origin is not None:
+        raise Forbidden("this adoption was reported by another node")
+    else:
+        for name, value in fields.items():
+            setattr(adoption, name, value)
+    adoption.deleted_at = utcnow() if notice.deleted else None
+    session.add(adoption)
+    session.flush()
+    return adoption
+
+
+class PeerUnavailable(LumbungError):
+    status, code, title = 502, "peer-unavailable", "The peer node did not accept the request"
+
+
+def request_partnership(
+    session: Session,
+    settings: Settings,
+    keys: KeyStore,
+    principal: Principal,
+    request_in: schemas.PartnershipRequest,
+) -> Partnership:
+    """Record the request and deliver it, signed, to the partner's node. Nothing is
+    kept when the partner's node does not take it."""
+    partnership, peer, message = new_outgoing(session, principal, request_in)
+    try:
+        send_signed(settings, keys, node_id=peer.node_id, path=PARTNERSHIPS_PATH, payload=message)
+    except PeerError as exc:
+        raise PeerUnavailable(str(exc)) from exc
+    return partnership
