@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+DEVSTAMP := $(VENV)/.installed-dev-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
@@ -10,15 +11,20 @@ PORT   ?= 8000
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./clients/python
+	$(BIN)/python -m pip install --quiet -e . -e ./clients/python
 	touch $(STAMP)
+
+# Test and lint tools, only for those who run the suite.
+$(DEVSTAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEVSTAMP)
 
 install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/lumbung serve --demo --host $(HOST) --port $(PORT)
 
-lint: $(STAMP)
+lint: $(DEVSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy registry clients/python/lumbung_client
@@ -31,10 +37,11 @@ test: lint
 		$(BIN)/pytest; \
 	fi
 
+# Each script prints its medians and writes them to bench-results/.
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	for script in bench/*.py; do $(BIN)/python "$$script" || exit 1; done
 
-fmt: $(STAMP)
+fmt: $(DEVSTAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
