@@ -21,6 +21,8 @@ from registry.catalog import schemas, service
 from registry.catalog.models import Publisher, PublisherKind
 from registry.db import create_db_engine, session_scope
 from registry.errors import LumbungError
+from registry.federation.cli import adoption_app, partnership_app, peer_app
+from registry.federation.cli import sync as sync_command
 from registry.oauth.cli import client_app, keys_app
 from registry.querying import live
 from registry.settings import Settings, SettingsError, get_settings
@@ -36,6 +38,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(publisher_app, name="publisher")
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
+app.add_typer(peer_app, name="peer")
+app.add_typer(partnership_app, name="partnership")
+app.add_typer(adoption_app, name="adoption")
+app.command("sync")(sync_command)
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
 from registry.db import JSONDoc, Tracked, timestamp_field
@@ -54,6 +55,9 @@ def live_unique(table: str, *columns: str) -> sa.Index:
     )
 
 
+_NullableJSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
 class Mirrored(Tracked):
     """A row that may be a read-only mirror of a peer's entity.
 
@@ -64,7 +68,8 @@ class Mirrored(Tracked):
     """
 
     origin: str | None = Field(default=None, max_length=2048, index=True)
-    audience: list[str] | None = Field(default=None, sa_type=JSONDoc)
+    # None is stored as SQL NULL (not JSON null), so "has an audience" is IS NOT NULL.
+    audience: list[str] | None = Field(default=None, sa_type=_NullableJSON)
 
 
 class Publisher(Mirrored, table=True):

@@ -1,0 +1,265 @@
+"""Real Lumbung nodes for federation tests: each a ``lumbung serve`` subprocess on
+127.0.0.1 with its own data directory and database."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import sqlalchemy as sa
+
+from registry.db import take_change_seqs, utcnow
+from tests.conftest import TEST_DATABASE_URL, on_postgres
+
+LUMBUNG = str(Path(sys.executable).with_name("lumbung"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def postgres_database(name: str) -> str:
+    """Create (afresh) ``<test db>_fed_<name>`` and return its URL."""
+    assert TEST_DATABASE_URL is not None
+    url = sa.make_url(TEST_DATABASE_URL)
+    database = f"{url.database}_fed_{name}"
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
+    admin.dispose()
+    return url.set(database=database).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(db_url: str) -> None:
+    url = sa.make_url(db_url)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    admin.dispose()
+
+
+@dataclass
+class Node:
+    name: str
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    database_url: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    _engine: sa.Engine | None = None
+    _token: tuple[str, float] | None = None
+    _log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LUMBUNG_")}
+        env.update(
+            LUMBUNG_DATA_DIR=str(self.data_dir),
+            LUMBUNG_BASE_URL=self.url,
+            LUMBUNG_NODE_NAME=self.name.title(),
+            LUMBUNG_SYNC_INTERVAL="0",
+        )
+        if self.database_url:
+            env["LUMBUNG_DATABASE_URL"] = self.database_url
+        return env
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            url = self.database_url or f"sqlite:///{self.data_dir / 'lumbung.db'}"
+            self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        return self._engine
+
+    def start(self) -> None:
+        self._log = open(self.data_dir / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [LUMBUNG, "serve", "--port", str(self.port), "--no-demo"],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited: {(self.data_dir / 'serve.log').read_text()[-3000:]}"
+                )
+            try:
+                if httpx2.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx2.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not become ready")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._log is not None:
+            self._log.close()
+
+    # --- talking to it ---------------------------------------------------------------
+
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [LUMBUNG, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"lumbung {' '.join(args)} on {self.name} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def cli_popen(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [LUMBUNG, *args], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def admin_headers(self) -> dict[str, str]:
+        if self._token is None or self._token[1] < time.monotonic():
+            creds = json.loads((self.data_dir / "admin-client.json").read_text())
+            basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode())
+            response = httpx2.post(
+                f"{self.url}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                headers={"Authorization": f"Basic {basic.decode()}"},
+            )
+            response.raise_for_status()
+            self._token = (response.json()["access_token"], time.monotonic() + 200)
+        return {"Authorization": f"Bearer {self._token[0]}"}
+
+    def client_headers(self, publisher: str, scope: str) -> dict[str, str]:
+        """A fresh OAuth client of one of the node's publishers, and a token for it."""
+        result = self.cli(
+            "client", "add", "--name", f"{publisher} test", "--publisher", publisher,
+            "--scope", scope, "--json",
+        )  # fmt: skip
+        creds = json.loads(result.stdout)
+        basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode())
+        response = httpx2.post(
+            f"{self.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic.decode()}"},
+        )
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def get(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
+        response = httpx2.get(f"{self.url}{path}", headers=headers, params=params, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        response = httpx2.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def ids(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> set[str]:
+        """Every id of a paged list."""
+        found: set[str] = set()
+        cursor = None
+        while True:
+            query = dict(params, limit=200)
+            if cursor:
+                query["cursor"] = cursor
+            page = self.get(path, headers, **query)
+            found.update(item["id"] for item in page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return found
+
+
+def start_nodes(base: Path, names: list[str]) -> list[Node]:
+    nodes = []
+    for name in names:
+        data_dir = base / name
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = postgres_database(name) if on_postgres() else None
+        nodes.append(Node(name=name, data_dir=data_dir, database_url=database_url))
+    try:
+        for node in nodes:
+            node.start()
+        for node in nodes:
+            node.wait_ready()
+    except BaseException:
+        stop_nodes(nodes)
+        raise
+    return nodes
+
+
+def stop_nodes(nodes: list[Node]) -> None:
+    for node in nodes:
+        node.stop()
+        if node.database_url:
+            drop_postgres_database(node.database_url)
+
+
+def bulk_apps(node: Node, publisher_code: str, count: int, *, visibility: str = "public") -> None:
+    """Insert ``count`` apps straight into a node's database, each with its own place
+    in the change sequence (taken from the node's counter, as the node does)."""
+    from sqlalchemy.orm import Session
+
+    from registry.catalog.models import App, Publisher
+
+    with Session(node.engine) as session, session.begin():
+        publisher_id = session.execute(
+            sa.select(Publisher.__table__.c.id).where(Publisher.__table__.c.code == publisher_code)
+        ).scalar_one()
+        now = utcnow()
+        batch = 5000
+        for start in range(0, count, batch):
+            n = min(batch, count - start)
+            seqs = take_change_seqs(session, n)
+            rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "created_at": now,
+                    "updated_at": now,
+                    "deleted_at": None,
+                    "change_seq": seq,
+                    "origin": None,
+                    "audience": None,
+                    "publisher_id": publisher_id,
+                    "slug": f"bulk-{start + i}-{seq}",
+                    "name": f"Bulk app {start + i}",
+                    "description": {"id": {"short_description": "Aplikasi", "features": []}},
+                    "categories": [],
+                    "platforms": ["web"],
+                    "tags": [],
+                    "license": "EUPL-1.2",
+                    "visibility": visibility,
+                    "demo": False,
+                }
+                for i, seq in enumerate(seqs)
+            ]
+            session.execute(sa.insert(App.__table__), rows)
