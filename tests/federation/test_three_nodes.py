@@ -95,8 +95,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         b.cli("partnership", "approve", partnership_id)
         p.cli("sync")
         s.cli("sync")
-        yield World(b, p, s, partnership_id, public_app, partners_app, private_app,
-                    release["id"], public_dataset, distribution["id"], partners_dataset)  # fmt: skip
+        yield World(
+            b, p, s, partnership_id, public_app, partners_app, private_app,
+            release["id"], public_dataset, distribution["id"], partners_dataset,
+        )  # fmt: skip
     finally:
         stop_nodes(nodes)
 
@@ -179,14 +181,22 @@ def _client_id(node: Node) -> str:
 def _claims(world: World, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
     client_id = _client_id(world.pariaman)
-    claims: dict[str, Any] = {"iss": client_id, "sub": client_id, "aud": world.banyuwangi.url,
-                              "iat": now, "exp": now + 60, "jti": _b64(hashlib.sha256(str(time.time_ns()).encode()).digest())}  # fmt: skip
+    jti = _b64(hashlib.sha256(str(time.time_ns()).encode()).digest())
+    claims: dict[str, Any] = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": world.banyuwangi.url,
+        "iat": now,
+        "exp": now + 60,
+        "jti": jti,
+    }
     claims.update(changes)
     return claims
 
 
 def _signed(key: ECKey, claims: dict[str, Any], **header: Any) -> str:
-    return jwt.encode({"alg": "ES256", "kid": key.kid, **header}, claims, key, algorithms=["ES256"])
+    header = {"alg": "ES256", "kid": key.kid, **header}
+    return jwt.encode(header, claims, key, algorithms=["ES256"])
 
 
 def _token_request(world: World, assertion: str) -> httpx2.Response:
@@ -221,15 +231,19 @@ def _attacks(world: World) -> dict[str, str]:
     return {
         "alg none": unsigned(_claims(world)),
         "HS256 signed with the public key": hs256_with_public_key(_claims(world)),
-        "unknown kid": jwt.encode({"alg": "ES256", "kid": "no-such-key"}, _claims(world), key, algorithms=["ES256"]),
-        "injected kid": jwt.encode({"alg": "ES256", "kid": "../../keys/x' OR '1'='1"}, _claims(world), key, algorithms=["ES256"]),
+        "unknown kid": _signed(key, _claims(world), kid="no-such-key"),
+        "injected kid": _signed(key, _claims(world), kid="../../keys/x' OR '1'='1"),
         "jku header": _signed(key, _claims(world), jku="http://127.0.0.1:1/jwks.json"),
-        "aud array naming another server": _signed(key, _claims(world, aud=["https://evil.example", world.banyuwangi.url])),
+        "aud array naming another server": _signed(
+            key, _claims(world, aud=["https://evil.example", world.banyuwangi.url])
+        ),
         "expired": _signed(key, _claims(world, iat=now - 900, exp=now - 600)),
         "exp a year away": _signed(key, _claims(world, exp=now + 365 * 86400)),
-        "signed by a stranger with the peer's kid": jwt.encode({"alg": "ES256", "kid": key.kid}, _claims(world), stranger, algorithms=["ES256"]),
-        "a node that is not a peer": _signed(stranger, _claims(world, iss=stranger_id, sub=stranger_id)),
-    }  # fmt: skip
+        "signed by a stranger with the peer's kid": _signed(stranger, _claims(world), kid=key.kid),
+        "a node that is not a peer": _signed(
+            stranger, _claims(world, iss=stranger_id, sub=stranger_id)
+        ),
+    }
 
 
 def test_valid_assertion_gets_a_token(world: World) -> None:
