@@ -95,17 +95,16 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     pytest.fail(f"the node did not become ready:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="session")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    """A node started with ``lumbung serve`` for the whole SDK test session."""
-    data_dir = tmp_path_factory.mktemp("sdk-node")
+def start_node(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Node]:
+    """Run ``lumbung serve`` on a free port until the generator is closed."""
+    data_dir = tmp_path_factory.mktemp(name)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LUMBUNG_")},
         "LUMBUNG_DATA_DIR": str(data_dir),
         "LUMBUNG_BASE_URL": url,
-        "LUMBUNG_NODE_NAME": "SDK test node",
+        "LUMBUNG_NODE_NAME": f"SDK test {name}",
     }
     log = data_dir / "server.log"
     with log.open("wb") as out:
@@ -126,6 +125,18 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """A node started with ``lumbung serve`` for the whole SDK test session."""
+    yield from start_node(tmp_path_factory, "sdk-node")
+
+
+@pytest.fixture(scope="session")
+def peer_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """A second node, for partnerships and reading a feed as a peer."""
+    yield from start_node(tmp_path_factory, "sdk-peer-node")
 
 
 @pytest.fixture

@@ -102,6 +102,17 @@ async def test_async_pull(
     admin.releases.create(app, version="1.0", artifacts=[artifact])
     async with node.async_admin() as client:
         result = await client.apps.pull(app.ref, dest=tmp_path / "out")
-    [pulled] = result.files
-    assert pulled.verified
-    assert pulled.path.read_bytes() == b"isi berkas " * 5000
+        [pulled] = result.files
+        assert pulled.verified
+        assert pulled.path.read_bytes() == b"isi berkas " * 5000
+
+        first = await client.apps.pull(
+            app, dest=tmp_path / "out", adopt=True, publisher=publisher.code
+        )
+        again = await client.apps.pull(
+            app, dest=tmp_path / "out", adopt=True, publisher=publisher.code
+        )
+    assert first.adoption is not None
+    assert again.adoption is not None
+    assert again.adoption.id == first.adoption.id
+    assert again.files[0].reused

@@ -107,6 +107,25 @@ def test_pull(
     assert "pulled 1 artifact(s) of release 1.0" in old.stdout
 
 
+def test_pull_and_adopt(
+    run_cli: Run,
+    admin: Client,
+    app: App,
+    writer: dict[str, str],
+    file_server: FileServer,
+    tmp_path: Path,
+) -> None:
+    admin.releases.create(app, version="1.0", artifacts=[file_server.add("pakai.bin", b"1")])
+    first = run_cli("--json", "pull", app.ref, "--dest", str(tmp_path), "--adopt", **writer)
+    assert first.returncode == 0, first.stderr
+    again = run_cli("--json", "pull", app.ref, "--dest", str(tmp_path), "--adopt", **writer)
+    assert again.returncode == 0, again.stderr
+    adoption = json.loads(first.stdout)["adoption"]
+    assert adoption is not None
+    assert json.loads(again.stdout)["adoption"] == adoption
+    assert [str(a.id) for a in admin.adoptions.list(app=app)] == [adoption]
+
+
 def test_pull_exit_codes(
     run_cli: Run, admin: Client, app: App, file_server: FileServer, tmp_path: Path
 ) -> None:

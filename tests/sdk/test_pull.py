@@ -154,14 +154,27 @@ def test_artifact_names_cannot_escape_the_destination(
 
 
 def test_pull_with_adopt_records_an_adoption(
-    node: Node, admin: Client, app: App, file_server: FileServer, dest: Path
+    node: Node, admin: Client, app: App, file_server: FileServer, dest: Path, unique: str
 ) -> None:
-    if (
-        "/api/v1/adoptions"
-        not in admin._transport.http.get(node.url + "/openapi.json").json()["paths"]
-    ):
-        pytest.skip("the node has no /api/v1/adoptions endpoint yet")
     admin.releases.create(app, version="1.0", artifacts=[file_server.add("adopsi.bin", b"x")])
-    result = admin.apps.pull(app, dest=dest, adopt=True)
+    adopter = admin.publishers.create(code=f"kota-adopsi-{unique}", name="Kota Adopsi")
+    client_id, secret = node.add_client(adopter.code, "sharing:write")
+    with Client(node.url, client_id=client_id, client_secret=secret) as city:
+        result = city.apps.pull(app.ref, dest=dest, adopt=True)
     assert result.adoption is not None
     assert result.adoption.version == "1.0"
+    assert result.adoption.adopter_code == adopter.code
+    assert [a.id for a in admin.adoptions.list(app=app)] == [result.adoption.id]
+
+    # Pulling again (a re-run deployment) keeps the one adoption, moved to the new version.
+    admin.releases.create(app, version="1.1", artifacts=[file_server.add("adopsi-2.bin", b"y")])
+    with Client(node.url, client_id=client_id, client_secret=secret) as city:
+        again = city.apps.pull(app.ref, dest=dest, adopt=True)
+    assert again.adoption is not None
+    assert again.adoption.id == result.adoption.id
+    assert again.adoption.version == "1.1"
+
+    on_behalf = admin.apps.pull(app, dest=dest, adopt=True, publisher=adopter.code)
+    assert on_behalf.adoption is not None
+    assert on_behalf.adoption.id == result.adoption.id
+    assert on_behalf.files[0].reused

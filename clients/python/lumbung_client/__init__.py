@@ -50,10 +50,8 @@ from lumbung_client._models import (
     Page,
     Partnership,
     PartnershipCreate,
-    PartnershipUpdate,
     Peer,
     PeerCreate,
-    PeerUpdate,
     Publisher,
     PublisherCreate,
     PublisherUpdate,
@@ -67,6 +65,7 @@ from lumbung_client._models import (
     Temporal,
 )
 from lumbung_client._pagination import AsyncPager, SyncPager
+from lumbung_client._sharing import AsyncChangesPager, AsyncSearchPager, ChangesPager, SearchPager
 from lumbung_client._transfer import Progress, PulledFile, PullResult
 from lumbung_client._transport import Retry
 from lumbung_client._version import __version__
@@ -82,9 +81,12 @@ __all__ = [
     "AppUpdate",
     "Artifact",
     "ArtifactMismatch",
+    "AsyncChangesPager",
     "AsyncClient",
     "AsyncPager",
+    "AsyncSearchPager",
     "Change",
+    "ChangesPager",
     "ChangesPage",
     "Client",
     "ClientSecret",
@@ -107,10 +109,8 @@ __all__ = [
     "Page",
     "Partnership",
     "PartnershipCreate",
-    "PartnershipUpdate",
     "Peer",
     "PeerCreate",
-    "PeerUpdate",
     "PreconditionFailed",
     "PrivateKey",
     "Progress",
@@ -125,6 +125,7 @@ __all__ = [
     "ReleaseUpdate",
     "Resource",
     "Retry",
+    "SearchPager",
     "SearchHit",
     "SearchResults",
     "ServerError",

@@ -175,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument(
         "--adopt", action="store_true", help="record that your publisher adopts this release"
     )
+    pull.add_argument(
+        "--publisher", metavar="CODE", help="the adopting publisher (only for admin accounts)"
+    )
     return parser
 
 
@@ -226,7 +229,12 @@ def _release_json(release: Release) -> dict[str, Any]:
 
 def _pull(client: Client, args: argparse.Namespace, bars: _Bars) -> dict[str, Any]:
     result = client.apps.pull(
-        args.app, version=args.release_version, dest=args.dest, adopt=args.adopt, progress=bars
+        args.app,
+        version=args.release_version,
+        dest=args.dest,
+        adopt=args.adopt,
+        publisher=args.publisher,
+        progress=bars,
     )
     return {
         "release": _release_json(result.release),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -24,6 +25,7 @@ from lumbung_client._auth import (
     PrivateKey,
     PrivateKeyInput,
     SyncTokens,
+    unverified_claims,
 )
 from lumbung_client._exceptions import APIError, LumbungError
 from lumbung_client._resources import Apps, Datasets, Distributions, Publishers, Releases
@@ -213,6 +215,15 @@ class Client:
         """
         return self._tokens.token() if self._tokens else None
 
+    def _own_publisher_id(self) -> uuid.UUID | None:
+        """The publisher this client's service account acts for, from its token."""
+        token = self.token()
+        value = unverified_claims(token).get("publisher") if token else None
+        try:
+            return uuid.UUID(str(value)) if value else None
+        except ValueError:
+            return None
+
     def _node_issuer(self) -> str | None:
         """The node's own base URL as it names itself (its OAuth issuer), cached."""
         if self._issuer is None:
@@ -329,6 +340,15 @@ class AsyncClient:
     async def token(self) -> str | None:
         """The current access token (fetched if needed), or None for an anonymous client."""
         return await self._tokens.token() if self._tokens else None
+
+    async def _own_publisher_id(self) -> uuid.UUID | None:
+        """The publisher this client's service account acts for, from its token."""
+        token = await self.token()
+        value = unverified_claims(token).get("publisher") if token else None
+        try:
+            return uuid.UUID(str(value)) if value else None
+        except ValueError:
+            return None
 
     async def _node_issuer(self) -> str | None:
         if self._issuer is None:

@@ -42,10 +42,8 @@ __all__ = [
     "Page",
     "Partnership",
     "PartnershipCreate",
-    "PartnershipUpdate",
     "Peer",
     "PeerCreate",
-    "PeerUpdate",
     "Publisher",
     "PublisherCreate",
     "PublisherUpdate",
@@ -413,96 +411,103 @@ class DistributionUpdate(_DistributionFields):
 
 
 class Adoption(Resource):
-    """A publisher's record that it uses an app, confirmed towards the app's owner."""
+    """A publisher's record that it uses an app, sent on to the app's origin node."""
 
-    app_id: uuid.UUID | None = None
-    app: str | None = Field(default=None, description="Global id of the adopted app.")
-    publisher: str | None = None
+    app_id: uuid.UUID
+    publisher_id: uuid.UUID | None = Field(
+        default=None, description="The adopter, when it is a publisher of this node."
+    )
+    adopter_node: str | None = Field(default=None, description="The adopter's node id.")
+    adopter_code: str | None = None
+    adopter_name: str | None = None
     version: str | None = None
     status: str = Field(
         default="evaluating", description="evaluating, piloting, production or retired"
     )
     deployment_url: str | None = None
-    started_at: date | datetime | None = None
-    ended_at: date | datetime | None = None
+    started_on: date | None = None
+    ended_on: date | None = None
+    delivered_at: datetime | None = Field(
+        default=None, description="When the app's origin node confirmed receipt."
+    )
 
 
-class AdoptionCreate(_Request):
-    """Fields to record that your publisher uses an app."""
-
-    app: str = Field(description="The app's id or global id.")
-    publisher: str | None = None
-    version: str | None = None
-    status: str = "evaluating"
-    deployment_url: str | None = None
-    started_at: date | None = None
-
-
-class AdoptionUpdate(_Request):
-    """Fields of an adoption that can change."""
-
+class _AdoptionFields(_Request):
     version: str | None = None
     status: str | None = None
     deployment_url: str | None = None
-    started_at: date | None = None
-    ended_at: date | None = None
+    started_on: date | None = None
+    ended_on: date | None = None
 
 
-class Partnership(Resource):
+class AdoptionCreate(_AdoptionFields):
+    """Fields to record that your publisher uses an app (local or mirrored)."""
+
+    app_id: uuid.UUID
+    publisher: str | None = Field(default=None, description="Defaults to your publisher.")
+
+
+class AdoptionUpdate(_AdoptionFields):
+    """Fields of an adoption that can change, e.g. ``status="production"``."""
+
+
+class Partnership(_Response):
     """An agreement between a local publisher and a publisher on a peer node."""
 
-    publisher: str | None = None
-    partner: str | None = None
-    partner_node: str | None = None
-    reference: str | None = None
-    status: str = Field(
-        default="requested", description="requested, active, rejected, revoked or expired"
-    )
-    starts_on: date | None = None
-    ends_on: date | None = None
+    id: uuid.UUID
+    publisher: str = Field(description="The local publisher's code.")
+    publisher_id: uuid.UUID | None = None
+    peer_node_id: str = Field(description="The partner's node id (base URL).")
+    partner_code: str
+    partner_name: str | None = None
+    direction: str | None = Field(default=None, description="outgoing or incoming")
+    reference: str | None = Field(default=None, description="e.g. the agreement's number")
+    valid_until: date | None = None
+    status: str = Field(description="requested, active, rejected, revoked or expired")
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    decided_at: datetime | None = None
 
 
 class PartnershipCreate(_Request):
-    """Fields to request a partnership."""
+    """Fields to ask a publisher on a peer node for a partnership."""
 
-    publisher: str | None = None
-    partner: str
-    partner_node: str | None = None
-    reference: str
-    starts_on: date | None = None
-    ends_on: date | None = None
-
-
-class PartnershipUpdate(_Request):
-    """Fields of a partnership that can change (e.g. ``status`` to approve or revoke)."""
-
-    status: str | None = None
+    publisher: str = Field(description="Your publisher's code.")
+    peer: str = Field(description="The partner's node id (base URL).")
+    partner: str = Field(description="The partner's publisher code on that node.")
     reference: str | None = None
-    starts_on: date | None = None
-    ends_on: date | None = None
+    until: date | None = None
 
 
-class Peer(Resource):
-    """Another node this node trusts."""
+class Peer(_Response):
+    """Another node this node trusts, and how syncing from it goes."""
 
-    base_url: str
+    id: uuid.UUID
+    node_id: str
     name: str | None = None
-    issuer: str | None = None
+    software_version: str | None = None
+    api_base: str | None = None
     jwks_uri: str | None = None
+    feed_url: str | None = None
+    publishers: list[str | None] = Field(default_factory=list)
+    key_thumbprints: list[str] = Field(default_factory=list)
+    cursor: str | None = None
+    items: int | None = None
+    remaining: int | None = None
+    last_attempt_at: datetime | None = None
     last_success_at: datetime | None = None
     last_error: str | None = None
+    last_error_at: datetime | None = None
+    lag_seconds: float | None = None
+    created_at: datetime | None = None
 
 
 class PeerCreate(_Request):
-    """Fields to add a peer node (node admin only)."""
+    """A node to trust, by its base URL; ``key_thumbprints`` (RFC 7638) confirmed with
+    its operator make the node refuse a peer publishing other keys."""
 
-    base_url: str
-
-
-class PeerUpdate(_Request):
-    """Fields of a peer that can change."""
-
-    name: str | None = None
+    url: str
+    key_thumbprints: list[str] | None = None
 
 
 # --- search and changes --------------------------------------------------------------
@@ -527,20 +532,30 @@ class SearchResults(Page[SearchHit]):
 
 
 class Change(_Response):
-    """One entry of a node's change feed: an entity at its latest state, or a tombstone."""
+    """One entry of a node's change feed: an entity at its latest state (``upsert``),
+    or a ``delete`` tombstone for one the reader may no longer see."""
 
+    kind: str = Field(description="publisher, app, dataset, release, distribution, adoption")
     op: str = Field(description="upsert or delete")
-    kind: str = Field(description="publisher, app, release, dataset, distribution or adoption")
-    id: str
-    seq: int | None = None
-    entity: dict[str, Any] | None = Field(default=None, description="Absent on tombstones.")
+    id: uuid.UUID
+    global_id: str
+    origin: str
+    seq: int = 0
+    data: dict[str, Any] | None = Field(default=None, description="The entity; None on deletes.")
+    audience: list[str] | None = Field(
+        default=None,
+        description="For partners-only items: the reader's publishers that may see it.",
+    )
 
 
 class ChangesPage(Page[Change]):
     """A page of the change feed. Keep ``next_cursor`` and pass it as ``after`` next time;
     unlike other lists it is set on the last page too."""
 
+    items: list[Change] = Field(alias="entries")
+    origin: str | None = None
     has_more: bool = False
+    remaining: int = 0
 
     @property
     def has_next(self) -> bool:

@@ -32,8 +32,9 @@ from lumbung_client._common import (
     payload,
     split_ref,
 )
-from lumbung_client._exceptions import NotFound
+from lumbung_client._exceptions import Conflict, NotFound
 from lumbung_client._models import (
+    Adoption,
     App,
     AppCreate,
     AppUpdate,
@@ -256,6 +257,7 @@ class Apps(_Resource):
         version: str | None = None,
         dest: str | Path = ".",
         adopt: bool = False,
+        publisher: str | None = None,
         progress: Progress | None = None,
     ) -> PullResult:
         """Download a release's artifacts into ``dest`` and check each one.
@@ -264,8 +266,8 @@ class Apps(_Resource):
         file, checked against the size and sha256 the release declares, and renamed into
         place; a file already there with the right sha256 is kept. Raises
         :class:`~lumbung_client.ArtifactMismatch` when a check fails (nothing is left
-        behind). With ``adopt=True`` an adoption of this release is recorded for your
-        publisher once every file is in place.
+        behind). With ``adopt=True`` an adoption of this release is recorded once every
+        file is in place, for your publisher (or ``publisher``, for the node admin).
         """
         target = self.get(app) if not isinstance(app, App) else app
         releases = self._client.releases
@@ -290,10 +292,27 @@ class Apps(_Resource):
             )
         adoption = None
         if adopt:
-            adoption = self._client.adoptions.create(
-                app=str(target.id), version=release.version, status="evaluating"
-            )
+            adoption = self._adopt(target, release, publisher)
         return PullResult(release=release, files=files, adoption=adoption)
+
+    def _adopt(self, app: App, release: Release, publisher: str | None) -> Adoption:
+        """Record the adoption, or move an existing one of this app to the new version,
+        so pulling again (a re-run deployment) does not fail."""
+        adoptions = self._client.adoptions
+        try:
+            return adoptions.create(
+                app_id=app.id, publisher=publisher, version=release.version, status="evaluating"
+            )
+        except Conflict:
+            own = self._client._own_publisher_id() if publisher is None else None
+            if publisher is None and own is None:
+                raise
+            for existing in adoptions.list(app=app.id, publisher=publisher):
+                if publisher is not None or existing.publisher_id == own:
+                    if existing.version == release.version:
+                        return existing
+                    return adoptions.update(existing, version=release.version)
+            raise
 
 
 class Releases(_Resource):

@@ -34,8 +34,13 @@ class Route:
     query: tuple[str, ...] = ()
     #: Headers the client may send besides Authorization.
     headers: tuple[str, ...] = ()
-    #: The response is a page whose ``items`` are ``response``.
+    #: The response is a page whose ``items`` (or ``items_key``) are ``response``.
     paged: bool = False
+    items_key: str = "items"
+    #: The page's own model, when it has fields beyond ``items`` and ``next_cursor``.
+    page: type[BaseModel] | None = None
+    #: The response is a JSON array of ``response``.
+    listed: bool = False
     #: The request body is a file, not JSON.
     raw_body: bool = False
 
@@ -155,36 +160,45 @@ ROUTES: dict[str, Route] = {
         raw_body=True,
     ),
     # sharing
-    **{
-        f"{name}.{op}": route
-        for name, model, create, update, filters in (
-            (
-                "adoptions",
-                m.Adoption,
-                m.AdoptionCreate,
-                m.AdoptionUpdate,
-                ("app", "publisher", "status"),
-            ),
-            (
-                "partnerships",
-                m.Partnership,
-                m.PartnershipCreate,
-                m.PartnershipUpdate,
-                ("publisher", "status"),
-            ),
-            ("peers", m.Peer, m.PeerCreate, m.PeerUpdate, ()),
-        )
-        for op, route in {
-            "list": Route("GET", f"/api/v1/{name}", model, query=(*filters, *PAGING), paged=True),
-            "create": Route("POST", f"/api/v1/{name}", model, create, headers=CREATE),
-            "get": Route("GET", f"/api/v1/{name}/{{id}}", model),
-            "update": Route("PATCH", f"/api/v1/{name}/{{id}}", model, update, headers=CHANGE),
-            "delete": Route("DELETE", f"/api/v1/{name}/{{id}}", headers=CHANGE),
-        }.items()
-    },
+    "adoptions.list": Route(
+        "GET",
+        "/api/v1/adoptions",
+        m.Adoption,
+        query=("app_id", "publisher", "status", *PAGING),
+        paged=True,
+    ),
+    "adoptions.create": Route(
+        "POST", "/api/v1/adoptions", m.Adoption, m.AdoptionCreate, headers=CREATE
+    ),
+    "adoptions.get": Route("GET", "/api/v1/adoptions/{adoption_id}", m.Adoption),
+    "adoptions.update": Route(
+        "PATCH", "/api/v1/adoptions/{adoption_id}", m.Adoption, m.AdoptionUpdate, headers=CHANGE
+    ),
+    "adoptions.delete": Route("DELETE", "/api/v1/adoptions/{adoption_id}", headers=CHANGE),
+    "partnerships.list": Route(
+        "GET", "/api/v1/partnerships", m.Partnership, query=("status", *PAGING), paged=True
+    ),
+    "partnerships.create": Route(
+        "POST", "/api/v1/partnerships", m.Partnership, m.PartnershipCreate
+    ),
+    "partnerships.get": Route("GET", "/api/v1/partnerships/{partnership_id}", m.Partnership),
+    "partnerships.decide": Route(
+        "POST", "/api/v1/partnerships/{partnership_id}/{action}", m.Partnership
+    ),
+    "peers.list": Route("GET", "/api/v1/peers", m.Peer, listed=True),
+    "peers.create": Route("POST", "/api/v1/peers", m.Peer, m.PeerCreate),
+    "peers.get": Route("GET", "/api/v1/peers/{peer_id}", m.Peer),
+    "peers.delete": Route("DELETE", "/api/v1/peers/{peer_id}"),
+    "peers.sync": Route("POST", "/api/v1/peers/{peer_id}/sync"),
     # search and federation
     "search": Route("GET", "/api/v1/search", m.SearchHit, query=("q", "kind", *PAGING), paged=True),
     "changes": Route(
-        "GET", "/federation/v1/changes", m.Change, query=("after", "limit"), paged=True
+        "GET",
+        "/federation/v1/changes",
+        m.Change,
+        query=("after", "limit"),
+        paged=True,
+        items_key="entries",
+        page=m.ChangesPage,
     ),
 }

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
+
+import httpx2
 
 from lumbung_client._common import (
+    AppRef,
+    as_uuid,
     create_headers,
     if_match_header,
     object_id,
@@ -19,16 +23,14 @@ from lumbung_client._models import (
     Adoption,
     AdoptionCreate,
     AdoptionUpdate,
+    App,
     Change,
     ChangesPage,
     Page,
     Partnership,
     PartnershipCreate,
-    PartnershipUpdate,
     Peer,
     PeerCreate,
-    PeerUpdate,
-    Resource,
     SearchHit,
     SearchResults,
 )
@@ -51,194 +53,361 @@ __all__ = [
     "SearchPager",
 ]
 
-M = TypeVar("M", bound=Resource)
 Body = Any
+AdoptionRef = Adoption | uuid.UUID | str
+PartnershipRef = Partnership | uuid.UUID | str
+PeerRef = Peer | uuid.UUID | str
 
 
-class _Collection(Generic[M]):
-    """A top-level collection with the five operations; subclasses name the routes."""
+def _id(item: Any, what: str) -> uuid.UUID:
+    if isinstance(item, Adoption | Partnership | Peer):
+        return item.id
+    return object_id(item, what)
 
-    _name: str
-    _model: type[M]
-    _create_model: type[Any]
-    _update_model: type[Any]
+
+def _peer_page(response: httpx2.Response) -> Page[Peer]:
+    # The node returns every peer at once, as a plain list.
+    return Page[Peer](items=[Peer.model_validate(p) for p in response.json()], next_cursor=None)
+
+
+# --- sync ---------------------------------------------------------------------------------
+
+
+class Adoptions:
+    """Which publishers use which apps (``/api/v1/adoptions``), across nodes."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
 
     def list(
-        self, *, limit: int | None = None, cursor: str | None = None, **filters: str | None
-    ) -> SyncPager[M]:
-        """Every item the caller may see, filtered by the given query parameters."""
-        url = ROUTES[f"{self._name}.list"].format()
+        self,
+        *,
+        app: AppRef | None = None,
+        publisher: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> SyncPager[Adoption]:
+        """Adoptions, optionally of one app, by one adopting publisher, or in one status."""
+        app_id = self._client.apps.id_of(app) if app is not None else None
+        filters = {"app_id": app_id, "publisher": publisher, "status": status}
+        url = ROUTES["adoptions.list"].format()
         transport = self._client._transport
 
-        def fetch(cursor: str | None) -> Page[M]:
-            params = page_params(filters, limit, cursor)
-            response = transport.request("GET", url, params=params)
-            return parse_page(self._model, response)
+        def fetch(cursor: str | None) -> Page[Adoption]:
+            response = transport.request("GET", url, params=page_params(filters, limit, cursor))
+            return parse_page(Adoption, response)
 
         return SyncPager(fetch, cursor)
 
-    def get(self, item: M | uuid.UUID | str) -> M:
-        """One item by id."""
-        url = ROUTES[f"{self._name}.get"].format(id=object_id(item, self._name))
-        return parse(self._model, self._client._transport.request("GET", url))
+    def get(self, adoption: AdoptionRef) -> Adoption:
+        """One adoption by id."""
+        url = ROUTES["adoptions.get"].format(adoption_id=_id(adoption, "adoption"))
+        return parse(Adoption, self._client._transport.request("GET", url))
 
     def create(
         self, data: Body = None, /, *, idempotency_key: str | None = None, **fields: Any
-    ) -> M:
-        """Create an item; fields as the collection's ``*Create`` model describes."""
-        body = payload(self._create_model, data, fields)
+    ) -> Adoption:
+        """Record that your publisher uses an app. ``app_id`` may be the app object, its
+        id or ``"publisher/slug"``; other fields: see :class:`AdoptionCreate`."""
+        if isinstance(fields.get("app_id"), App | str) and as_uuid(fields["app_id"]) is None:
+            fields["app_id"] = self._client.apps.id_of(fields["app_id"])
+        body = payload(AdoptionCreate, data, fields)
         response = self._client._transport.request(
             "POST",
-            ROUTES[f"{self._name}.create"].format(),
+            ROUTES["adoptions.create"].format(),
             json_body=body,
             headers=create_headers(idempotency_key),
         )
-        return parse(self._model, response)
+        return parse(Adoption, response)
 
     def update(
         self,
-        item: M | uuid.UUID | str,
+        adoption: AdoptionRef,
         data: Body = None,
         /,
         *,
         if_match: str | None = None,
         **fields: Any,
-    ) -> M:
-        """Change some fields of an item."""
-        body = payload(self._update_model, data, fields)
+    ) -> Adoption:
+        """Change an adoption, e.g. ``status="production"``."""
+        body = payload(AdoptionUpdate, data, fields)
         response = self._client._transport.request(
             "PATCH",
-            ROUTES[f"{self._name}.update"].format(id=object_id(item, self._name)),
+            ROUTES["adoptions.update"].format(adoption_id=_id(adoption, "adoption")),
             json_body=body,
-            headers=if_match_header(item, if_match),
+            headers=if_match_header(adoption, if_match),
         )
-        return parse(self._model, response)
+        return parse(Adoption, response)
 
-    def delete(self, item: M | uuid.UUID | str, *, if_match: str | None = None) -> None:
-        """Remove an item."""
-        response = self._client._transport.request(
+    def delete(self, adoption: AdoptionRef, *, if_match: str | None = None) -> None:
+        """Withdraw an adoption."""
+        self._client._transport.request(
             "DELETE",
-            ROUTES[f"{self._name}.delete"].format(id=object_id(item, self._name)),
-            headers=if_match_header(item, if_match),
+            ROUTES["adoptions.delete"].format(adoption_id=_id(adoption, "adoption")),
+            headers=if_match_header(adoption, if_match),
+        ).close()
+
+
+class Partnerships:
+    """Agreements between your publisher and publishers on peer nodes."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(
+        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> SyncPager[Partnership]:
+        """Your publisher's partnerships (every one for the node admin)."""
+        url = ROUTES["partnerships.list"].format()
+        transport = self._client._transport
+
+        def fetch(cursor: str | None) -> Page[Partnership]:
+            params = page_params({"status": status}, limit, cursor)
+            return parse_page(Partnership, transport.request("GET", url, params=params))
+
+        return SyncPager(fetch, cursor)
+
+    def get(self, partnership: PartnershipRef) -> Partnership:
+        """One partnership by id."""
+        url = ROUTES["partnerships.get"].format(partnership_id=_id(partnership, "partnership"))
+        return parse(Partnership, self._client._transport.request("GET", url))
+
+    def create(self, data: Body = None, /, **fields: Any) -> Partnership:
+        """Ask a publisher on a peer node for a partnership (see :class:`PartnershipCreate`).
+
+        The request is signed by this node and delivered to the peer at once.
+        """
+        body = payload(PartnershipCreate, data, fields)
+        response = self._client._transport.request(
+            "POST", ROUTES["partnerships.create"].format(), json_body=body
         )
-        response.close()
+        return parse(Partnership, response)
+
+    def approve(self, partnership: PartnershipRef) -> Partnership:
+        """Accept a partnership another node's publisher asked yours for."""
+        return self._decide(partnership, "approve")
+
+    def reject(self, partnership: PartnershipRef) -> Partnership:
+        """Decline a partnership another node's publisher asked yours for."""
+        return self._decide(partnership, "reject")
+
+    def revoke(self, partnership: PartnershipRef) -> Partnership:
+        """End an active partnership; the partner's node stops seeing partners-only items."""
+        return self._decide(partnership, "revoke")
+
+    def _decide(self, partnership: PartnershipRef, action: str) -> Partnership:
+        url = ROUTES["partnerships.decide"].format(
+            partnership_id=_id(partnership, "partnership"), action=action
+        )
+        return parse(Partnership, self._client._transport.request("POST", url))
 
 
-class _AsyncCollection(Generic[M]):
-    """The async form of :class:`_Collection`."""
+class Peers:
+    """Nodes this node trusts (``/api/v1/peers``; node admin only)."""
 
-    _name: str
-    _model: type[M]
-    _create_model: type[Any]
-    _update_model: type[Any]
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self) -> SyncPager[Peer]:
+        """Every peer, with its sync status."""
+        url = ROUTES["peers.list"].format()
+        transport = self._client._transport
+        return SyncPager(lambda cursor: _peer_page(transport.request("GET", url)))
+
+    def get(self, peer: PeerRef) -> Peer:
+        """One peer by id."""
+        url = ROUTES["peers.get"].format(peer_id=_id(peer, "peer"))
+        return parse(Peer, self._client._transport.request("GET", url))
+
+    def create(self, data: Body = None, /, **fields: Any) -> Peer:
+        """Trust a node: the node fetches its metadata and keys (see :class:`PeerCreate`)."""
+        body = payload(PeerCreate, data, fields)
+        response = self._client._transport.request(
+            "POST", ROUTES["peers.create"].format(), json_body=body
+        )
+        return parse(Peer, response)
+
+    def delete(self, peer: PeerRef) -> None:
+        """Forget a peer and withdraw its mirrored items."""
+        url = ROUTES["peers.delete"].format(peer_id=_id(peer, "peer"))
+        self._client._transport.request("DELETE", url).close()
+
+    def sync(self, peer: PeerRef) -> None:
+        """Ask the node to pull this peer's changes soon."""
+        url = ROUTES["peers.sync"].format(peer_id=_id(peer, "peer"))
+        self._client._transport.request("POST", url, idempotent=True).close()
+
+
+# --- async --------------------------------------------------------------------------------
+
+
+class AsyncAdoptions:
+    """Which publishers use which apps (``/api/v1/adoptions``), across nodes."""
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
     def list(
-        self, *, limit: int | None = None, cursor: str | None = None, **filters: str | None
-    ) -> AsyncPager[M]:
-        """Every item the caller may see, filtered by the given query parameters."""
-        url = ROUTES[f"{self._name}.list"].format()
+        self,
+        *,
+        app: AppRef | None = None,
+        publisher: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AsyncPager[Adoption]:
+        """Adoptions, optionally of one app, by one adopting publisher, or in one status."""
+        url = ROUTES["adoptions.list"].format()
         transport = self._client._transport
+        apps = self._client.apps
 
-        async def fetch(cursor: str | None) -> Page[M]:
+        async def fetch(cursor: str | None) -> Page[Adoption]:
+            app_id = await apps.id_of(app) if app is not None else None
+            filters = {"app_id": app_id, "publisher": publisher, "status": status}
             params = page_params(filters, limit, cursor)
-            response = await transport.request("GET", url, params=params)
-            return parse_page(self._model, response)
+            return parse_page(Adoption, await transport.request("GET", url, params=params))
 
         return AsyncPager(fetch, cursor)
 
-    async def get(self, item: M | uuid.UUID | str) -> M:
-        """One item by id."""
-        url = ROUTES[f"{self._name}.get"].format(id=object_id(item, self._name))
-        return parse(self._model, await self._client._transport.request("GET", url))
+    async def get(self, adoption: AdoptionRef) -> Adoption:
+        """One adoption by id."""
+        url = ROUTES["adoptions.get"].format(adoption_id=_id(adoption, "adoption"))
+        return parse(Adoption, await self._client._transport.request("GET", url))
 
     async def create(
         self, data: Body = None, /, *, idempotency_key: str | None = None, **fields: Any
-    ) -> M:
-        """Create an item; fields as the collection's ``*Create`` model describes."""
-        body = payload(self._create_model, data, fields)
+    ) -> Adoption:
+        """Record that your publisher uses an app; see :meth:`Adoptions.create`."""
+        if isinstance(fields.get("app_id"), App | str) and as_uuid(fields["app_id"]) is None:
+            fields["app_id"] = await self._client.apps.id_of(fields["app_id"])
+        body = payload(AdoptionCreate, data, fields)
         response = await self._client._transport.request(
             "POST",
-            ROUTES[f"{self._name}.create"].format(),
+            ROUTES["adoptions.create"].format(),
             json_body=body,
             headers=create_headers(idempotency_key),
         )
-        return parse(self._model, response)
+        return parse(Adoption, response)
 
     async def update(
         self,
-        item: M | uuid.UUID | str,
+        adoption: AdoptionRef,
         data: Body = None,
         /,
         *,
         if_match: str | None = None,
         **fields: Any,
-    ) -> M:
-        """Change some fields of an item."""
-        body = payload(self._update_model, data, fields)
+    ) -> Adoption:
+        """Change an adoption, e.g. ``status="production"``."""
+        body = payload(AdoptionUpdate, data, fields)
         response = await self._client._transport.request(
             "PATCH",
-            ROUTES[f"{self._name}.update"].format(id=object_id(item, self._name)),
+            ROUTES["adoptions.update"].format(adoption_id=_id(adoption, "adoption")),
             json_body=body,
-            headers=if_match_header(item, if_match),
+            headers=if_match_header(adoption, if_match),
         )
-        return parse(self._model, response)
+        return parse(Adoption, response)
 
-    async def delete(self, item: M | uuid.UUID | str, *, if_match: str | None = None) -> None:
-        """Remove an item."""
+    async def delete(self, adoption: AdoptionRef, *, if_match: str | None = None) -> None:
+        """Withdraw an adoption."""
         response = await self._client._transport.request(
             "DELETE",
-            ROUTES[f"{self._name}.delete"].format(id=object_id(item, self._name)),
-            headers=if_match_header(item, if_match),
+            ROUTES["adoptions.delete"].format(adoption_id=_id(adoption, "adoption")),
+            headers=if_match_header(adoption, if_match),
         )
         await response.aclose()
 
 
-class Adoptions(_Collection[Adoption]):
-    """Which publishers use which apps (``/api/v1/adoptions``)."""
+class AsyncPartnerships:
+    """Agreements between your publisher and publishers on peer nodes."""
 
-    _name, _model = "adoptions", Adoption
-    _create_model, _update_model = AdoptionCreate, AdoptionUpdate
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    def list(
+        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> AsyncPager[Partnership]:
+        """Your publisher's partnerships (every one for the node admin)."""
+        url = ROUTES["partnerships.list"].format()
+        transport = self._client._transport
+
+        async def fetch(cursor: str | None) -> Page[Partnership]:
+            params = page_params({"status": status}, limit, cursor)
+            return parse_page(Partnership, await transport.request("GET", url, params=params))
+
+        return AsyncPager(fetch, cursor)
+
+    async def get(self, partnership: PartnershipRef) -> Partnership:
+        """One partnership by id."""
+        url = ROUTES["partnerships.get"].format(partnership_id=_id(partnership, "partnership"))
+        return parse(Partnership, await self._client._transport.request("GET", url))
+
+    async def create(self, data: Body = None, /, **fields: Any) -> Partnership:
+        """Ask a publisher on a peer node for a partnership (see :class:`PartnershipCreate`)."""
+        body = payload(PartnershipCreate, data, fields)
+        response = await self._client._transport.request(
+            "POST", ROUTES["partnerships.create"].format(), json_body=body
+        )
+        return parse(Partnership, response)
+
+    async def approve(self, partnership: PartnershipRef) -> Partnership:
+        """Accept a partnership another node's publisher asked yours for."""
+        return await self._decide(partnership, "approve")
+
+    async def reject(self, partnership: PartnershipRef) -> Partnership:
+        """Decline a partnership another node's publisher asked yours for."""
+        return await self._decide(partnership, "reject")
+
+    async def revoke(self, partnership: PartnershipRef) -> Partnership:
+        """End an active partnership."""
+        return await self._decide(partnership, "revoke")
+
+    async def _decide(self, partnership: PartnershipRef, action: str) -> Partnership:
+        url = ROUTES["partnerships.decide"].format(
+            partnership_id=_id(partnership, "partnership"), action=action
+        )
+        return parse(Partnership, await self._client._transport.request("POST", url))
 
 
-class Partnerships(_Collection[Partnership]):
-    """Agreements with publishers on peer nodes (``/api/v1/partnerships``)."""
-
-    _name, _model = "partnerships", Partnership
-    _create_model, _update_model = PartnershipCreate, PartnershipUpdate
-
-
-class Peers(_Collection[Peer]):
+class AsyncPeers:
     """Nodes this node trusts (``/api/v1/peers``; node admin only)."""
 
-    _name, _model = "peers", Peer
-    _create_model, _update_model = PeerCreate, PeerUpdate
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
 
+    def list(self) -> AsyncPager[Peer]:
+        """Every peer, with its sync status."""
+        url = ROUTES["peers.list"].format()
+        transport = self._client._transport
 
-class AsyncAdoptions(_AsyncCollection[Adoption]):
-    """Which publishers use which apps (``/api/v1/adoptions``)."""
+        async def fetch(cursor: str | None) -> Page[Peer]:
+            return _peer_page(await transport.request("GET", url))
 
-    _name, _model = "adoptions", Adoption
-    _create_model, _update_model = AdoptionCreate, AdoptionUpdate
+        return AsyncPager(fetch)
 
+    async def get(self, peer: PeerRef) -> Peer:
+        """One peer by id."""
+        url = ROUTES["peers.get"].format(peer_id=_id(peer, "peer"))
+        return parse(Peer, await self._client._transport.request("GET", url))
 
-class AsyncPartnerships(_AsyncCollection[Partnership]):
-    """Agreements with publishers on peer nodes (``/api/v1/partnerships``)."""
+    async def create(self, data: Body = None, /, **fields: Any) -> Peer:
+        """Trust a node: the node fetches its metadata and keys (see :class:`PeerCreate`)."""
+        body = payload(PeerCreate, data, fields)
+        response = await self._client._transport.request(
+            "POST", ROUTES["peers.create"].format(), json_body=body
+        )
+        return parse(Peer, response)
 
-    _name, _model = "partnerships", Partnership
-    _create_model, _update_model = PartnershipCreate, PartnershipUpdate
+    async def delete(self, peer: PeerRef) -> None:
+        """Forget a peer and withdraw its mirrored items."""
+        url = ROUTES["peers.delete"].format(peer_id=_id(peer, "peer"))
+        await (await self._client._transport.request("DELETE", url)).aclose()
 
-
-class AsyncPeers(_AsyncCollection[Peer]):
-    """Nodes this node trusts (``/api/v1/peers``; node admin only)."""
-
-    _name, _model = "peers", Peer
-    _create_model, _update_model = PeerCreate, PeerUpdate
+    async def sync(self, peer: PeerRef) -> None:
+        """Ask the node to pull this peer's changes soon."""
+        url = ROUTES["peers.sync"].format(peer_id=_id(peer, "peer"))
+        await (await self._client._transport.request("POST", url, idempotent=True)).aclose()
 
 
 # --- search --------------------------------------------------------------------------
@@ -270,12 +439,6 @@ class AsyncSearchPager(AsyncPager[SearchHit]):
             yield cast(SearchResults, page)
 
 
-def _search_params(
-    q: str | None, kind: str | None, filters: Mapping[str, str | None]
-) -> dict[str, Any]:
-    return {"q": q, "kind": kind, **filters}
-
-
 def search(
     client: Client,
     q: str | None,
@@ -287,7 +450,7 @@ def search(
 ) -> SearchPager:
     """Run a search on ``client``'s node."""
     url = ROUTES["search"].format()
-    base = _search_params(q, kind, filters)
+    base = {"q": q, "kind": kind, **filters}
 
     def fetch(cursor: str | None) -> Page[SearchHit]:
         response = client._transport.request("GET", url, params=page_params(base, limit, cursor))
@@ -307,7 +470,7 @@ def asearch(
 ) -> AsyncSearchPager:
     """Run a search on ``client``'s node (async)."""
     url = ROUTES["search"].format()
-    base = _search_params(q, kind, filters)
+    base = {"q": q, "kind": kind, **filters}
 
     async def fetch(cursor: str | None) -> Page[SearchHit]:
         params = page_params(base, limit, cursor)
