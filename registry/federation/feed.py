@@ -79,7 +79,7 @@ def _json(value: Any) -> Any:
 
 
 def _data(row: Any) -> dict[str, Any]:
-    return {name: _json(getattr(row, name)) for name in type(row).model_fields if name not in _SKIP}
+    return {name: _json(value) for name, value in row._mapping.items() if name not in _SKIP}
 
 
 def changes(
@@ -212,11 +212,14 @@ def _tombstone(settings: Settings, kind: str, row: Any) -> dict[str, Any]:
 
 
 def _load(session: Session, model: Any, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """Rows by id, as plain Core rows: a feed page reads thousands, and building ORM
+    objects for them would cost more than the query."""
     unique = list(set(ids))
     found: dict[uuid.UUID, Any] = {}
+    table = model.__table__
     for start in range(0, len(unique), 500):
         chunk = unique[start : start + 500]
-        for row in session.exec(select(model).where(model.id.in_(chunk))):
+        for row in session.execute(sa.select(table).where(table.c.id.in_(chunk))):
             found[row.id] = row
     return found
 

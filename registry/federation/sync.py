@@ -20,6 +20,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -232,22 +233,30 @@ def _pull(
         result.mode = mode
         started = False
         done = 0
-        while True:
-            page = _fetch_page(client, feed_url, cursor, token, node_id)
-            if not started:
-                progress.start(node_id, len(page.entries) + page.remaining)
-                started = True
-            counts = apply_page(bind, settings, node_id, page, holder)
-            result.pages += 1
-            result.upserts += counts[0]
-            result.deletes += counts[1]
-            done += len(page.entries)
-            progress.advance(done, page.remaining)
-            if not page.has_more:
-                break
-            if page.next_cursor == cursor:
-                raise SyncError(f"{node_id}: the feed did not move past cursor {cursor}")
-            cursor = page.next_cursor
+        # The next page is fetched while this one is applied: the peer builds it and
+        # this node writes the previous one at the same time.
+        with ThreadPoolExecutor(max_workers=1) as prefetch:
+            pending = prefetch.submit(_fetch_page, client, feed_url, cursor, token, node_id)
+            while True:
+                page = pending.result()
+                if page.has_more:
+                    if page.next_cursor == cursor:
+                        raise SyncError(f"{node_id}: the feed did not move past cursor {cursor}")
+                    pending = prefetch.submit(
+                        _fetch_page, client, feed_url, page.next_cursor, token, node_id
+                    )
+                if not started:
+                    progress.start(node_id, len(page.entries) + page.remaining)
+                    started = True
+                counts = apply_page(bind, settings, node_id, page, holder)
+                result.pages += 1
+                result.upserts += counts[0]
+                result.deletes += counts[1]
+                done += len(page.entries)
+                progress.advance(done, page.remaining)
+                if not page.has_more:
+                    break
+                cursor = page.next_cursor
 
 
 def _entitled(session: Session, node_id: str) -> bool:
