@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -22,6 +23,7 @@ TESTED = {
     "pull_release.py",
     "update_app.py",
     "async_inventory.py",
+    "used_by.py",
 }
 
 
@@ -41,6 +43,25 @@ def run_example(
         timeout=120,
         check=False,
     )
+
+
+def test_used_by(node: Node, admin: Client, publisher: Publisher, unique: str) -> None:
+    app = admin.apps.create(
+        publisher=publisher.code, slug="dipakai", name="Dipakai", visibility="public"
+    )
+    user = admin.publishers.create(code=f"kota-pemakai-{unique}", name="Kota Pemakai")
+    admin.adoptions.create(app_id=app.id, publisher=user.code, version="2.0", status="production")
+    result = run_example(node, "used_by.py", app.ref)
+    assert result.returncode == 0, result.stderr
+    assert "Kota Pemakai" in result.stdout
+    assert "production" in result.stdout
+
+
+def test_docs_code_blocks_are_valid_python() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    assert blocks
+    for block in blocks:
+        compile(block, "docs/sdk.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 
 
 def test_every_example_has_a_test() -> None:
