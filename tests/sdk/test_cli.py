@@ -152,6 +152,9 @@ def test_usage_and_configuration_errors(run_cli: Run, node: Node, app: App) -> N
     assert "no such file" in no_file.stderr
     bad_url = run_cli("pull", app.ref, url="ftp://node")
     assert bad_url.returncode == 2
+    bad_date = run_cli("release", "create", app.ref, "--version", "1", "--released-at", "kemarin")
+    assert bad_date.returncode == 2
+    assert "ISO 8601" in bad_date.stderr
 
 
 def test_refused_credentials_exit_3(run_cli: Run, node: Node, app: App) -> None:

@@ -102,8 +102,6 @@ def test_peers_partnership_and_a_peer_reading_the_feed(
     node: Node, peer_node: Node, unique: str
 ) -> None:
     """Banyuwangi (``peer_node``) shares a partners-only app with Pariaman (``node``)."""
-    from registry.sharing.service import peer_client_id
-
     with node.admin() as pariaman, peer_node.admin() as banyuwangi:
         here = pariaman.publishers.create(code=f"kota-pariaman-{unique}", name="Kota Pariaman")
         there = banyuwangi.publishers.create(code=f"kab-bwi-{unique}", name="Kab. Banyuwangi")
@@ -137,7 +135,7 @@ def test_peers_partnership_and_a_peer_reading_the_feed(
         current = json.loads((keys_dir / "manifest.json").read_text())["current"]
         as_peer = Client(
             peer_node.url,
-            client_id=peer_client_id(node.url),
+            client_id=peer_client_of(peer_node, node),
             private_key=keys_dir / f"{current}.jwk",
         )
         with as_peer:
@@ -159,12 +157,16 @@ def test_peers_partnership_and_a_peer_reading_the_feed(
 def test_unknown_key_is_refused(node: Node, peer_node: Node) -> None:
     from joserfc.jwk import ECKey
 
-    from registry.sharing.service import peer_client_id
-
     stranger = ECKey.generate_key("P-256", auto_kid=True).as_dict(private=True)
-    client = Client(peer_node.url, client_id=peer_client_id(node.url), private_key=stranger)
+    client = Client(peer_node.url, client_id=peer_client_of(peer_node, node), private_key=stranger)
     with client, pytest.raises(Unauthorized):
         client.token()
+
+
+def peer_client_of(host: Node, peer: Node) -> str:
+    """The OAuth client id ``host`` registered for ``peer``'s node, as its admin lists it."""
+    clients = json.loads(host.lumbung("client", "list", "--json"))
+    return next(c["client_id"] for c in clients if c["node_id"] == peer.url)
 
 
 def _ensure_peer(client: Client, url: str):  # type: ignore[no-untyped-def]

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pydantic
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -187,9 +188,12 @@ def _release_create(client: Client, args: argparse.Namespace, bars: _Bars) -> di
         if not file.is_file():
             raise _UsageError(f"no such file: {file}")
     notes = args.notes.read_text(encoding="utf-8") if args.notes else None
-    released_at = (
-        datetime.fromisoformat(args.released_at) if args.released_at else datetime.now(UTC)
-    )
+    try:
+        released_at = (
+            datetime.fromisoformat(args.released_at) if args.released_at else datetime.now(UTC)
+        )
+    except ValueError:
+        raise _UsageError(f"--released-at {args.released_at!r} is not an ISO 8601 time") from None
     if released_at.tzinfo is None:
         raise _UsageError("--released-at needs a time zone, e.g. 2026-01-31T10:00:00+07:00")
     app = client.apps.get(args.app)
@@ -267,7 +271,7 @@ def exit_code(exc: BaseException) -> int:
         return NOT_FOUND
     if isinstance(exc, Conflict | PreconditionFailed):
         return CONFLICT
-    if isinstance(exc, ValidationFailed):
+    if isinstance(exc, ValidationFailed | pydantic.ValidationError):
         return INVALID
     if isinstance(exc, ArtifactMismatch):
         return MISMATCH
