@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from lumbung_client import (
     TransportError,
 )
 
-from .conftest import FlakyProxy, Node, free_port
+from .conftest import FileServer, FlakyProxy, Node, free_port
 
 FAST = Retry(attempts=4, backoff=0.01, max_backoff=0.05)
 
@@ -181,3 +182,23 @@ async def test_async_patch_is_not_repeated_after_a_lost_response(
     ) as client:
         with pytest.raises(TransportError):
             await client.apps.update(app, name="Async 2")
+
+
+def test_pull_through_a_flaky_proxy(
+    node: Node,
+    flaky_proxy: FlakyProxy,
+    admin: Client,
+    publisher: Publisher,
+    file_server: FileServer,
+    tmp_path: Path,
+) -> None:
+    app = admin.apps.create(publisher=publisher.code, slug="tarik-goyah", name="Goyah")
+    content = b"\x00\x01" * 200_000
+    admin.releases.create(app, version="1.0", artifacts=[file_server.add("goyah.bin", content)])
+    flaky_proxy.fail("GET", "/api/v1/apps", "reset")
+    flaky_proxy.fail("GET", f"/api/v1/apps/{app.id}/releases", "503", times=2)
+    file_server.truncate["goyah.bin"] = 1
+    with through(node, flaky_proxy) as client:
+        result = client.apps.pull(app.ref, dest=tmp_path / "out")
+    assert result.files[0].path.read_bytes() == content
+    assert flaky_proxy.count("GET", f"/api/v1/apps/{app.id}/releases") == 3

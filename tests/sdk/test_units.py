@@ -265,3 +265,59 @@ def test_private_key_is_not_in_repr() -> None:
     key = ECKey.generate_key("P-256")
     signer = PrivateKey("c", key.as_dict(private=True))
     assert str(key.as_dict(private=True)["d"]) not in repr(signer)
+
+
+def test_node_artifact_urls_are_fetched_through_the_clients_own_address(
+    tmp_path: pytest.TempPathFactory,
+) -> None:
+    """A node names its files by its public URL; a client that reaches it by another
+    address (an internal name, a proxy) must fetch them there, with its token."""
+    import hashlib
+    import uuid
+
+    public = "https://lumbung.public.example"
+    app_id, release_id = uuid.uuid4(), uuid.uuid4()
+    content = b"berkas rilis"
+    file_path = f"/api/v1/apps/{app_id}/releases/{release_id}/artifacts/rilis.bin"
+    seen: list[httpx2.Request] = []
+
+    def node(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        path = request.url.path
+        if path == "/.well-known/oauth-authorization-server":
+            return httpx2.Response(200, json={"issuer": public})
+        if path == "/oauth/token":
+            return httpx2.Response(200, json={"access_token": "t", "expires_in": 300})
+        if path == f"/api/v1/apps/{app_id}":
+            return httpx2.Response(
+                200, json={"id": str(app_id), "publisher": "kota-x", "slug": "x", "name": "X"}
+            )
+        if path == f"/api/v1/apps/{app_id}/releases":
+            artifact = {
+                "name": "rilis.bin",
+                "url": public + file_path,
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "size": len(content),
+            }
+            release = {
+                "id": str(release_id),
+                "app_id": str(app_id),
+                "version": "1.0",
+                "artifacts": [artifact],
+            }
+            return httpx2.Response(200, json={"items": [release], "next_cursor": None})
+        if path == file_path:
+            return httpx2.Response(200, content=content)
+        return httpx2.Response(404, json={"title": "Not found", "status": 404})
+
+    with Client(
+        "http://internal.test:8080",
+        client_id="ci",
+        client_secret="s",
+        transport=httpx2.MockTransport(node),
+    ) as client:
+        result = client.apps.pull(str(app_id), dest=tmp_path)  # type: ignore[arg-type]
+    assert result.files[0].path.read_bytes() == content
+    download = next(r for r in seen if r.url.path == file_path)
+    assert download.url.host == "internal.test"
+    assert download.headers["authorization"] == "Bearer t"
