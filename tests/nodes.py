@@ -39,7 +39,8 @@ def scratch_database(name: str) -> Iterator[str | None]:
         yield None
         return
     url = sa.make_url(TEST_DATABASE_URL)
-    database = f"{url.database}_{name}"
+    # The process id keeps two suites on one server (a developer's and CI's) apart.
+    database = f"{url.database}_{name}_{os.getpid()}"
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
