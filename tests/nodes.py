@@ -1,28 +1,33 @@
-"""Real nodes for tests that cross process boundaries: ``lumbung serve`` on a free port
-of 127.0.0.1, each with its own data directory and database.
+"""Real nodes for tests that cross process boundaries: each a ``lumbung serve``
+subprocess on a free port of 127.0.0.1 with its own data directory and database.
 
 On the PostgreSQL pass of the suite each node gets its own scratch PostgreSQL database
-next to the test database, so process-level tests run on both databases too.
-"""
+beside the test database, so process-level tests run on both databases too."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import sqlalchemy as sa
 
-VENV_BIN = Path(sys.executable).parent
-TEST_DATABASE_URL = os.environ.get("LUMBUNG_TEST_DATABASE_URL") or None
+from registry.db import take_change_seqs, utcnow
+from tests.conftest import TEST_DATABASE_URL, on_postgres
+
+LUMBUNG = str(Path(sys.executable).with_name("lumbung"))
 
 
 def free_port() -> int:
@@ -31,112 +36,253 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def scratch_database(name: str) -> Iterator[str | None]:
-    """A new empty PostgreSQL database when the suite runs on PostgreSQL, else None
-    (the node then uses SQLite in its data directory). Dropped afterwards."""
-    if not (TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql")):
-        yield None
-        return
+def postgres_database(name: str) -> str:
+    """Create a new empty ``<test db>_<name>_<pid>`` and return its URL. The process id
+    keeps two suites on one server (a developer's and CI's) apart."""
+    assert TEST_DATABASE_URL is not None
     url = sa.make_url(TEST_DATABASE_URL)
-    # The process id keeps two suites on one server (a developer's and CI's) apart.
     database = f"{url.database}_{name}_{os.getpid()}"
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
-    try:
-        yield url.set(database=database).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        admin.dispose()
+    admin.dispose()
+    return url.set(database=database).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(db_url: str) -> None:
+    url = sa.make_url(db_url)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    admin.dispose()
 
 
 @dataclass
 class Node:
-    """A running node and what a test needs to talk to it."""
-
-    url: str
+    name: str
     data_dir: Path
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
+    port: int = field(default_factory=free_port)
+    database_url: str | None = None
+    serve_args: tuple[str, ...] = ("--no-demo",)
+    process: subprocess.Popen[bytes] | None = None
+    _engine: sa.Engine | None = None
+    _token: tuple[dict[str, str], float] | None = None
+    _log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LUMBUNG_")}
+        env.update(
+            LUMBUNG_DATA_DIR=str(self.data_dir),
+            LUMBUNG_BASE_URL=self.url,
+            LUMBUNG_NODE_NAME=self.name.title(),
+            LUMBUNG_SYNC_INTERVAL="0",
+        )
+        if self.database_url:
+            env["LUMBUNG_DATABASE_URL"] = self.database_url
+        return env
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            url = self.database_url or f"sqlite:///{self.data_dir / 'lumbung.db'}"
+            self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        return self._engine
+
+    def start(self) -> None:
+        self._log = open(self.data_dir / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [LUMBUNG, "serve", "--port", str(self.port), *self.serve_args],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited: {(self.data_dir / 'serve.log').read_text()[-3000:]}"
+                )
+            try:
+                if httpx2.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx2.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not become ready")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._log is not None:
+            self._log.close()
+
+    # --- talking to it ---------------------------------------------------------------
+
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [LUMBUNG, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"lumbung {' '.join(args)} on {self.name} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def cli_popen(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [LUMBUNG, *args], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
     @property
     def admin_credentials(self) -> tuple[str, str]:
         creds = json.loads((self.data_dir / "admin-client.json").read_text())
         return creds["client_id"], creds["client_secret"]
 
-    def lumbung(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run ``lumbung ARGS`` on this node's settings, as its operator would."""
-        result = subprocess.run(
-            [str(VENV_BIN / "lumbung"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if check:
-            assert result.returncode == 0, result.stderr
-        return result
-
     def token(self, client_id: str, client_secret: str) -> dict[str, str]:
+        """Authorization headers with a fresh access token for that client."""
+        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         response = httpx2.post(
             f"{self.url}/oauth/token",
             data={"grant_type": "client_credentials"},
-            auth=(client_id, client_secret),
+            headers={"Authorization": f"Basic {basic}"},
         )
-        assert response.status_code == 200, response.text
+        response.raise_for_status()
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
+    def admin_headers(self) -> dict[str, str]:
+        # Tokens live 300 s; reuse one for 200 s.
+        if self._token is None or self._token[1] < time.monotonic():
+            self._token = (self.token(*self.admin_credentials), time.monotonic() + 200)
+        return self._token[0]
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the node exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx2.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the node did not become ready:\n{log.read_text()[-4000:]}")
+    def client_headers(self, publisher: str, scope: str) -> dict[str, str]:
+        """A fresh OAuth client of one of the node's publishers, and a token for it."""
+        result = self.cli(
+            "client", "add", "--name", f"{publisher} test", "--publisher", publisher,
+            "--scope", scope, "--json",
+        )  # fmt: skip
+        creds = json.loads(result.stdout)
+        return self.token(creds["client_id"], creds["client_secret"])
+
+    def get(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
+        response = httpx2.get(f"{self.url}{path}", headers=headers, params=params, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        response = httpx2.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def ids(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> set[str]:
+        """Every id of a paged list."""
+        found: set[str] = set()
+        cursor = None
+        while True:
+            query = dict(params, limit=200)
+            if cursor:
+                query["cursor"] = cursor
+            page = self.get(path, headers, **query)
+            found.update(item["id"] for item in page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return found
+
+
+def start_nodes(base: Path, names: list[str], *serve_args: str) -> list[Node]:
+    """Start one node per name, each in ``base/<name>``, and wait until all are ready."""
+    nodes = []
+    for name in names:
+        data_dir = base / name
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = postgres_database(name) if on_postgres() else None
+        node = Node(name=name, data_dir=data_dir, database_url=database_url)
+        if serve_args:
+            node.serve_args = serve_args
+        nodes.append(node)
+    try:
+        for node in nodes:
+            node.start()
+        for node in nodes:
+            node.wait_ready()
+    except BaseException:
+        stop_nodes(nodes)
+        raise
+    return nodes
+
+
+def stop_nodes(nodes: list[Node]) -> None:
+    for node in nodes:
+        node.stop()
+        if node.database_url:
+            drop_postgres_database(node.database_url)
 
 
 @contextmanager
-def running_node(
-    name: str, data_dir: Path, *args: str, env: dict[str, str] | None = None
-) -> Iterator[Node]:
-    """Start ``lumbung serve`` for the duration of the block."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with scratch_database(name) as database_url:
-        node_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("LUMBUNG_")},
-            "LUMBUNG_DATA_DIR": str(data_dir),
-            "LUMBUNG_BASE_URL": url,
-            "LUMBUNG_NODE_NAME": name,
-            **({"LUMBUNG_DATABASE_URL": database_url} if database_url else {}),
-            **(env or {}),
-        }
-        log = data_dir / "server.log"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [str(VENV_BIN / "lumbung"), "serve", "--port", str(port), *args],
-                env=node_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            _wait_ready(url, process, log)
-            yield Node(url, data_dir, node_env, process)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def running_node(name: str, base: Path, *serve_args: str) -> Iterator[Node]:
+    """One node for the duration of the block."""
+    (node,) = start_nodes(base, [name], *serve_args)
+    try:
+        yield node
+    finally:
+        stop_nodes([node])
+
+
+def bulk_apps(node: Node, publisher_code: str, count: int, *, visibility: str = "public") -> None:
+    """Insert ``count`` apps straight into a node's database, each with its own place
+    in the change sequence (taken from the node's counter, as the node does)."""
+    from sqlalchemy.orm import Session
+
+    from registry.catalog.models import App, Publisher
+
+    with Session(node.engine) as session, session.begin():
+        publisher_id = session.execute(
+            sa.select(Publisher.__table__.c.id).where(Publisher.__table__.c.code == publisher_code)
+        ).scalar_one()
+        now = utcnow()
+        batch = 5000
+        for start in range(0, count, batch):
+            n = min(batch, count - start)
+            seqs = take_change_seqs(session, n)
+            rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "created_at": now,
+                    "updated_at": now,
+                    "deleted_at": None,
+                    "change_seq": seq,
+                    "origin": None,
+                    "audience": None,
+                    "publisher_id": publisher_id,
+                    "slug": f"bulk-{start + i}-{seq}",
+                    "name": f"Bulk app {start + i}",
+                    "description": {"id": {"short_description": "Aplikasi", "features": []}},
+                    "categories": [],
+                    "platforms": ["web"],
+                    "tags": [],
+                    "license": "EUPL-1.2",
+                    "visibility": visibility,
+                    "demo": False,
+                }
+                for i, seq in enumerate(seqs)
+            ]
+            session.execute(sa.insert(App.__table__), rows)

@@ -13,7 +13,7 @@ from tests.nodes import Node, running_node
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory) -> Node:
-    with running_node("quickstart", tmp_path_factory.mktemp("quickstart"), "--demo") as node:
+    with running_node("quickstart", tmp_path_factory.mktemp("nodes"), "--demo") as node:
         yield node
 
 
@@ -24,17 +24,17 @@ def test_demo_catalog_is_served(node):
 
 
 def test_admin_client_registers_a_city_that_publishes(node):
-    admin = node.token(*node.admin_credentials)
+    admin = node.admin_headers()
     assert httpx2.get(f"{node.url}/api/v1/apps?visibility=private", headers=admin).json()[
         "items"
     ], "the admin sees the demo's private apps"
 
-    node.lumbung(
+    node.cli(
         "publisher", "add", "kota-padang", "--name", "Kota Padang", "--kind", "city",
         "--region-code", "13.71",
     )  # fmt: skip
     created = json.loads(
-        node.lumbung(
+        node.cli(
             "client", "add", "--publisher", "kota-padang", "--scope", "catalog:write", "--json"
         ).stdout
     )

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from tests.federation.nodes import Node, bulk_apps, start_nodes, stop_nodes
+from tests.nodes import Node, bulk_apps, start_nodes, stop_nodes
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
