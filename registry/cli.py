@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import sqlalchemy as sa
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlmodel import select
 
 from registry import migrate
 from registry.catalog import schemas, service
 from registry.catalog.models import Publisher, PublisherKind
+from registry.console import fail, operator_session, out, settings_or_exit
 from registry.db import create_db_engine, session_scope
-from registry.errors import LumbungError
 from registry.federation.cli import adoption_app, partnership_app, peer_app
 from registry.federation.cli import sync as sync_command
 from registry.oauth.cli import client_app, keys_app
 from registry.querying import live
-from registry.settings import Settings, SettingsError, get_settings
 
 app = typer.Typer(
     help="Lumbung: a federated registry of e-government apps and datasets.",
@@ -42,21 +40,6 @@ app.add_typer(peer_app, name="peer")
 app.add_typer(partnership_app, name="partnership")
 app.add_typer(adoption_app, name="adoption")
 app.command("sync")(sync_command)
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        fail(str(exc), code=2)
 
 
 def redacted(url: str) -> str:
@@ -156,19 +139,16 @@ def publisher_add(
         )
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-    try:
-        with session_scope(create_db_engine(settings)) as session:
-            publisher = service.create_publisher(session, publisher_in)
-            out.print(f"publisher {publisher.code} added (id {publisher.id})")
-    except LumbungError as exc:
-        fail(str(exc))
+    with operator_session(settings) as session:
+        publisher = service.create_publisher(session, publisher_in)
+        out.print(f"publisher {publisher.code} added (id {publisher.id})")
 
 
 @publisher_app.command("list")
 def publisher_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the publishers hosted on this node."""
     settings = settings_or_exit()
-    with session_scope(create_db_engine(settings), write=False) as session:
+    with operator_session(settings, write=False) as session:
         rows = session.exec(select(Publisher).where(live(Publisher)).order_by(Publisher.code)).all()
     if as_json:
         payload = [

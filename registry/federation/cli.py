@@ -6,11 +6,10 @@ import json
 import sys
 import uuid
 from datetime import date
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,13 +20,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from registry.db import create_db_engine, session_scope
+from registry.console import err, fail, node_engine, out, settings_or_exit
+from registry.db import session_scope
 from registry.errors import LumbungError
 from registry.federation import outbox, peers
 from registry.federation.signing import thumbprints
 from registry.oauth.keys import KeyStore
 from registry.oauth.principal import Principal
-from registry.settings import Settings, SettingsError, get_settings
 from registry.sharing import schemas, service
 from registry.sharing.models import AdoptionStatus
 
@@ -38,22 +37,8 @@ partnership_app = typer.Typer(
 )
 adoption_app = typer.Typer(help="Apps your publishers use.", no_args_is_help=True)
 
-out = Console()
-err = Console(stderr=True)
 # The CLI runs as the node's operator.
 OPERATOR = Principal(client_id="lumbung-cli", scopes=frozenset({"admin"}))
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        fail(str(exc), code=2)
 
 
 def _emit_json(payload: Any) -> None:
@@ -70,7 +55,7 @@ def peer_add(
 ) -> None:
     """Fetch a node's metadata and keys, show the key thumbprints to confirm with the
     peer's operator, and trust it."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         metadata, jwks = peers.discover(url)
     except LumbungError as exc:
@@ -86,7 +71,7 @@ def peer_add(
         out.print(f"  [bold]{thumb}[/bold]")
     if not yes and not typer.confirm("Trust this node?", default=False):
         fail("not added")
-    with session_scope(create_db_engine(settings)) as session:
+    with session_scope(node_engine(settings)) as session:
         peer = peers.add_peer(session, metadata, jwks)
         out.print(f"peer {peer.node_id} added")
 
@@ -94,8 +79,8 @@ def peer_add(
 @peer_app.command("list")
 def peer_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Peers and how their sync stands."""
-    settings = _settings()
-    with session_scope(create_db_engine(settings), write=False) as session:
+    settings = settings_or_exit()
+    with session_scope(node_engine(settings), write=False) as session:
         rows = [peers.peer_status(p) for p in peers.list_peers(session)]
     if as_json:
         _emit_json(rows)
@@ -116,9 +101,9 @@ def peer_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @peer_app.command("remove")
 def peer_remove(url: Annotated[str, typer.Argument()]) -> None:
     """Forget a peer and withdraw its mirrors."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
-        with session_scope(create_db_engine(settings)) as session:
+        with session_scope(node_engine(settings)) as session:
             removed = peers.remove_peer(session, peers.get_peer(session, url))
     except LumbungError as exc:
         fail(str(exc.detail or exc))
@@ -137,7 +122,7 @@ def partnership_request(
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD")] = None,
 ) -> None:
     """Ask a publisher on a peer node for a partnership; prints its id."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         request_in = schemas.PartnershipRequest(
             publisher=publisher,
@@ -150,7 +135,7 @@ def partnership_request(
         fail(str(exc))
     keys = KeyStore.open(settings.keys_dir)
     try:
-        with session_scope(create_db_engine(settings)) as session:
+        with session_scope(node_engine(settings)) as session:
             partnership = service.request_partnership(session, settings, keys, OPERATOR, request_in)
             partnership_id = partnership.id
     except LumbungError as exc:
@@ -163,8 +148,8 @@ def partnership_list(as_json: Annotated[bool, typer.Option("--json")] = False) -
     """Every partnership of this node's publishers."""
     from registry.sharing.router import partnerships_public
 
-    settings = _settings()
-    engine = create_db_engine(settings)
+    settings = settings_or_exit()
+    engine = node_engine(settings)
     with session_scope(engine) as session:
         service.expire_due(session)
     with session_scope(engine, write=False) as session:
@@ -188,8 +173,8 @@ def partnership_list(as_json: Annotated[bool, typer.Option("--json")] = False) -
 
 
 def _decide(partnership_id: str, action: str) -> None:
-    settings = _settings()
-    engine = create_db_engine(settings)
+    settings = settings_or_exit()
+    engine = node_engine(settings)
     try:
         ident = uuid.UUID(partnership_id)
     except ValueError:
@@ -239,7 +224,7 @@ def adoption_add(
     since: Annotated[str | None, typer.Option(help="Start date, YYYY-MM-DD")] = None,
 ) -> None:
     """Record that a publisher uses an app; prints the adoption's id."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         adoption_in = schemas.AdoptionCreate(
             app_id=uuid.UUID(app),
@@ -251,7 +236,7 @@ def adoption_add(
         )
     except (ValidationError, ValueError) as exc:
         fail(str(exc))
-    engine = create_db_engine(settings)
+    engine = node_engine(settings)
     try:
         with session_scope(engine) as session:
             adoption = service.create_adoption(session, OPERATOR, adoption_in)
@@ -270,8 +255,8 @@ def adoption_list(
     """Adoptions on this node and its peers."""
     from registry.sharing.router import adoptions_public
 
-    settings = _settings()
-    with session_scope(create_db_engine(settings), write=False) as session:
+    settings = settings_or_exit()
+    with session_scope(node_engine(settings), write=False) as session:
         page = service.list_adoptions(
             session, OPERATOR, app_id=uuid.UUID(app) if app else None, limit=10_000, cursor=None
         )
@@ -304,8 +289,8 @@ def sync(
     from registry.federation.sync import LeaseBusy, sync_peer
     from registry.federation.sync import Progress as SyncProgress
 
-    settings = _settings()
-    engine = create_db_engine(settings)
+    settings = settings_or_exit()
+    engine = node_engine(settings)
     keys = KeyStore.open(settings.keys_dir)
     with session_scope(engine, write=False) as session:
         if peer is not None:

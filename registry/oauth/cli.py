@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from registry.catalog.models import Publisher
-from registry.db import create_db_engine, session_scope
+from registry.console import fail, operator_session, out, settings_or_exit
 from registry.errors import LumbungError
 from registry.oauth import service
 from registry.oauth.keys import KeyStore, KeyStoreError
 from registry.oauth.models import OAuthClient
-from registry.settings import Settings, SettingsError, get_settings
 
 client_app = typer.Typer(
     help="OAuth clients: the service accounts publishers and CI pipelines use.",
@@ -29,45 +24,12 @@ client_app = typer.Typer(
 )
 keys_app = typer.Typer(help="The node's signing keys.", no_args_is_help=True)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 # Scopes that act on behalf of one publisher, so a client holding them needs one.
 PUBLISHER_SCOPES = frozenset({"catalog:write", "sharing:write"})
 # Superseded keys stay published this long by default: well past the access token
 # lifetime, so peers that cache the JWKS for a while still find the old key.
 DEFAULT_KEEP_OLD_FOR = 3600
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        _fail(str(exc), code=2)
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    """One unit of work; domain and database errors become one clear line."""
-    engine = create_db_engine(settings)
-    try:
-        with session_scope(engine) as session:
-            yield session
-    except LumbungError as exc:
-        _fail(str(exc))
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        _fail(
-            f"the database is not usable ({reason}); "
-            "check LUMBUNG_DATABASE_URL and run `lumbung db upgrade`"
-        )
-    finally:
-        engine.dispose()
 
 
 def _when(value: datetime | None) -> str:
@@ -105,17 +67,17 @@ def add_client(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create a client and print its id and secret (shown this once only)."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         scopes = service.parse_scopes(scope)
     except LumbungError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if publisher is None and PUBLISHER_SCOPES.intersection(scopes):
-        _fail(
+        fail(
             f"the scopes {' '.join(sorted(PUBLISHER_SCOPES.intersection(scopes)))} act for a "
             "publisher: give --publisher CODE"
         )
-    with _session(settings) as session:
+    with operator_session(settings) as session:
         publisher_id: uuid.UUID | None = None
         if publisher is not None:
             publisher_id = _publisher_id(session, publisher)
@@ -148,8 +110,8 @@ def list_clients(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List every client, active and revoked."""
-    settings = _settings()
-    with _session(settings) as session:
+    settings = settings_or_exit()
+    with operator_session(settings) as session:
         clients = service.list_clients(session)
         ids = {c.publisher_id for c in clients if c.publisher_id is not None}
         codes = {
@@ -187,8 +149,8 @@ def revoke_client(
     client_id: Annotated[str, typer.Argument(help="The client_id to revoke.")],
 ) -> None:
     """Revoke a client: it gets no new tokens and its current tokens stop working."""
-    settings = _settings()
-    with _session(settings) as session:
+    settings = settings_or_exit()
+    with operator_session(settings) as session:
         already = (found := service.get_client(session, client_id)) is not None and (
             found.revoked_at is not None
         )
@@ -213,9 +175,9 @@ def rotate_keys(
 ) -> None:
     """Make a new signing key. The previous one stays published, so tokens it signed
     keep working until they expire."""
-    settings = _settings()
+    settings = settings_or_exit()
     if keep_old_for < settings.access_token_lifetime:
-        _fail(
+        fail(
             f"--keep-old-for must be at least the access token lifetime "
             f"({settings.access_token_lifetime} s), or tokens already issued would fail"
         )
@@ -224,7 +186,7 @@ def rotate_keys(
         previous = store.current_kid
         kid = store.rotate(keep_old_for)
     except (KeyStoreError, OSError) as exc:
-        _fail(f"cannot rotate the keys in {settings.keys_dir}: {exc}")
+        fail(f"cannot rotate the keys in {settings.keys_dir}: {exc}")
     retiring = {k.kid: k.retire_at for k in store.published()}
     out.print(f"New signing key: {kid}", highlight=False)
     until = retiring.get(previous)
@@ -239,11 +201,11 @@ def list_keys(
 ) -> None:
     """List the published keys and their RFC 7638 thumbprints (the kid), to confirm
     with a peer's administrator out of band."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         keys = KeyStore.open(settings.keys_dir).published()
     except (KeyStoreError, OSError) as exc:
-        _fail(f"cannot read the keys in {settings.keys_dir}: {exc}")
+        fail(f"cannot read the keys in {settings.keys_dir}: {exc}")
     if as_json:
         rows = [
             {
@@ -271,5 +233,5 @@ def _publisher_id(session: Session, code: str) -> uuid.UUID:
         select(Publisher).where(Publisher.code == code, col(Publisher.deleted_at).is_(None))
     ).first()
     if publisher is None:
-        _fail(f"no publisher with code {code!r} on this node")
+        fail(f"no publisher with code {code!r} on this node")
     return publisher.id

@@ -156,11 +156,20 @@ def test_bad_settings_exit_2(node: Settings, monkeypatch: pytest.MonkeyPatch) ->
     assert "LUMBUNG_ACCESS_TOKEN_LIFETIME" in result.stderr
 
 
-def test_unmigrated_database_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_new_database_is_created_and_an_old_one_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LUMBUNG_DATA_DIR", str(tmp_path))
-    result = runner.invoke(client_app, ["list"])
-    assert result.exit_code == 1
-    assert "lumbung db upgrade" in result.stderr
+    monkeypatch.delenv("LUMBUNG_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    created = runner.invoke(client_app, ["list"])
+    assert created.exit_code == 0, created.output
+    assert "created the node's database" in created.stderr
+
+    migrate.downgrade(get_settings(), "base")
+    behind = runner.invoke(client_app, ["list"])
+    assert behind.exit_code == 1
+    assert "lumbung db upgrade" in behind.stderr
 
 
 def test_keys_rotate(node: Settings) -> None:

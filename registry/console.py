@@ -1,0 +1,81 @@
+"""What every ``lumbung`` command shares: the terminal, failing with one clear line,
+the settings, and a database that is known to be migrated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from registry import migrate
+from registry.db import create_db_engine, session_scope
+from registry.errors import LumbungError
+from registry.settings import Settings, SettingsError, get_settings
+
+out = Console()
+# soft_wrap: an error stays one line, whatever the terminal's width.
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        fail(str(exc), code=2)
+
+
+def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
+def node_engine(settings: Settings) -> Engine:
+    """The node's database, migrated to the newest schema.
+
+    A brand-new empty database is migrated on the spot, so an operator can prepare a
+    node (publishers, clients, peers) before its first ``serve``. A database at an older
+    migration is left alone: upgrading production is a decision, not a side effect.
+    """
+    engine = create_db_engine(settings)
+    try:
+        current = migrate.current_revision(engine)
+        empty = current is None and not sa.inspect(engine).get_table_names()
+    except sa.exc.SQLAlchemyError as exc:
+        fail(f"cannot reach the database: {_reason(exc)}")
+    head = migrate.head_revision(settings)
+    if current == head:
+        return engine
+    if empty:
+        migrate.upgrade(settings)
+        err.print(f"created the node's database at migration {head}")
+        return engine
+    fail(
+        f"the database is at migration {current or 'base'}, not the newest ({head}); "
+        "run `lumbung db upgrade`"
+    )
+
+
+@contextmanager
+def operator_session(settings: Settings, *, write: bool = True) -> Iterator[Session]:
+    """One unit of work on the node's database; domain and database errors become one
+    clear line and a non-zero exit."""
+    engine = node_engine(settings)
+    try:
+        with session_scope(engine, write=write) as session:
+            yield session
+    except LumbungError as exc:
+        fail(str(exc.detail or exc))
+    except sa.exc.SQLAlchemyError as exc:
+        fail(f"the database refused the change: {_reason(exc)}")
+    finally:
+        engine.dispose()
