@@ -12,13 +12,13 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
-from rich.table import Table
 from sqlmodel import select
 
 from registry import migrate
 from registry.catalog import schemas, service
 from registry.catalog.models import Publisher, PublisherKind
 from registry.console import fail, operator_session, out, settings_or_exit
+from registry.console import table as console_table
 from registry.db import create_db_engine, session_scope
 from registry.federation.cli import adoption_app, partnership_app, peer_app
 from registry.federation.cli import sync as sync_command
@@ -158,7 +158,7 @@ def publisher_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
         ]  # fmt: skip
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
-    table = Table("code", "name", "kind", "region", "id")
+    table = console_table("code", "name", "kind", "region", "id")
     for p in rows:
         table.add_row(p.code, p.name, p.kind.value, p.region_code or "", str(p.id))
     out.print(table)

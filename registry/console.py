@@ -10,6 +10,7 @@ from typing import NoReturn
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -79,3 +80,12 @@ def operator_session(settings: Settings, *, write: bool = True) -> Iterator[Sess
         fail(f"the database refused the change: {_reason(exc)}")
     finally:
         engine.dispose()
+
+
+def table(*headers: str) -> Table:
+    """A table whose cells wrap rather than being cut short: operators copy ids and
+    URLs out of it."""
+    grid = Table()
+    for header in headers:
+        grid.add_column(header, overflow="fold")
+    return grid

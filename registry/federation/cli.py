@@ -18,9 +18,9 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from registry.console import err, fail, node_engine, out, settings_or_exit
+from registry.console import table as console_table
 from registry.db import session_scope
 from registry.errors import LumbungError
 from registry.federation import outbox, peers
@@ -85,7 +85,7 @@ def peer_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         _emit_json(rows)
         return
-    table = Table("node", "name", "items", "last success", "lag (s)", "last error")
+    table = console_table("node", "name", "items", "last success", "lag (s)", "last error")
     for row in rows:
         table.add_row(
             row["node_id"],
@@ -158,7 +158,7 @@ def partnership_list(as_json: Annotated[bool, typer.Option("--json")] = False) -
     if as_json:
         _emit_json(rows)
         return
-    table = Table("id", "publisher", "partner", "node", "direction", "status", "until")
+    table = console_table("id", "publisher", "partner", "node", "direction", "status", "until")
     for row in rows:
         table.add_row(
             row["id"],
@@ -264,7 +264,7 @@ def adoption_list(
     if as_json:
         _emit_json(rows)
         return
-    table = Table("id", "app", "adopter", "node", "status", "version")
+    table = console_table("id", "app", "adopter", "node", "status", "version")
     for row in rows:
         table.add_row(
             row["id"],
