@@ -81,3 +81,14 @@ def remember(
             body=body,
         )
     )
+
+
+def exists(session: Session, client_id: str, key: str) -> bool:
+    """Whether this client already used ``key``: a request carrying it may be a retry
+    whose first response was lost, to be answered by replaying that response."""
+    found = session.exec(
+        select(IdempotencyRecord.id).where(
+            IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
+        )
+    ).first()
+    return found is not None

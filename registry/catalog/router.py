@@ -6,13 +6,16 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from registry.catalog import schemas, service
+from registry import idempotency
+from registry.catalog import artifacts, schemas, service
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
 from registry.deps import Admin, CatalogWriter, PrincipalDep, SessionDep, SettingsDep
-from registry.errors import problem_responses
+from registry.errors import NotFound, problem_responses
 from registry.http import (
     IdempotencyKey,
     IfMatch,
@@ -22,6 +25,7 @@ from registry.http import (
     set_next_link,
     with_etag,
 )
+from registry.oauth.principal import Principal
 from registry.querying import by_ids
 from registry.settings import Settings
 
@@ -460,6 +464,140 @@ def delete_release(
     release = service.get_release(session, app, release_id)
     check_if_match(if_match, release.change_seq)
     service.delete_release(session, principal, app, release)
+
+
+@router.post(
+    "/apps/{app_id}/releases/{release_id}/artifacts",
+    tags=["releases"],
+    operation_id="upload_artifact",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.ReleasePublic,
+    responses=WRITE_ERRORS,
+    openapi_extra={"requestBody": artifacts.REQUEST_BODY},
+)
+async def upload_artifact(
+    app_id: uuid.UUID,
+    release_id: uuid.UUID,
+    name: Annotated[artifacts.UploadName, Query(description="The file's name in the release.")],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CatalogWriter,
+    sha256: Annotated[
+        schemas.Sha256 | None,
+        Query(description="The file's sha256 (hex), checked once the file has arrived."),
+    ] = None,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    """Upload one file of a release and list it in the release's artifacts, with its
+    size, sha256 and this node's download URL. A name already in the release is 409."""
+    app, release = await run_in_threadpool(
+        _release_to_upload_to,
+        session,
+        principal,
+        app_id,
+        release_id,
+        name,
+        idempotency_key,
+        if_match,
+    )
+    received = await artifacts.receive(request, settings, sha256=sha256)
+
+    def add() -> schemas.ReleasePublic:
+        locked = service.lock_release(session, release)
+        check_if_match(if_match, locked.change_seq)
+        artifacts.store(settings, received)
+        return release_public(
+            settings, service.add_artifact(session, principal, app, locked, artifact)
+        )
+
+    try:
+        artifact = schemas.Artifact(
+            name=name,
+            url=artifacts.download_url(settings, app.id, release.id, name),
+            sha256=received.sha256,
+            size=received.size,
+            media_type=received.media_type,
+        )
+        return await run_in_threadpool(
+            created,
+            request,
+            session,
+            principal,
+            idempotency_key,
+            artifact,
+            add,
+            lambda _: artifacts.download_path(app.id, release.id, name),
+        )
+    finally:
+        received.discard()
+
+
+def _release_to_upload_to(
+    session: Session,
+    principal: Principal,
+    app_id: uuid.UUID,
+    release_id: uuid.UUID,
+    name: str,
+    idempotency_key: str | None,
+    if_match: str | None,
+) -> tuple[App, Release]:
+    """Everything that refuses an upload and can be known before its body is read."""
+    app = service.get_app(session, principal, app_id)
+    release = service.get_release(session, app, release_id)
+    service.ensure_local(app)
+    service.ensure_owner(principal, app.publisher_id)
+    # A retry of an upload whose response was lost is answered by replaying that
+    # response, though the release has changed (it lists the file) since.
+    if idempotency_key is None or not idempotency.exists(
+        session, principal.client_id, idempotency_key
+    ):
+        check_if_match(if_match, release.change_seq)
+        service.ensure_artifact_name_free(release, name)
+    # The body may take minutes to arrive: end this read-only transaction now rather
+    # than hold the database (on SQLite, its write lock) while it streams.
+    session.commit()
+    return app, release
+
+
+@router.get(
+    "/apps/{app_id}/releases/{release_id}/artifacts/{name}",
+    tags=["releases"],
+    operation_id="download_artifact",
+    response_class=FileResponse,
+    responses=artifacts.DOWNLOAD_RESPONSES | READ_ERRORS,
+)
+@router.head("/apps/{app_id}/releases/{release_id}/artifacts/{name}", include_in_schema=False)
+def download_artifact(
+    app_id: uuid.UUID,
+    release_id: uuid.UUID,
+    name: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    """A file of a release. One uploaded to this node is sent from its store (`Range`
+    and `HEAD` work); any other artifact is a redirect (302) to its URL."""
+    app = service.get_app(session, principal, app_id)
+    release = service.get_release(session, app, release_id)
+    artifact = artifacts.find(release.artifacts, name)
+    if artifact is None:
+        raise NotFound(f"release {release.version!r} has no file named {name!r}")
+    if app.origin is not None or not artifacts.is_upload_of(artifact, app.id, release.id):
+        return RedirectResponse(artifact["url"], status_code=status.HTTP_302_FOUND)
+    sha256 = artifact["sha256"]
+    path = artifacts.blob_path(settings, sha256)
+    if not path.is_file():
+        raise NotFound(f"the file {name!r} is missing from this node's store")
+    headers = {"ETag": f'"{sha256}"', "Repr-Digest": artifacts.repr_digest(sha256)}
+    if if_none_match is not None and (
+        if_none_match.strip() == "*" or headers["ETag"] in if_none_match
+    ):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    headers["Content-Type"] = artifact.get("media_type") or artifacts.DEFAULT_MEDIA_TYPE
+    return FileResponse(path, filename=name, headers=headers)
 
 
 # --- datasets ----------------------------------------------------------------------

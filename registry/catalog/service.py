@@ -11,11 +11,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from registry.catalog import schemas
+from registry.catalog import artifacts, schemas
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
 from registry.db import utcnow
 from registry.errors import Conflict, Forbidden, NotFound, field_error, invalid
@@ -268,6 +269,8 @@ def update_release(
         _ensure_version_free(session, app, changes["version"])
     if "released_at" in changes:
         changes["released_at"] = release_in.released_at
+    if changes.get("artifacts"):
+        _keep_uploads_intact(release, changes["artifacts"])
     apply_changes(release, changes)
     session.flush()
     return release
@@ -278,6 +281,54 @@ def delete_release(session: Session, principal: Principal, app: App, release: Re
     ensure_owner(principal, app.publisher_id)
     release.deleted_at = utcnow()
     session.flush()
+
+
+def lock_release(session: Session, release: Release) -> Release:
+    """Re-read ``release`` and hold it until the transaction ends, so concurrent
+    changes to its artifacts queue up instead of overwriting each other."""
+    session.refresh(release, with_for_update=True)
+    if release.deleted_at is not None:
+        raise NotFound(f"app {release.app_id} has no release {release.id}")
+    return release
+
+
+def ensure_artifact_name_free(release: Release, name: str) -> None:
+    if artifacts.find(release.artifacts, name) is not None:
+        raise Conflict(
+            f"release {release.version!r} already has a file named {name!r}; to replace "
+            "it, remove it from the release's artifacts (PATCH) and upload again",
+            errors=[field_error(["query", "name"], f"{name!r} already exists")],
+        )
+
+
+def add_artifact(
+    session: Session,
+    principal: Principal,
+    app: App,
+    release: Release,
+    artifact: schemas.Artifact,
+) -> Release:
+    """List an uploaded file in the release (locked with :func:`lock_release`)."""
+    ensure_local(app)
+    ensure_owner(principal, app.publisher_id)
+    ensure_artifact_name_free(release, artifact.name)
+    release.artifacts = [*release.artifacts, artifact.model_dump(mode="json")]
+    session.flush()
+    return release
+
+
+def _keep_uploads_intact(release: Release, new: list[dict[str, Any]]) -> None:
+    """An update may keep or drop the entries of files uploaded to this release, but
+    not invent or alter one: the download URL serves the stored file its entry names."""
+    prefix = artifacts.uploads_prefix(release.app_id, release.id)
+    for index, artifact in enumerate(new):
+        path = urlsplit(artifact["url"]).path
+        if path.startswith(prefix) and artifact not in release.artifacts:
+            raise invalid(
+                ["body", "artifacts", index, "url"],
+                "names a file uploaded to this release but differs from its entry; "
+                "keep the entry as it is or upload the file again",
+            )
 
 
 # --- datasets ----------------------------------------------------------------------

@@ -19,6 +19,11 @@ CATALOG_WRITES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/api/v1/apps/{app}/releases", {"version": "2.0.0"}),
     ("PATCH", "/api/v1/apps/{app}/releases/{release}", {"notes": "Perbaikan"}),
     ("DELETE", "/api/v1/apps/{app}/releases/{release}", None),
+    (
+        "POST",
+        "/api/v1/apps/{app}/releases/{release}/artifacts?name=catatan.json",
+        {"catatan": "rilis"},
+    ),
     ("POST", "/api/v1/datasets", DATASET_BODY | {"publisher": "kab-banyuwangi"}),
     ("PATCH", "/api/v1/datasets/{dataset}", {"keywords": ["baru"]}),
     ("DELETE", "/api/v1/datasets/{dataset}", None),
