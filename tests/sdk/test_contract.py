@@ -32,7 +32,6 @@ from registry.settings import load_settings
 # OpenAPI document it is checked like every other.
 PENDING_FEATURES = {
     "search": "the node does not serve /api/v1/search yet",
-    "releases.upload": "the node does not accept artifact uploads yet",
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lumbung_client import App, ArtifactMismatch, Client, NotFound, Publisher, Retry
+from lumbung_client import App, ArtifactMismatch, Client, Conflict, NotFound, Publisher, Retry
 
 from .conftest import FileServer, Node
 
@@ -178,3 +178,47 @@ def test_pull_with_adopt_records_an_adoption(
     assert on_behalf.adoption is not None
     assert on_behalf.adoption.id == result.adoption.id
     assert on_behalf.files[0].reused
+
+
+def test_upload_then_pull_from_the_node(
+    node: Node, admin: Client, app: App, tmp_path: Path, dest: Path
+) -> None:
+    file = tmp_path / "aplikasi-3.0.tar.gz"
+    content = os.urandom(300_000)
+    file.write_bytes(content)
+    release = admin.releases.create(app, version="3.0")
+    progress = Recorder()
+    release = admin.releases.upload(release, file, progress=progress)
+    [artifact] = release.artifacts
+    assert artifact.name == file.name
+    assert artifact.sha256 == hashlib.sha256(content).hexdigest()
+    assert artifact.size == len(content)
+    assert artifact.url.startswith(node.url + "/api/v1/apps/")
+    assert ("start", file.name, len(content)) in progress.events
+    assert progress.events[-1] == ("finish", file.name, None)
+
+    with pytest.raises(Conflict):
+        admin.releases.upload(release, file)
+    apk = tmp_path / "aplikasi.apk"
+    apk.write_bytes(b"apk")
+    release = admin.releases.upload(
+        "3.0", apk, app=app.ref, media_type="application/vnd.android.package-archive"
+    )
+    assert [a.name for a in release.artifacts] == [file.name, "aplikasi.apk"]
+    assert release.artifacts[1].media_type == "application/vnd.android.package-archive"
+
+    with Client(node.url) as anonymous:
+        result = anonymous.apps.pull(app.ref, dest=dest)
+    assert (dest / file.name).read_bytes() == content
+    assert all(f.verified for f in result.files)
+
+
+async def test_async_upload(node: Node, admin: Client, app: App, tmp_path: Path) -> None:
+    file = tmp_path / "async.bin"
+    file.write_bytes(b"isi" * 1000)
+    async with node.async_admin() as client:
+        release = await client.releases.create(app, version="4.0")
+        release = await client.releases.upload(release, file, name="unggah.bin")
+        assert [a.name for a in release.artifacts] == ["unggah.bin"]
+        await client.apps.pull(app, version="4.0", dest=tmp_path / "out")
+    assert (tmp_path / "out" / "unggah.bin").read_bytes() == b"isi" * 1000

@@ -202,3 +202,29 @@ def test_pull_through_a_flaky_proxy(
         result = client.apps.pull(app.ref, dest=tmp_path / "out")
     assert result.files[0].path.read_bytes() == content
     assert flaky_proxy.count("GET", f"/api/v1/apps/{app.id}/releases") == 3
+
+
+def test_upload_whose_answer_was_lost_is_stored_once(
+    node: Node, flaky_proxy: FlakyProxy, admin: Client, publisher: Publisher, tmp_path: Path
+) -> None:
+    app = admin.apps.create(publisher=publisher.code, slug="unggah-goyah", name="Unggah")
+    release = admin.releases.create(app, version="1.0")
+    file = tmp_path / "paket.tar.gz"
+    content = b"paket" * 50_000
+    file.write_bytes(content)
+    upload_path = f"/api/v1/apps/{app.id}/releases/{release.id}/artifacts"
+    flaky_proxy.fail("POST", upload_path, "lost")
+    flaky_proxy.fail("POST", upload_path, "503")
+    with through(node, flaky_proxy) as client:
+        uploaded = client.releases.upload(release, file)
+        assert [a.name for a in uploaded.artifacts] == ["paket.tar.gz"]
+        assert flaky_proxy.count("POST", upload_path, forwarded=True) == 2
+
+        # The node names the file by its own URL; through the proxy the client still
+        # fetches it there, and a download cut short is started again.
+        file_path = f"{upload_path}/paket.tar.gz"
+        flaky_proxy.fail("GET", file_path, "truncate")
+        result = client.apps.pull(app.ref, dest=tmp_path / "out")
+    assert result.files[0].path.read_bytes() == content
+    assert flaky_proxy.count("GET", file_path) == 2
+    assert [a.name for a in admin.releases.get(app, "1.0").artifacts] == ["paket.tar.gz"]

@@ -63,6 +63,7 @@ from lumbung_client._transfer import (
     download,
     file_chunks,
     safe_name,
+    sha256_of,
 )
 
 if TYPE_CHECKING:
@@ -393,27 +394,36 @@ class Releases(_Resource):
         app: AppRef | None = None,
         name: str | None = None,
         media_type: str | None = None,
+        if_match: str | None = None,
         progress: Progress | None = None,
     ) -> Release:
-        """Upload a file as an artifact of ``release``; the node records its size and
-        sha256. Returns the release with the new artifact."""
+        """Upload a file as an artifact of ``release`` and return the release listing it.
+
+        The file's sha256 is sent along and checked by the node once the file has
+        arrived; the node stores the file and serves it at the artifact's URL. A name
+        the release already lists is a :class:`~lumbung_client.Conflict`. The upload is
+        retried like a create, so a lost answer never stores it twice.
+        """
         file = Path(path)
         artifact_name = safe_name(name or file.name)
         app_id, release_id = self._ids(release, app)
         media = media_type or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        digest = sha256_of(file)
         route = ROUTES["releases.upload"]
+        bar = progress or NO_PROGRESS
         response = self._client._transport.request(
             route.method,
             route.format(app_id=app_id, release_id=release_id),
-            params={"name": artifact_name},
-            body=file_chunks(file, artifact_name, progress or NO_PROGRESS),
+            params={"name": artifact_name, "sha256": digest},
+            body=file_chunks(file, artifact_name, bar),
             headers={
                 "Content-Type": media,
                 "Content-Length": str(file.stat().st_size),
                 **create_headers(None),
+                **({"If-Match": if_match} if if_match else {}),
             },
         )
-        (progress or NO_PROGRESS).finish(artifact_name)
+        bar.finish(artifact_name)
         return parse(Release, response)
 
     def _ids(self, release: ReleaseRef, app: AppRef | None) -> tuple[uuid.UUID, uuid.UUID]:

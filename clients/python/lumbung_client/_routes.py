@@ -155,8 +155,8 @@ ROUTES: dict[str, Route] = {
         "POST",
         "/api/v1/apps/{app_id}/releases/{release_id}/artifacts",
         m.Release,
-        query=("name",),
-        headers=CREATE,
+        query=("name", "sha256"),
+        headers=(*CREATE, *CHANGE),
         raw_body=True,
     ),
     # sharing
