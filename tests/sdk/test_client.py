@@ -324,3 +324,17 @@ def test_context_manager_closes_connections(node: Node) -> None:
     with client:
         client.apps.list().first_page()
     assert client._http.is_closed
+
+
+def test_search_finds_apps_and_datasets(node: Node, admin: Client, publisher: Publisher) -> None:
+    paths = admin._transport.http.get(node.url + "/openapi.json").json()["paths"]
+    if "/api/v1/search" not in paths:
+        pytest.skip("the node does not serve /api/v1/search yet")
+    app = make_app(admin, publisher, "bank-sampah")
+    dataset = admin.datasets.create(
+        publisher=publisher.code, slug="sampah", title={"id": "Sampah"}, visibility="public"
+    )
+    hits = {str(hit.id) for hit in admin.search("sampah")}
+    assert {str(app.id), str(dataset.id)} <= hits
+    first = admin.search("sampah", limit=1).first_page()
+    assert len(first.items) == 1
