@@ -116,3 +116,17 @@ async def test_async_pull(
     assert again.adoption is not None
     assert again.adoption.id == first.adoption.id
     assert again.files[0].reused
+
+
+async def test_async_search(node: Node, publisher: Publisher) -> None:
+    async with node.async_admin() as client:
+        paths = (await client._transport.http.get(node.url + "/openapi.json")).json()["paths"]
+        if "/api/v1/search" not in paths:
+            pytest.skip("the node does not serve /api/v1/search yet")
+        app = await client.apps.create(
+            publisher=publisher.code, slug="cari-async", name="Cari", visibility="public"
+        )
+        hits = [h async for h in client.search("cari-async", publisher=publisher.code)]
+        assert [h.id for h in hits] == [app.id]
+        page = await client.search("cari-async", publisher=publisher.code).first_page()
+        assert page.total == 1

@@ -334,7 +334,14 @@ def test_search_finds_apps_and_datasets(node: Node, admin: Client, publisher: Pu
     dataset = admin.datasets.create(
         publisher=publisher.code, slug="sampah", title={"id": "Sampah"}, visibility="public"
     )
-    hits = {str(hit.id) for hit in admin.search("sampah")}
-    assert {str(app.id), str(dataset.id)} <= hits
-    first = admin.search("sampah", limit=1).first_page()
+    hits = {hit.id: hit for hit in admin.search("sampah", publisher=publisher.code)}
+    assert set(hits) == {app.id, dataset.id}
+    assert hits[app.id].kind == "app"
+    assert hits[app.id].ref == app.ref
+    assert admin.apps.get(hits[app.id].ref).id == app.id
+    first = admin.search("sampah", publisher=publisher.code, limit=1).first_page()
     assert len(first.items) == 1
+    assert first.total == 2
+    assert first.facets["kind"] == {"app": 1, "dataset": 1}
+    only_apps = admin.search("sampah", kind="app", publisher=publisher.code).all()
+    assert [h.id for h in only_apps] == [app.id]

@@ -288,6 +288,13 @@ def test_list_methods_send_only_declared_filters(module: Any) -> None:
         assert keywords == set(route.query), resource
 
 
+@pytest.mark.parametrize("cls", [lumbung_client.Client, lumbung_client.AsyncClient])
+def test_search_sends_only_declared_filters(cls: type) -> None:
+    params = inspect.signature(cls.search).parameters
+    names = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    assert names - {"self"} == set(ROUTES["search"].query)
+
+
 def test_every_public_name_is_documented() -> None:
     for name in lumbung_client.__all__:
         obj = getattr(lumbung_client, name)

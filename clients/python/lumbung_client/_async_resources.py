@@ -206,12 +206,14 @@ class AsyncApps(_Resource):
         platform: str | None = None,
         spbe_class: str | None = None,
         q: str | None = None,
+        origin: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> AsyncPager[App]:
         """Apps the caller may see, filtered by any of the given fields.
 
-        Iterate the result for every app; ``.first_page()`` for one page.
+        ``origin`` is ``"local"`` (this node's own), ``"peers"`` (mirrored from peers) or
+        a peer's node id. Iterate the result for every app; ``.first_page()`` for one page.
         """
         filters = {
             "publisher": publisher,
@@ -223,6 +225,7 @@ class AsyncApps(_Resource):
             "platform": platform,
             "spbe_class": spbe_class,
             "q": q,
+            "origin": origin,
         }
         return self._pager("apps.list", App, filters, limit, cursor)
 
@@ -474,10 +477,12 @@ class AsyncDatasets(_Resource):
         visibility: str | None = None,
         format: str | None = None,
         q: str | None = None,
+        origin: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> AsyncPager[Dataset]:
-        """Datasets the caller may see, filtered by any of the given fields."""
+        """Datasets the caller may see, filtered by any of the given fields (``origin``:
+        ``"local"``, ``"peers"`` or a peer's node id)."""
         filters = {
             "publisher": publisher,
             "theme": theme,
@@ -486,6 +491,7 @@ class AsyncDatasets(_Resource):
             "visibility": visibility,
             "format": format,
             "q": q,
+            "origin": origin,
         }
         return self._pager("datasets.list", Dataset, filters, limit, cursor)
 

@@ -517,18 +517,29 @@ class SearchHit(_Response):
     """One search result: an app or a dataset, local or mirrored from a peer."""
 
     kind: str = Field(description="app or dataset")
-    id: uuid.UUID | str
-    title: str | None = None
-    publisher: str | None = None
-    origin: str | None = None
-    global_id: str | None = None
+    id: uuid.UUID
+    slug: str
+    title: str
+    summary: str | None = Field(default=None, description="Short description (Indonesian first).")
+    publisher: str
+    origin: str = Field(description="Node id of the node the item comes from.")
+    global_id: str
+    visibility: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """``publisher/slug``: pass it to ``client.apps.get`` or ``client.datasets.get``."""
+        return f"{self.publisher}/{self.slug}"
 
 
 class SearchResults(Page[SearchHit]):
     """A page of search results, with facet counts over all matches."""
 
-    total: int | None = None
-    facets: dict[str, dict[str, int]] = Field(default_factory=dict)
+    total: int | None = Field(default=None, description="Matches over all pages.")
+    facets: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Counts over all matches by kind, publisher, category and theme.",
+    )
 
 
 class Change(_Response):
