@@ -17,6 +17,7 @@ from registry.health import router as health_router
 from registry.middleware import BodySizeLimit
 from registry.oauth.keys import KeyStore
 from registry.oauth.router import router as oauth_router
+from registry.search.router import router as search_router
 from registry.settings import Settings, get_settings
 from registry.sharing.router import router as sharing_router
 
@@ -68,5 +69,6 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.include_router(oauth_router)
     app.include_router(catalog_router, prefix="/api/v1")
     app.include_router(sharing_router, prefix="/api/v1")
+    app.include_router(search_router, prefix="/api/v1")
     app.include_router(federation_router)
     return app

@@ -96,3 +96,11 @@ def by_ids(session: Session, model: type[T], ids: Sequence[uuid.UUID]) -> dict[u
         return {}
     rows = session.exec(select(model).where(model.id.in_(set(ids)))).all()  # type: ignore[attr-defined]
     return {row.id: row for row in rows}  # type: ignore[attr-defined]
+
+
+def json_array_elements(session: Session, column: Any) -> Any:
+    """The elements of the JSON array in ``column`` as a table with one ``value``
+    column, to join against (for counting tags, categories, themes)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.func.jsonb_array_elements_text(sa.cast(column, JSONB)).table_valued("value")
+    return sa.func.json_each(column).table_valued("value")

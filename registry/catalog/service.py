@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from registry.catalog import artifacts, schemas
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
@@ -162,7 +163,14 @@ def list_apps(
     limit: int,
     cursor: str | None,
 ) -> PageOf[App]:
-    stmt = select(App).where(live(App), visible_clause(App, principal))
+    return paginate(session, apps_query(session, principal, filters), App.id, limit, cursor)
+
+
+def apps_query(
+    session: Session, principal: Principal | None, filters: AppFilters
+) -> SelectOfScalar[App]:
+    """The live apps ``principal`` may see that match ``filters``, unordered."""
+    stmt: SelectOfScalar[App] = select(App).where(live(App), visible_clause(App, principal))
     stmt = _where_publisher(session, stmt, App, filters.publisher)
     stmt = _where_origin(stmt, App, filters.origin)
     for column, value in (
@@ -182,7 +190,7 @@ def list_apps(
             stmt = stmt.where(json_array_contains(session, array, element))
     if filters.q:
         stmt = stmt.where(text_match(filters.q, App.name, App.slug, App.description, App.tags))
-    return paginate(session, stmt, App.id, limit, cursor)
+    return stmt
 
 
 def get_app(session: Session, principal: Principal | None, app_id: uuid.UUID) -> App:
@@ -354,7 +362,17 @@ def list_datasets(
     limit: int,
     cursor: str | None,
 ) -> PageOf[Dataset]:
-    stmt = select(Dataset).where(live(Dataset), visible_clause(Dataset, principal))
+    stmt = datasets_query(session, principal, filters)
+    return paginate(session, stmt, Dataset.id, limit, cursor)
+
+
+def datasets_query(
+    session: Session, principal: Principal | None, filters: DatasetFilters
+) -> SelectOfScalar[Dataset]:
+    """The live datasets ``principal`` may see that match ``filters``, unordered."""
+    stmt: SelectOfScalar[Dataset] = select(Dataset).where(
+        live(Dataset), visible_clause(Dataset, principal)
+    )
     stmt = _where_publisher(session, stmt, Dataset, filters.publisher)
     stmt = _where_origin(stmt, Dataset, filters.origin)
     if filters.license is not None:
@@ -379,7 +397,7 @@ def list_datasets(
                 filters.q, Dataset.slug, Dataset.title, Dataset.description, Dataset.keywords
             )
         )
-    return paginate(session, stmt, Dataset.id, limit, cursor)
+    return stmt
 
 
 def get_dataset(session: Session, principal: Principal | None, dataset_id: uuid.UUID) -> Dataset:

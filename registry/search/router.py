@@ -1,0 +1,108 @@
+"""``GET /api/v1/search``: apps and datasets together, with facet counts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from registry.catalog.models import App, Dataset
+from registry.catalog.router import READ_ERRORS, Cursor, Limit
+from registry.deps import PrincipalDep, SessionDep, SettingsDep
+from registry.http import set_next_link
+from registry.search import service
+from registry.settings import Settings
+
+router = APIRouter(tags=["search"])
+
+
+class SearchHit(BaseModel):
+    kind: Literal["app", "dataset"]
+    id: str
+    slug: str
+    title: str
+    summary: str | None = Field(description="The short description, in Indonesian if given.")
+    publisher: str
+    origin: str
+    global_id: str
+    visibility: str
+
+
+class SearchResults(BaseModel):
+    items: list[SearchHit]
+    next_cursor: str | None
+    total: int = Field(description="How many items match, over all pages.")
+    facets: dict[str, dict[str, int]] = Field(
+        description="Counts over all matches by kind, publisher, category (apps) and "
+        "theme (datasets)."
+    )
+
+
+def search_query(
+    q: Annotated[str | None, Query(max_length=200, description="Text to look for")] = None,
+    kind: Literal["app", "dataset"] | None = None,
+    publisher: Annotated[str | None, Query(description="Publisher code or id")] = None,
+    category: Annotated[str | None, Query(max_length=64, description="App category")] = None,
+    theme: Annotated[str | None, Query(max_length=8, description="Dataset theme")] = None,
+    origin: Annotated[
+        str | None, Query(max_length=2048, description="local, peers, or a peer's node id")
+    ] = None,
+) -> service.SearchQuery:
+    return service.SearchQuery(
+        q=q, kind=kind, publisher=publisher, category=category, theme=theme, origin=origin
+    )
+
+
+def _localised(texts: dict[str, Any], pick: Any = lambda value: value) -> str | None:
+    for language in ("id", "en", *texts):
+        if language in texts:
+            return str(pick(texts[language]))
+    return None
+
+
+def hit_public(settings: Settings, hit: service.Hit) -> SearchHit:
+    item = hit.item
+    origin = item.origin or settings.issuer
+    if isinstance(item, App):
+        title = item.name
+        summary = _localised(item.description, lambda d: d.get("short_description"))
+        path = "apps"
+    else:
+        assert isinstance(item, Dataset)
+        title = _localised(item.title) or item.slug
+        summary = _localised(item.description)
+        path = "datasets"
+    return SearchHit(
+        kind=hit.kind,
+        id=str(item.id),
+        slug=item.slug,
+        title=title,
+        summary=summary[:300] if summary else None,
+        publisher=hit.publisher.code,
+        origin=origin,
+        global_id=f"{origin}/api/v1/{path}/{item.id}",
+        visibility=item.visibility.value,
+    )
+
+
+@router.get("/search", operation_id="search", response_model=SearchResults, responses=READ_ERRORS)
+def search(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    query: Annotated[service.SearchQuery, Depends(search_query)],
+    limit: Limit,
+    cursor: Cursor = None,
+) -> SearchResults:
+    """Apps and datasets the caller may see, local and mirrored, newest last."""
+    page = service.search(session, principal, query, limit=limit, cursor=cursor)
+    set_next_link(request, response, page.next_cursor)
+    return SearchResults(
+        items=[hit_public(settings, hit) for hit in page.hits],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        facets=page.facets,
+    )
