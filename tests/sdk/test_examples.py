@@ -24,7 +24,9 @@ TESTED = {
     "update_app.py",
     "async_inventory.py",
     "used_by.py",
+    "quickstart.py",
 }
+README = ROOT / "README.md"
 
 
 def run_example(
@@ -69,7 +71,8 @@ def test_every_example_has_a_test() -> None:
 
 
 def test_docs_show_the_example_files_verbatim() -> None:
-    text = DOC.read_text()
+    # The quickstart is shown in the README, the others in docs/sdk.md.
+    text = DOC.read_text() + README.read_text()
     shown = re.findall(r"<!-- example: (\S+) -->\n```python\n(.*?)```", text, re.S)
     assert {Path(path).name for path, _ in shown} == TESTED
     for path, code in shown:
@@ -128,6 +131,31 @@ def test_pull_release(
     assert tampered.returncode == 1
     assert "refusing to deploy" in tampered.stderr
     assert list((tmp_path / "deploy").iterdir()) == []
+
+
+def test_quickstart_as_the_readme_shows_it(node: Node, admin: Client, unique: str) -> None:
+    """The README's example, run as written with a city's own client."""
+    city = admin.publishers.create(code=f"kota-padang-{unique}", name="Kota Padang")
+    client_id, client_secret = node.add_client(city.code, "catalog:write sharing:write")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUMBUNG_")}
+    env |= {
+        "LUMBUNG_URL": node.url,
+        "LUMBUNG_CLIENT_ID": client_id,
+        "LUMBUNG_CLIENT_SECRET": client_secret,
+    }
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"found {city.code}/antrean-online Antrean Online" in result.stdout
+    assert "pulled antrean-online-1.0.0.tar.gz 48 bytes" in result.stdout
+    [release] = admin.releases.list(f"{city.code}/antrean-online")
+    assert release.artifacts[0].size == 48
 
 
 def test_update_app(node: Node, admin: Client, publisher: Publisher) -> None:
