@@ -58,6 +58,14 @@ def live_unique(table: str, *columns: str) -> sa.Index:
 _NullableJSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
+def feed_index(table: str) -> sa.Index:
+    """``(origin, change_seq)``: the change feed reads local rows (``origin IS NULL``)
+    by a range of ``change_seq``, and mirrors are looked up by ``origin``. Without the
+    pair, a database may pick the ``origin`` index alone and sort every local row for
+    each page."""
+    return sa.Index(f"ix_{table}_origin_change_seq", "origin", "change_seq")
+
+
 class Mirrored(Tracked):
     """A row that may be a read-only mirror of a peer's entity.
 
@@ -67,14 +75,14 @@ class Mirrored(Tracked):
     ``change_seq`` at 0, so this node's change feed never serves them as its own.
     """
 
-    origin: str | None = Field(default=None, max_length=2048, index=True)
+    origin: str | None = Field(default=None, max_length=2048)
     # None is stored as SQL NULL (not JSON null), so "has an audience" is IS NOT NULL.
     audience: list[str] | None = Field(default=None, sa_type=_NullableJSON)
 
 
 class Publisher(Mirrored, table=True):
     __tablename__ = "publishers"
-    __table_args__ = (live_unique("publishers", "code"),)
+    __table_args__ = (live_unique("publishers", "code"), feed_index("publishers"))
 
     code: str = Field(max_length=64)
     name: str = Field(max_length=200)
@@ -87,7 +95,7 @@ class Publisher(Mirrored, table=True):
 
 class App(Mirrored, table=True):
     __tablename__ = "apps"
-    __table_args__ = (live_unique("apps", "publisher_id", "slug"),)
+    __table_args__ = (live_unique("apps", "publisher_id", "slug"), feed_index("apps"))
 
     publisher_id: uuid.UUID = Field(foreign_key="publishers.id", index=True)
     slug: str = Field(max_length=100)
@@ -111,7 +119,7 @@ class App(Mirrored, table=True):
 
 class Release(Mirrored, table=True):
     __tablename__ = "releases"
-    __table_args__ = (live_unique("releases", "app_id", "version"),)
+    __table_args__ = (live_unique("releases", "app_id", "version"), feed_index("releases"))
 
     app_id: uuid.UUID = Field(foreign_key="apps.id", index=True)
     version: str = Field(max_length=64)
@@ -122,7 +130,7 @@ class Release(Mirrored, table=True):
 
 class Dataset(Mirrored, table=True):
     __tablename__ = "datasets"
-    __table_args__ = (live_unique("datasets", "publisher_id", "slug"),)
+    __table_args__ = (live_unique("datasets", "publisher_id", "slug"), feed_index("datasets"))
 
     publisher_id: uuid.UUID = Field(foreign_key="publishers.id", index=True)
     slug: str = Field(max_length=100)
@@ -143,6 +151,7 @@ class Dataset(Mirrored, table=True):
 
 class Distribution(Mirrored, table=True):
     __tablename__ = "distributions"
+    __table_args__ = (feed_index("distributions"),)
 
     dataset_id: uuid.UUID = Field(foreign_key="datasets.id", index=True)
     title: str | None = Field(default=None, max_length=300)

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from sqlmodel import Field
 
-from registry.catalog.models import Mirrored, enum_column
+from registry.catalog.models import Mirrored, enum_column, feed_index
 from registry.db import Tracked, timestamp_field
 
 
@@ -65,6 +65,7 @@ class Adoption(Mirrored, table=True):
     """
 
     __tablename__ = "adoptions"
+    __table_args__ = (feed_index("adoptions"),)
 
     app_id: uuid.UUID = Field(index=True)
     publisher_id: uuid.UUID | None = Field(default=None, foreign_key="publishers.id", index=True)
