@@ -9,6 +9,10 @@ the row itself re-stamps the affected rows (``registry.sharing.restamp``), so it
 lands after every cursor that predates it.
 
 Only local rows are fed (``origin IS NULL``); mirrors keep ``change_seq`` 0.
+
+A page is read with plain Core queries and encoded in one pass: JSON columns are
+read as the text the database holds and spliced into the response as it is, so no
+document is parsed and serialised again on the way out.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from __future__ import annotations
 import heapq
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -51,6 +55,10 @@ KINDS: dict[str, Any] = {
 }
 RANK = {kind: n for n, kind in enumerate(KINDS)}
 _SKIP = {"id", "change_seq", "origin", "audience", "deleted_at"}
+# Read first, in this order, before the entity's fields (see ``_columns``).
+_HEAD = ("id", "change_seq", "deleted_at", "origin")
+# What deciding an app's or dataset's visibility needs.
+_VERDICT = ("id", "deleted_at", "origin", "visibility", "publisher_id")
 
 
 def parse_cursor(cursor: str | None) -> int:
@@ -70,16 +78,27 @@ def global_id(settings: Settings, kind: str, row: Any) -> str:
     return f"{base}/{kind}s/{row.id}"
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
+def encode(body: dict[str, Any]) -> bytes:
+    """The page as JSON bytes: datetimes in ISO 8601, UUIDs as strings, JSON columns
+    as read."""
+    return orjson.dumps(body)
 
 
-def _data(row: Any) -> dict[str, Any]:
-    return {name: _json(value) for name, value in row._mapping.items() if name not in _SKIP}
+def _raw_json(column: sa.Column[Any], dialect: sa.Dialect) -> sa.ColumnElement[Any]:
+    """A JSON column as the text the database holds (SQLite stores text; PostgreSQL
+    renders jsonb as text), so it is never parsed here."""
+    if dialect.name == "postgresql":
+        return sa.cast(column, sa.Text).label(column.name)
+    return sa.type_coerce(column, sa.Text).label(column.name)
+
+
+def _columns(table: sa.Table, dialect: sa.Dialect) -> tuple[list[Any], list[str], set[str]]:
+    """The columns a page reads for one kind: ``_HEAD``, then the entity's fields."""
+    fields = [c for c in table.c if c.name not in _SKIP]
+    json_names = {c.name for c in fields if isinstance(c.type, sa.JSON)}
+    head = [table.c[name] for name in _HEAD]
+    body = [_raw_json(c, dialect) if c.name in json_names else c for c in fields]
+    return head + body, [c.name for c in fields], json_names
 
 
 def changes(
@@ -90,46 +109,69 @@ def changes(
     after: int,
     limit: int,
 ) -> dict[str, Any]:
+    """One page of the feed, ready for ``encode``."""
     limit = max(1, min(limit, MAX_LIMIT))
+    dialect = session.get_bind().dialect
     # Every row at or below the counter's committed value is committed (writers take
     # the counter inside their transaction), so each per-table query below sees all of
     # them, whatever the isolation level; a row above it waits for the next call.
     high = session.exec(select(ChangeCounter.value).where(ChangeCounter.id == 1)).one()
-    heads: list[list[tuple[int, int, uuid.UUID]]] = []
+    # Sequence values are unique across the tables (one counter), so the page is
+    # every local row whose value lies in (after, last]; find `last` from the heads.
+    heads = []
+    for model in KINDS.values():
+        table = model.__table__
+        heads.append(
+            session.execute(
+                sa.select(table.c.change_seq)
+                .where(
+                    table.c.origin.is_(None),
+                    table.c.change_seq > after,
+                    table.c.change_seq <= high,
+                )
+                .order_by(table.c.change_seq)
+                .limit(limit + 1)
+            )
+            .scalars()
+            .all()
+        )
+    merged = list(heapq.merge(*heads))
+    has_more = len(merged) > limit
+    last = merged[min(limit, len(merged)) - 1] if merged else after
+
+    rows: dict[str, list[Any]] = {}
+    names: dict[str, list[str]] = {}
+    json_names: dict[str, set[str]] = {}
     for kind, model in KINDS.items():
         table = model.__table__
-        stmt = (
-            sa.select(table.c.change_seq, table.c.id)
-            .where(
-                table.c.origin.is_(None),
-                table.c.change_seq > after,
-                table.c.change_seq <= high,
+        columns, names[kind], json_names[kind] = _columns(table, dialect)
+        rows[kind] = []
+        if merged:
+            rows[kind] = list(
+                session.execute(
+                    sa.select(*columns)
+                    .where(
+                        table.c.origin.is_(None),
+                        table.c.change_seq > after,
+                        table.c.change_seq <= last,
+                    )
+                    .order_by(table.c.change_seq)
+                )
             )
-            .order_by(table.c.change_seq)
-            .limit(limit + 1)
-        )
-        heads.append([(seq, RANK[kind], row_id) for seq, row_id in session.execute(stmt)])
-    merged = list(heapq.merge(*heads))[: limit + 1]
-    has_more = len(merged) > limit
-    page = merged[:limit]
 
-    kinds = list(KINDS)
-    wanted: dict[str, list[uuid.UUID]] = {kind: [] for kind in KINDS}
-    for _, rank, row_id in page:
-        wanted[kinds[rank]].append(row_id)
-    rows = {kind: _load(session, KINDS[kind], ids) for kind, ids in wanted.items()}
-
-    apps = dict(rows["app"])
-    apps.update(_load(session, App, [r.app_id for r in rows["release"].values()]))
-    apps.update(_load(session, App, [r.app_id for r in rows["adoption"].values()]))
-    datasets = dict(rows["dataset"])
-    datasets.update(_load(session, Dataset, [r.dataset_id for r in rows["distribution"].values()]))
-    owners = [a.publisher_id for a in apps.values()] + [d.publisher_id for d in datasets.values()]
-    publishers = _load(session, Publisher, owners)
+    # What decides visibility: the app or dataset of each child, and who owns them.
+    apps = _load(session, App, _VERDICT, (r.app_id for r in rows["release"]))
+    apps.update(_load(session, App, _VERDICT, (r.app_id for r in rows["adoption"])))
+    apps.update({r.id: r for r in rows["app"]})
+    datasets = _load(session, Dataset, _VERDICT, (r.dataset_id for r in rows["distribution"]))
+    datasets.update({r.id: r for r in rows["dataset"]})
+    sent_publishers: set[uuid.UUID] = {r.id for r in rows["publisher"]}
+    owners = {r.publisher_id for r in rows["app"]} | {r.publisher_id for r in rows["dataset"]}
+    publishers = _later_publishers(session, dialect, owners - sent_publishers, after)
     node_id = principal.node_id if principal is not None and _is_node(principal) else None
     audience_of = partner_codes(session, node_id) if node_id is not None else {}
 
-    def verdict(item: App | Dataset | None) -> tuple[bool, list[str] | None]:
+    def verdict(item: Any) -> tuple[bool, list[str] | None]:
         """May the reader see this app or dataset, and with which audience?"""
         if item is None or item.deleted_at is not None or item.origin is not None:
             return False, None
@@ -139,13 +181,16 @@ def changes(
             return True, audience_of[item.publisher_id]
         return False, None
 
+    origin = settings.issuer
+    base = f"{origin}/api/v1"
     entries: list[dict[str, Any]] = []
-    sent_publishers: set[uuid.UUID] = set(wanted["publisher"])
-    for _seq, rank, row_id in page:
+    ordered = sorted(
+        ((row.change_seq, rank, row) for rank, kind in enumerate(KINDS) for row in rows[kind]),
+        key=lambda item: (item[0], item[1]),
+    )
+    kinds = list(KINDS)
+    for _seq, rank, row in ordered:
         kind = kinds[rank]
-        row = rows[kind].get(row_id)
-        if row is None:  # pragma: no cover - rows are never removed
-            continue
         visible, audience = True, None
         if kind in ("app", "dataset"):
             visible, audience = verdict(row)
@@ -153,27 +198,31 @@ def changes(
                 # A publisher changed after its items sits later in the feed; send it
                 # first so a mirror never holds an item whose publisher it lacks.
                 publisher = publishers.get(row.publisher_id)
-                if publisher is not None and publisher.change_seq > after:
-                    entries.append(_entry(settings, "publisher", publisher, None))
+                if publisher is not None:
+                    entries.append(
+                        _entry(base, origin, "publisher", publisher, names, json_names, None)
+                    )
                     sent_publishers.add(publisher.id)
         elif kind in ("release", "adoption"):
-            visible, audience = verdict(apps.get(row.app_id))
+            app = apps.get(row.app_id)
+            if kind == "adoption" and app is not None and app.origin is not None:
+                continue  # adoptions of mirrored apps are fed by the app's origin
+            visible, audience = verdict(app)
         elif kind == "distribution":
             visible, audience = verdict(datasets.get(row.dataset_id))
         if row.deleted_at is not None:
             visible = False
-        if kind == "adoption" and getattr(apps.get(row.app_id), "origin", None) is not None:
-            continue  # adoptions of mirrored apps are fed by the app's origin
-        entries.append(
-            _entry(settings, kind, row, audience) if visible else _tombstone(settings, kind, row)
-        )
-    next_cursor = str(page[-1][0]) if page else str(after)
+        if visible:
+            entries.append(_entry(base, origin, kind, row, names, json_names, audience))
+        else:
+            entries.append(_tombstone(base, origin, kind, row))
+    next_cursor = last if merged else after
     return {
-        "origin": settings.issuer,
+        "origin": origin,
         "entries": entries,
-        "next_cursor": next_cursor,
+        "next_cursor": str(next_cursor),
         "has_more": has_more,
-        "remaining": _remaining(session, int(next_cursor), high) if has_more else 0,
+        "remaining": _remaining(session, next_cursor, high) if has_more else 0,
     }
 
 
@@ -185,41 +234,85 @@ def _is_node(principal: Principal | None) -> bool:
     )
 
 
-def _entry(settings: Settings, kind: str, row: Any, audience: list[str] | None) -> dict[str, Any]:
+def _global_id(base: str, kind: str, row: Any) -> str:
+    if kind == "release":
+        return f"{base}/apps/{row.app_id}/releases/{row.id}"
+    if kind == "distribution":
+        return f"{base}/datasets/{row.dataset_id}/distributions/{row.id}"
+    return f"{base}/{kind}s/{row.id}"
+
+
+def _entry(
+    base: str,
+    origin: str,
+    kind: str,
+    row: Any,
+    names: dict[str, list[str]],
+    json_names: dict[str, set[str]],
+    audience: list[str] | None,
+) -> dict[str, Any]:
+    raw = json_names[kind]
+    data = {
+        name: orjson.Fragment(value) if name in raw and value is not None else value
+        for name, value in zip(names[kind], row[len(_HEAD) :], strict=True)
+    }
     entry: dict[str, Any] = {
         "kind": kind,
         "op": "upsert",
-        "id": str(row.id),
-        "global_id": global_id(settings, kind, row),
-        "origin": settings.issuer,
+        "id": row.id,
+        "global_id": _global_id(base, kind, row),
+        "origin": origin,
         "seq": row.change_seq,
-        "data": _data(row),
+        "data": data,
     }
-    if kind in ("app", "dataset", "release", "distribution", "adoption") and audience is not None:
+    if kind != "publisher" and audience is not None:
         entry["audience"] = audience
     return entry
 
 
-def _tombstone(settings: Settings, kind: str, row: Any) -> dict[str, Any]:
+def _tombstone(base: str, origin: str, kind: str, row: Any) -> dict[str, Any]:
     return {
         "kind": kind,
         "op": "delete",
-        "id": str(row.id),
-        "global_id": global_id(settings, kind, row),
-        "origin": settings.issuer,
+        "id": row.id,
+        "global_id": _global_id(base, kind, row),
+        "origin": origin,
         "seq": row.change_seq,
     }
 
 
-def _load(session: Session, model: Any, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
-    """Rows by id, as plain Core rows: a feed page reads thousands, and building ORM
-    objects for them would cost more than the query."""
+def _load(
+    session: Session, model: Any, columns: tuple[str, ...], ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """Some columns of the rows with these ids."""
     unique = list(set(ids))
     found: dict[uuid.UUID, Any] = {}
     table = model.__table__
+    selected = [table.c[name] for name in columns]
     for start in range(0, len(unique), 500):
         chunk = unique[start : start + 500]
-        for row in session.execute(sa.select(table).where(table.c.id.in_(chunk))):
+        for row in session.execute(sa.select(*selected).where(table.c.id.in_(chunk))):
+            found[row.id] = row
+    return found
+
+
+def _later_publishers(
+    session: Session, dialect: sa.Dialect, ids: set[uuid.UUID], after: int
+) -> dict[uuid.UUID, Any]:
+    """Owners that changed after the cursor but lie later in the feed than this page."""
+    if not ids:
+        return {}
+    table = Publisher.__table__  # type: ignore[attr-defined]
+    columns, _, _ = _columns(table, dialect)
+    found: dict[uuid.UUID, Any] = {}
+    unique = list(ids)
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        for row in session.execute(
+            sa.select(*columns).where(
+                table.c.id.in_(chunk), table.c.origin.is_(None), table.c.change_seq > after
+            )
+        ):
             found[row.id] = row
     return found
 

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -52,21 +52,21 @@ def list_changes(
     principal: PrincipalDep,
     after: Annotated[str | None, Query(max_length=200, description="`next_cursor`")] = None,
     limit: Annotated[int, Query(ge=1, le=feed.MAX_LIMIT)] = feed.DEFAULT_LIMIT,
-) -> JSONResponse:
+) -> Response:
     """Changes after a cursor, compacted: public items to anyone; ``partners`` items
     also to peer nodes (token with ``federation:read``) whose publishers hold an
     active partnership with the owner."""
     cursor = feed.parse_cursor(after)
-    engine = request.app.state.engine
     # Partnerships past their end date expire before the page is read, so their
-    # tombstones are served at once.
-    with session_scope(engine, write=False) as probe:
-        due = sharing.any_due(probe)
-    if due:
-        with session_scope(engine) as writer:
+    # tombstones are served at once. The check is read in the request's session; when
+    # something is due, the expiry commits in a session of its own, and the request's
+    # (read-only) transaction ends so that the page is read after it.
+    if sharing.any_due(session):
+        with session_scope(request.app.state.engine) as writer:
             sharing.expire_due(writer)
+        session.commit()
     body = feed.changes(session, settings, principal, after=cursor, limit=limit)
-    return JSONResponse(body)
+    return Response(feed.encode(body), media_type="application/json")
 
 
 # --- signed notices from peers ---------------------------------------------------------
