@@ -189,15 +189,24 @@ def writer(engine: Engine) -> Engine:
 Bind = Engine | sa.Connection
 
 
+def _begin_mode(connection: sa.Connection, write: bool) -> None:
+    """On SQLite, make the connection's next transaction take the write lock at BEGIN
+    when it will write (see ``_make_sqlite_transactional``)."""
+    if connection.dialect.name == "sqlite" and not connection.in_transaction():
+        connection.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
+
+
 @contextmanager
 def session_scope(bind: Bind, *, write: bool = True) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on error.
 
     Used by the request dependency, the CLI and background jobs alike. Given a
-    connection that is already in a transaction (as the test suite does), the unit
-    of work nests in a savepoint instead.
+    connection, the unit of work is a transaction on it (a job that runs many units
+    keeps one connection open); if that connection is already in a transaction (as
+    the test suite does), the unit of work nests in a savepoint instead.
     """
     if isinstance(bind, sa.Connection):
+        _begin_mode(bind, write)
         session = Session(bind, join_transaction_mode="create_savepoint", expire_on_commit=False)
     else:
         session = Session(writer(bind) if write else bind, expire_on_commit=False)
@@ -208,3 +217,21 @@ def session_scope(bind: Bind, *, write: bool = True) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def transaction(bind: Bind) -> Iterator[sa.Connection]:
+    """A writing unit of work in plain Core, for bulk statements that need no ORM
+    session: commit on success, roll back on error, nested in a savepoint when the
+    connection is already in a transaction."""
+    if isinstance(bind, sa.Connection):
+        if bind.in_transaction():
+            with bind.begin_nested():
+                yield bind
+            return
+        _begin_mode(bind, True)
+        with bind.begin():
+            yield bind
+        return
+    with writer(bind).begin() as connection:
+        yield connection

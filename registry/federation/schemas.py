@@ -160,9 +160,75 @@ class Entry(BaseModel):
 
 
 class FeedPage(BaseModel):
+    """A page as the feed serves it (the OpenAPI document's shape)."""
+
     model_config = ConfigDict(extra="ignore")
     origin: Annotated[str, StringConstraints(max_length=2048)]
     entries: Annotated[list[Entry], Field(max_length=MAX_ENTRIES)]
+    next_cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    has_more: bool
+    remaining: Annotated[int, Field(ge=0)] = 0
+
+
+# --- what a puller checks ------------------------------------------------------------
+#
+# The same page, with each entry's ``data`` typed by its kind, so that one call
+# validates a whole page straight from the response bytes: the JSON is parsed and
+# every field checked in a single pass, with no intermediate dictionaries.
+
+
+class _CheckedEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    op: Literal["upsert", "delete"]
+    id: uuid.UUID
+    global_id: Annotated[str, StringConstraints(max_length=2048)]
+    origin: Annotated[str, StringConstraints(max_length=2048)]
+    seq: Annotated[int, Field(ge=0)] = 0
+    audience: Annotated[list[PublisherCode], Field(max_length=1000)] | None = None
+
+
+class PublisherEntry(_CheckedEntry):
+    kind: Literal["publisher"]
+    data: PublisherData | None = None
+
+
+class AppEntry(_CheckedEntry):
+    kind: Literal["app"]
+    data: AppData | None = None
+
+
+class DatasetEntry(_CheckedEntry):
+    kind: Literal["dataset"]
+    data: DatasetData | None = None
+
+
+class ReleaseEntry(_CheckedEntry):
+    kind: Literal["release"]
+    data: ReleaseData | None = None
+
+
+class DistributionEntry(_CheckedEntry):
+    kind: Literal["distribution"]
+    data: DistributionData | None = None
+
+
+class AdoptionEntry(_CheckedEntry):
+    kind: Literal["adoption"]
+    data: AdoptionData | None = None
+
+
+CheckedEntry = Annotated[
+    PublisherEntry | AppEntry | DatasetEntry | ReleaseEntry | DistributionEntry | AdoptionEntry,
+    Field(discriminator="kind"),
+]
+
+
+class CheckedPage(BaseModel):
+    """A feed page whose entries have passed the catalog's validators."""
+
+    model_config = ConfigDict(extra="ignore")
+    origin: Annotated[str, StringConstraints(max_length=2048)]
+    entries: Annotated[list[CheckedEntry], Field(max_length=MAX_ENTRIES)]
     next_cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     has_more: bool
     remaining: Annotated[int, Field(ge=0)] = 0
