@@ -6,6 +6,7 @@ works on the node's own database.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from typing import Annotated
@@ -165,7 +166,22 @@ def publisher_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
 
 
 def main() -> None:
+    tune_gc()
     app()
+
+
+def tune_gc() -> None:
+    """Fit CPython's cycle collector to a node's work.
+
+    A feed page or a synced page allocates hundreds of thousands of short-lived
+    objects (rows, validated models); at the default threshold of 700 the collector
+    runs hundreds of times per page, and each pass walks every object that survived
+    so far: on a full sync that cost as much as the work itself. What is imported by
+    now lives as long as the process, so it is frozen out of the walks, and the young
+    generation is collected every 50,000 allocations (a few MB) instead.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
 
 
 if __name__ == "__main__":
