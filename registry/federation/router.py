@@ -4,6 +4,7 @@ and the admin's ``/api/v1/peers``."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -207,12 +208,12 @@ class PeerPublic(BaseModel):
     feed_mode: str
     items: int
     remaining: int
-    last_attempt_at: Any
-    last_success_at: Any
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
     last_error: str | None
-    last_error_at: Any
+    last_error_at: datetime | None
     lag_seconds: float | None
-    created_at: Any
+    created_at: datetime
 
 
 def peer_public(peer: Peer) -> PeerPublic:
