@@ -35,6 +35,8 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 publisher_app = typer.Typer(help="Publishers hosted on this node.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(publisher_app, name="publisher")
+artifacts_app = typer.Typer(help="Files uploaded to releases.", no_args_is_help=True)
+app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
 app.add_typer(peer_app, name="peer")
@@ -163,6 +165,22 @@ def publisher_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
     for p in rows:
         table.add_row(p.code, p.name, p.kind.value, p.region_code or "", str(p.id))
     out.print(table)
+
+
+@artifacts_app.command("prune")
+def artifacts_prune(
+    older_than: Annotated[
+        int, typer.Option(help="Leave files younger than this many seconds.", min=0)
+    ] = 3600,
+) -> None:
+    """Delete stored files no live release lists any more (and leftovers of interrupted
+    uploads). Run it from time to time, e.g. daily from cron."""
+    from registry.catalog import artifacts
+
+    settings = settings_or_exit()
+    with operator_session(settings, write=False) as session:
+        files, freed = artifacts.prune(session, settings, older_than=older_than)
+    out.print(f"removed {files} file(s), {freed / 1_000_000:.1f} MB freed")
 
 
 def main() -> None:

@@ -65,3 +65,13 @@ def test_duplicate_or_invalid_publisher_fails_clearly(node_env):
     bad = lumbung("publisher", "add", "Kota Bandung", "--name", "x", "--region-code", "32")
     assert bad.exit_code == 1
     assert "code" in bad.output
+
+
+def test_artifacts_prune_on_a_new_node(node_env):
+    (node_env / "artifacts" / "tmp").mkdir(parents=True)
+    leftover = node_env / "artifacts" / "tmp" / "interrupted"
+    leftover.write_bytes(b"x" * 10)
+    result = lumbung("artifacts", "prune", "--older-than", "0")
+    assert result.exit_code == 0, result.output
+    assert "removed 1 file(s)" in result.output
+    assert not leftover.exists()

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,13 @@ import anyio.to_thread
 from pydantic import AfterValidator, TypeAdapter, ValidationError
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlmodel import Session, col, select
 from starlette.requests import ClientDisconnect, Request
 
 from registry.catalog import schemas
+from registry.catalog.models import App, Release
 from registry.errors import BadRequest, PayloadTooLarge, ValidationFailed, field_error, invalid
+from registry.querying import live
 from registry.settings import Settings
 
 # Bytes gathered before one write (and hash update) in a worker thread: few thread
@@ -230,6 +234,9 @@ def store(settings: Settings, received: Received) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         received.discard()
+        # Fresh again: `prune` leaves recent files alone, and this one is about to be
+        # listed by a release that has not committed yet.
+        os.utime(target)
         return
     # Atomic: a reader sees the whole file or none. Two identical uploads racing here
     # both succeed, the second replacing the first with the same bytes.
@@ -361,3 +368,38 @@ class _FormFile:
 
     def _on_end(self) -> None:
         self._ended = True
+
+
+def prune(session: Session, settings: Settings, *, older_than: float) -> tuple[int, int]:
+    """Delete stored files that no live release of a live app of this node lists, and
+    leftovers of interrupted uploads, once they are older than ``older_than`` seconds
+    (an upload in flight has stored its file before its release commits). Returns how
+    many files and bytes were freed."""
+    listed: set[str] = set()
+    rows = session.exec(
+        select(Release.app_id, Release.id, Release.artifacts)
+        .join(App, col(App.id) == col(Release.app_id))
+        .where(live(Release), live(App), col(Release.origin).is_(None))
+    )
+    for app_id, release_id, entries in rows:
+        listed.update(
+            str(entry["sha256"])
+            for entry in entries or []
+            if is_upload_of(entry, app_id, release_id)
+        )
+    cutoff = time.time() - older_than
+    files = freed = 0
+    store_root = settings.artifacts_dir / "sha256"
+    for path in [*store_root.glob("*/*"), *tmp_dir(settings).glob("*")]:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # an upload finishing or another prune got there first
+            continue
+        if not path.is_file() or stat.st_mtime > cutoff:
+            continue
+        if path.parent.parent == store_root and path.parent.name + path.name in listed:
+            continue
+        path.unlink(missing_ok=True)
+        files += 1
+        freed += stat.st_size
+    return files, freed

@@ -341,3 +341,41 @@ def test_openapi_describes_upload_and_download(app):
     download_op = spec["paths"][path + "/{name}"]["get"]
     assert download_op["operationId"] == "download_artifact"
     assert "302" in download_op["responses"]
+
+
+async def test_prune_keeps_listed_files_and_removes_the_rest(
+    client, world, settings, session, tmp_path
+):
+    kept = b"listed by a live release"
+    dropped = b"listed by a deleted release"
+    assert (await upload(client, world, data=kept, name="kept.bin")).status_code == 201
+    second = await client.post(
+        f"/api/v1/apps/{world['app'].id}/releases", json={"version": "2.6.0"}, headers=world["auth"]
+    )
+    files = f"/api/v1/apps/{world['app'].id}/releases/{second.json()['id']}/artifacts"
+    response = await client.post(
+        files,
+        content=dropped,
+        params={"name": "dropped.bin"},
+        headers={"Content-Type": "application/octet-stream", **world["auth"]},
+    )
+    assert response.status_code == 201, response.text
+    deleted = await client.delete(
+        f"/api/v1/apps/{world['app'].id}/releases/{second.json()['id']}", headers=world["auth"]
+    )
+    assert deleted.status_code == 204
+    leftover = artifacts.tmp_dir(settings) / "interrupted-upload"
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"half a file")
+
+    # Recent files are left alone: an upload in flight stores its file first.
+    assert artifacts.prune(session, settings, older_than=3600) == (0, 0)
+    assert {sha(kept), sha(dropped)} <= blobs(settings)
+
+    files_removed, _ = artifacts.prune(session, settings, older_than=0)
+    assert files_removed >= 2
+    assert sha(kept) in blobs(settings)
+    assert sha(dropped) not in blobs(settings)
+    assert not leftover.exists()
+    download = await client.get(f"{world['files']}/kept.bin")
+    assert download.content == kept
