@@ -226,6 +226,26 @@ class _TransportBase:
         """Tokens go only to the node itself, never to a host an artifact URL names."""
         return _origin(httpx2.URL(url)) == self._origin
 
+    def _prepare(
+        self,
+        method: str,
+        path: str,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+        idempotent: bool | None,
+    ) -> tuple[str, dict[str, str], Callable[[], bytes] | None, bool]:
+        """What every try of a request shares: its URL and headers, the content of a
+        JSON body (encoded once), and whether the request may run twice."""
+        hdrs = dict(headers or {})
+        json_content = None
+        if json_body is not None:
+            encoded = encode_json(json_body)
+            hdrs.setdefault("Content-Type", "application/json")
+            json_content = lambda: encoded  # noqa: E731 - a one-line factory
+        if idempotent is None:
+            idempotent = _is_idempotent(method, hdrs)
+        return self.url(path), hdrs, json_content, idempotent
+
 
 class SyncTransport(_TransportBase):
     """Sends requests for :class:`~lumbung_client.Client`."""
@@ -262,15 +282,10 @@ class SyncTransport(_TransportBase):
         With ``stream=True`` the caller must close the response. ``idempotent``
         overrides the method's own answer to "may this run twice?".
         """
-        url = self.url(path)
-        hdrs = dict(headers or {})
-        content_factory: Body | None = body
-        if json_body is not None:
-            encoded = encode_json(json_body)
-            hdrs.setdefault("Content-Type", "application/json")
-            content_factory = lambda: encoded  # noqa: E731 - a one-line factory
-        if idempotent is None:
-            idempotent = _is_idempotent(method, hdrs)
+        url, hdrs, json_content, idempotent = self._prepare(
+            method, path, json_body, headers, idempotent
+        )
+        content_factory: Body | None = json_content or body
         send_token = auth and self.tokens is not None and self.same_origin(url)
         attempt, ambiguous, renewed = 1, False, False
         while True:
@@ -376,15 +391,10 @@ class AsyncTransport(_TransportBase):
         With ``stream=True`` the caller must close the response. ``idempotent``
         overrides the method's own answer to "may this run twice?".
         """
-        url = self.url(path)
-        hdrs = dict(headers or {})
-        content_factory: AsyncBody | None = body
-        if json_body is not None:
-            encoded = encode_json(json_body)
-            hdrs.setdefault("Content-Type", "application/json")
-            content_factory = lambda: encoded  # noqa: E731 - a one-line factory
-        if idempotent is None:
-            idempotent = _is_idempotent(method, hdrs)
+        url, hdrs, json_content, idempotent = self._prepare(
+            method, path, json_body, headers, idempotent
+        )
+        content_factory: AsyncBody | None = json_content or body
         send_token = auth and self.tokens is not None and self.same_origin(url)
         attempt, ambiguous, renewed = 1, False, False
         while True:
