@@ -7,7 +7,7 @@ DEVSTAMP := $(VENV)/.installed-dev-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint bench fmt clean
+.PHONY: install run test lint bench fmt clean messages
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,3 +47,11 @@ fmt: $(DEVSTAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Re-extract the catalog pages' texts and merge them into each language's .po file;
+# translate the new entries there (the node compiles the .po files when it starts).
+messages: $(DEVSTAMP)
+	$(BIN)/pybabel extract -F registry/web/babel.cfg -o registry/web/locale/messages.pot \
+		--no-location --sort-output --project=lumbung .
+	$(BIN)/pybabel update -i registry/web/locale/messages.pot -d registry/web/locale \
+		--no-location --ignore-obsolete

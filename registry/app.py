@@ -20,6 +20,8 @@ from registry.oauth.router import router as oauth_router
 from registry.search.router import router as search_router
 from registry.settings import Settings, get_settings
 from registry.sharing.router import router as sharing_router
+from registry.web.errors import error_page
+from registry.web.router import router as web_router
 
 API_DESCRIPTION = """\
 Lumbung is a federated registry in which local governments register, describe and
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.state.keys = KeyStore.open(settings.keys_dir)
 
     install_error_handlers(app)
+    app.state.error_page = error_page
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, exempt=("/artifacts",))
 
     app.include_router(health_router)
@@ -71,4 +74,5 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.include_router(sharing_router, prefix="/api/v1")
     app.include_router(search_router, prefix="/api/v1")
     app.include_router(federation_router)
+    app.include_router(web_router)
     return app

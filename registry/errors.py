@@ -7,13 +7,13 @@ Services raise these; one set of exception handlers turns each into a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -134,17 +134,35 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     )
 
 
+# A page for people instead of problem+json, for requests that want one. The web
+# catalog sits above this module, so it hands the renderer down at start-up
+# (``app.state.error_page``); it returns None for every request an API client makes.
+ErrorPage = Callable[[Request, Problem], Response | None]
+
+
+def _respond(request: Request, problem: Problem, headers: dict[str, str] | None = None) -> Response:
+    error_page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if error_page is not None:
+        page = error_page(request, problem)
+        if page is not None:
+            # Authentication challenges stay: they describe the resource, not the body.
+            for name, value in (headers or {}).items():
+                page.headers.setdefault(name, value)
+            return page
+    return problem_response(problem, headers)
+
+
 def _loc(loc: Sequence[Any]) -> list[str | int]:
     return [part if isinstance(part, int) else str(part) for part in loc]
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LumbungError)
-    async def _domain(request: Request, exc: LumbungError) -> JSONResponse:
-        return problem_response(exc.problem(request.url.path), exc.headers)
+    async def _domain(request: Request, exc: LumbungError) -> Response:
+        return _respond(request, exc.problem(request.url.path), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             FieldError(loc=_loc(err.get("loc", ())), msg=str(err.get("msg", "invalid")))
             for err in exc.errors()
@@ -153,10 +171,10 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = ValidationFailed(f"invalid fields: {fields}", errors=errors).problem(
             request.url.path
         )
-        return problem_response(problem)
+        return _respond(request, problem)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 405: "Method not allowed", 400: "Bad request"}
         problem = Problem(
             type=PROBLEM_BASE + ("not-found" if exc.status_code == 404 else "http"),
@@ -165,20 +183,20 @@ def install_error_handlers(app: FastAPI) -> None:
             detail=str(exc.detail) if exc.detail else None,
             instance=request.url.path,
         )
-        return problem_response(problem, dict(exc.headers or {}))
+        return _respond(request, problem, dict(exc.headers or {}))
 
     @app.exception_handler(sa.exc.IntegrityError)
-    async def _integrity(request: Request, exc: sa.exc.IntegrityError) -> JSONResponse:
+    async def _integrity(request: Request, exc: sa.exc.IntegrityError) -> Response:
         # Services check uniqueness first and say which field; this catches the race
         # where two requests pass that check together and the database refuses one.
         log.info("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
         problem = Conflict("the change conflicts with a concurrent one; retry").problem(
             request.url.path
         )
-        return problem_response(problem)
+        return _respond(request, problem)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         problem = Problem(
             type=PROBLEM_BASE + "internal",
@@ -187,4 +205,10 @@ def install_error_handlers(app: FastAPI) -> None:
             detail="The node could not complete the request; the error has been logged.",
             instance=request.url.path,
         )
-        return problem_response(problem)
+        try:
+            return _respond(request, problem)
+        except Exception:
+            # The page itself failed (say, a template error): the problem document
+            # is built from nothing but this request, so it can always be sent.
+            log.exception("error page failed on %s %s", request.method, request.url.path)
+            return problem_response(problem)

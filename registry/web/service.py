@@ -1,0 +1,349 @@
+"""What each catalog page shows, read through the same services and the same
+visibility rule as the API: a page never holds an item, a count or a facet that its
+reader could not get from ``/api/v1`` with the same identity."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from registry.catalog import service as catalog
+from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
+from registry.db import ChangeCounter
+from registry.errors import NotFound
+from registry.federation.models import Peer
+from registry.oauth.principal import Principal
+from registry.querying import by_ids, live
+from registry.search import service as search
+from registry.sharing.models import Adoption, Partnership
+from registry.sharing.visibility import active_partnership_clause, visible_clause
+
+T = TypeVar("T")
+
+HOME_ITEMS = 6
+
+
+# --- a cache that cannot serve a stale view ----------------------------------------
+
+
+def catalog_version(session: Session) -> Hashable:
+    """A value that changes whenever anything a page shows may have changed: every
+    local write takes the next change sequence number, and every applied page of a
+    peer's feed moves that peer's cursor in the same transaction."""
+    counter = session.exec(select(ChangeCounter.value)).first() or 0
+    cursors = tuple(session.exec(select(Peer.node_id, Peer.cursor).order_by(col(Peer.node_id))))
+    return (counter, cursors)
+
+
+class ViewCache:
+    """Results of expensive reads (facet counts over the whole catalog), kept per
+    reader view and catalog version, so a change or a different reader never sees
+    another's answer. Only the anonymous view is cached: it is the one most pages
+    are read with, and it depends on nothing but the rows themselves."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        session: Session,
+        principal: Principal | None,
+        key: Hashable,
+        compute: Callable[[], T],
+    ) -> T:
+        if principal is not None:
+            return compute()
+        full_key = (key, catalog_version(session))
+        with self._lock:
+            if full_key in self._entries:
+                self._entries.move_to_end(full_key)
+                return self._entries[full_key]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            self._entries[full_key] = value
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+facet_cache = ViewCache()
+
+
+# --- home --------------------------------------------------------------------------
+
+
+@dataclass
+class Home:
+    newest_apps: list[tuple[App, Publisher]]
+    newest_datasets: list[tuple[Dataset, Publisher]]
+    most_adopted: list[tuple[App, Publisher, int]]
+    facets: dict[str, dict[str, int]]
+    publishers: dict[str, Publisher]
+
+
+def home(session: Session, principal: Principal | None) -> Home:
+    apps = session.exec(
+        catalog.apps_query(session, principal, catalog.AppFilters())
+        .order_by(col(App.id).desc())
+        .limit(HOME_ITEMS)
+    ).all()
+    datasets = session.exec(
+        catalog.datasets_query(session, principal, catalog.DatasetFilters())
+        .order_by(col(Dataset.id).desc())
+        .limit(HOME_ITEMS)
+    ).all()
+    adopted = most_adopted(session, principal, HOME_ITEMS)
+    facets = facet_cache.get(
+        session,
+        principal,
+        ("home",),
+        lambda: search_facets(session, principal, search.SearchQuery()),
+    )
+    owners = [a.publisher_id for a in apps] + [d.publisher_id for d in datasets]
+    owners += [app.publisher_id for app, _ in adopted]
+    publishers = by_ids(session, Publisher, owners)
+    codes = publishers_by_code(session, list(facets.get("publisher", {})))
+    return Home(
+        newest_apps=[(app, publishers[app.publisher_id]) for app in apps],
+        newest_datasets=[(d, publishers[d.publisher_id]) for d in datasets],
+        most_adopted=[(app, publishers[app.publisher_id], n) for app, n in adopted],
+        facets=facets,
+        publishers=codes,
+    )
+
+
+def most_adopted(
+    session: Session, principal: Principal | None, limit: int
+) -> list[tuple[App, int]]:
+    """Apps the reader may see, by how many publishers use them (retired uses left out)."""
+    counts = (
+        sa.select(col(Adoption.app_id).label("app_id"), sa.func.count().label("n"))
+        .where(live(Adoption), col(Adoption.status) != "retired")
+        .group_by(col(Adoption.app_id))
+        .subquery()
+    )
+    stmt = (
+        select(App, counts.c.n)
+        .join(counts, counts.c.app_id == App.id)
+        .where(live(App), visible_clause(App, principal))
+        .order_by(counts.c.n.desc(), col(App.id).desc())
+        .limit(limit)
+    )
+    return [(app, int(n)) for app, n in session.exec(stmt).all()]
+
+
+def search_facets(
+    session: Session, principal: Principal | None, query: search.SearchQuery
+) -> dict[str, dict[str, int]]:
+    page = search.search(session, principal, query, limit=1, cursor=None)
+    return page.facets
+
+
+def publishers_by_code(session: Session, codes: list[str]) -> dict[str, Publisher]:
+    if not codes:
+        return {}
+    rows = session.exec(
+        select(Publisher).where(live(Publisher), col(Publisher.code).in_(codes))
+    ).all()
+    found: dict[str, Publisher] = {}
+    for row in rows:
+        # A code names a local publisher first; a mirrored one may share it.
+        if row.code not in found or row.origin is None:
+            found[row.code] = row
+    return found
+
+
+# --- search ------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    page: search.SearchPage
+    publishers: dict[str, Publisher]
+
+
+def results(
+    session: Session,
+    principal: Principal | None,
+    query: search.SearchQuery,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Results:
+    page = search.search(session, principal, query, limit=limit, cursor=cursor)
+    return Results(page, publishers_by_code(session, list(page.facets.get("publisher", {}))))
+
+
+# --- app ---------------------------------------------------------------------------
+
+
+@dataclass
+class AppPage:
+    app: App
+    publisher: Publisher
+    releases: list[Release]
+    adoptions: list[Adoption]
+    adopters: dict[uuid.UUID, Publisher]
+    peers: dict[str, Peer] = field(default_factory=dict)
+
+
+RELEASES_SHOWN = 20
+ADOPTIONS_SHOWN = 200
+
+
+def app_page(session: Session, principal: Principal | None, app_id: uuid.UUID) -> AppPage:
+    app = catalog.get_app(session, principal, app_id)
+    publisher = session.get(Publisher, app.publisher_id)
+    assert publisher is not None  # a foreign key guarantees it
+    releases = session.exec(
+        select(Release)
+        .where(Release.app_id == app.id, live(Release))
+        .order_by(col(Release.released_at).desc(), col(Release.id).desc())
+        .limit(RELEASES_SHOWN)
+    ).all()
+    # Who uses it: local publishers' records, those received from peers' publishers
+    # and those the origin fed back. One publisher's use is listed once, the local
+    # record first (as the adoptions API does).
+    rows = session.exec(
+        select(Adoption)
+        .where(Adoption.app_id == app.id, live(Adoption))
+        .order_by(col(Adoption.origin).is_not(None), col(Adoption.id))
+        .limit(ADOPTIONS_SHOWN)
+    ).all()
+    seen: set[tuple[str | None, str]] = set()
+    adoptions = []
+    for adoption in rows:
+        key = (adoption.adopter_node, adoption.adopter_code)
+        if key not in seen:
+            seen.add(key)
+            adoptions.append(adoption)
+    adopters = by_ids(
+        session, Publisher, [a.publisher_id for a in adoptions if a.publisher_id is not None]
+    )
+    return AppPage(
+        app, publisher, list(releases), adoptions, adopters, peers=peers_by_node(session)
+    )
+
+
+def peers_by_node(session: Session) -> dict[str, Peer]:
+    return {peer.node_id: peer for peer in session.exec(select(Peer)).all()}
+
+
+# --- dataset -----------------------------------------------------------------------
+
+
+@dataclass
+class DatasetPage:
+    dataset: Dataset
+    publisher: Publisher
+    distributions: list[Distribution]
+    peers: dict[str, Peer] = field(default_factory=dict)
+
+
+def dataset_page(
+    session: Session, principal: Principal | None, dataset_id: uuid.UUID
+) -> DatasetPage:
+    dataset = catalog.get_dataset(session, principal, dataset_id)
+    publisher = session.get(Publisher, dataset.publisher_id)
+    assert publisher is not None
+    distributions = session.exec(
+        select(Distribution)
+        .where(Distribution.dataset_id == dataset.id, live(Distribution))
+        .order_by(col(Distribution.id))
+        .limit(200)
+    ).all()
+    return DatasetPage(dataset, publisher, list(distributions), peers_by_node(session))
+
+
+# --- publisher ---------------------------------------------------------------------
+
+
+@dataclass
+class PublisherPage:
+    publisher: Publisher
+    apps: list[App]
+    datasets: list[Dataset]
+    app_count: int
+    dataset_count: int
+    partners: list[Partnership]
+
+
+PUBLISHER_ITEMS = 50
+
+
+def publisher_page(session: Session, principal: Principal | None, ref: str) -> PublisherPage:
+    publisher = catalog.get_publisher(session, ref)
+    apps_stmt = catalog.apps_query(session, principal, catalog.AppFilters()).where(
+        App.publisher_id == publisher.id
+    )
+    datasets_stmt = catalog.datasets_query(session, principal, catalog.DatasetFilters()).where(
+        Dataset.publisher_id == publisher.id
+    )
+    apps = session.exec(apps_stmt.order_by(col(App.name)).limit(PUBLISHER_ITEMS)).all()
+    datasets = session.exec(datasets_stmt.order_by(col(Dataset.slug)).limit(PUBLISHER_ITEMS)).all()
+    # Partner cities: partnerships in force. An agreement between two governments
+    # (a perjanjian kerja sama) is public; requests, refusals and ended ones are not shown.
+    partners = (
+        session.exec(
+            select(Partnership)
+            .where(
+                Partnership.publisher_id == publisher.id,
+                live(Partnership),
+                active_partnership_clause(),
+            )
+            .order_by(col(Partnership.partner_code))
+        ).all()
+        if publisher.origin is None
+        else []
+    )
+    return PublisherPage(
+        publisher,
+        list(apps),
+        list(datasets),
+        _count(session, apps_stmt),
+        _count(session, datasets_stmt),
+        list(partners),
+    )
+
+
+def _count(session: Session, stmt: Any) -> int:
+    return int(session.exec(select(sa.func.count()).select_from(stmt.subquery())).one())
+
+
+# --- node --------------------------------------------------------------------------
+
+
+@dataclass
+class NodePage:
+    publishers: list[Publisher]
+    peers: list[Peer]
+
+
+def node_page(session: Session) -> NodePage:
+    publishers = session.exec(
+        select(Publisher)
+        .where(live(Publisher), col(Publisher.origin).is_(None))
+        .order_by(col(Publisher.name))
+    ).all()
+    peers = session.exec(select(Peer).order_by(col(Peer.name))).all()
+    return NodePage(list(publishers), list(peers))
+
+
+def ensure_uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"no {what} {value!r}") from None

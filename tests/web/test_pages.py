@@ -1,0 +1,439 @@
+"""The catalog pages: what they show, to whom, in which language, and how errors
+reach people and programs."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import httpx2
+import pytest
+
+from registry.catalog import schemas, service
+from registry.sharing import schemas as sharing_schemas
+from registry.sharing import service as sharing
+from registry.web import service as web_service
+from tests.conftest import ADMIN
+
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+EN = {**HTML, "Accept-Language": "en-US,en;q=0.9"}
+ID = {**HTML, "Accept-Language": "id-ID,id;q=0.9,en;q=0.8"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Each test's rows are rolled back, and the counter with them: a cached view
+    # from one test must not be served to the next.
+    web_service.facet_cache.clear()
+
+
+@pytest.fixture
+def catalog(session, make_publisher, make_app, make_dataset):
+    banyuwangi = make_publisher("kab-banyuwangi", name="Kabupaten Banyuwangi", kind="regency")
+    pariaman = make_publisher("kota-pariaman", name="Kota Pariaman", kind="city")
+    kampung = make_app(
+        banyuwangi,
+        "smart-kampung",
+        name="Smart Kampung",
+        categories=["village-services"],
+        spbe_class="khusus",
+        license="EUPL-1.2",
+        description={
+            "id": {"short_description": "Layanan administrasi desa terpadu", "features": ["Surat"]},
+            "en": {
+                "short_description": "Integrated village administration",
+                "features": ["Letters"],
+            },
+        },
+        maintenance={
+            "type": "internal",
+            "contacts": [{"name": "Tim Kampung", "email": "t@x.example"}],
+        },
+    )
+    make_app(
+        banyuwangi,
+        "arsip-rahasia",
+        name="Arsip Rahasia",
+        visibility="private",
+        categories=["secret-category"],
+    )
+    make_app(pariaman, "pajak-mitra", name="Pajak Mitra", visibility="partners")
+    release = service.create_release(
+        session,
+        ADMIN,
+        kampung,
+        schemas.ReleaseCreate(
+            version="2.3.0",
+            artifacts=[
+                {
+                    "name": "smart-kampung-2.3.0.tar.gz",
+                    "url": "https://git.example/smart-kampung-2.3.0.tar.gz",
+                    "sha256": "da69f70126dec0ae8c0f20094bb121cb64aeb82e120c750b1f62382aebb1d40e",
+                    "size": 18432771,
+                    "media_type": "application/gzip",
+                }
+            ],
+        ),
+    )
+    sharing.create_adoption(
+        session,
+        ADMIN,
+        sharing_schemas.AdoptionCreate(
+            app_id=kampung.id,
+            publisher="kota-pariaman",
+            status="production",
+            started_on=date(2025, 3, 1),
+        ),
+    )
+    make_dataset(
+        pariaman,
+        "tempat-evakuasi",
+        title={"id": "Tempat evakuasi sementara", "en": "Temporary shelters"},
+        themes=["SOCI"],
+        temporal={"start": "2020-01-01", "end": "2025-06-30"},
+        update_frequency="ANNUAL",
+    )
+    session.commit()
+    return {"app": kampung, "release": release, "banyuwangi": banyuwangi, "pariaman": pariaman}
+
+
+def text(response: httpx2.Response) -> str:
+    """The page's visible text, roughly: tags dropped, whitespace squeezed."""
+    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", response.text, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+# --- home and search ---------------------------------------------------------------
+
+
+async def test_home_shows_public_items_and_counts_only(client, catalog):
+    response = await client.get("/", headers=EN)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = text(response)
+    assert "Smart Kampung" in page
+    assert "Temporary shelters" in page
+    assert "Arsip Rahasia" not in page
+    assert "Pajak Mitra" not in page
+    # Counts and facets leave out what an anonymous reader may not see.
+    assert "1 app" in page
+    assert "1 apps" not in page
+    assert "Secret category" not in page
+    assert "Kota Pariaman" in page  # the most adopted app's adopter count
+    assert "Used by 1 publisher" in page
+
+
+async def test_home_counts_follow_a_change_at_once(client, session, catalog):
+    assert "1 app " in text(await client.get("/", headers=EN))
+    # The count is cached per catalog version; a visibility change is a new version.
+    app = catalog["app"]
+    service.update_app(session, ADMIN, app, schemas.AppUpdate(visibility="private"))
+    session.commit()
+    page = text(await client.get("/", headers=EN))
+    assert "Smart Kampung" not in page
+    assert "0 apps" in page
+
+
+async def test_search_page_ranks_highlights_and_narrows(client, catalog):
+    response = await client.get("/search", params={"q": "village"}, headers=EN)
+    assert response.status_code == 200
+    assert "<mark>village</mark>" in response.text.lower()
+    assert "Arsip Rahasia" not in response.text
+    # Facet links narrow the query they came from.
+    assert 'href="/search?q=village&amp;category=village-services&amp;kind=app"' in response.text
+    narrowed = await client.get(
+        "/search",
+        params={"q": "village", "category": "village-services", "kind": "app"},
+        headers=EN,
+    )
+    assert "Smart Kampung" in text(narrowed)
+    assert "Remove filter: App" in narrowed.text
+
+
+async def test_search_page_does_not_reveal_private_items(client, catalog):
+    response = await client.get("/search", params={"q": "rahasia"}, headers=EN)
+    assert "Arsip Rahasia" not in response.text
+    assert "0 results" in text(response)
+    assert "secret-category" not in response.text
+
+
+async def test_search_page_escapes_the_query(client, catalog):
+    response = await client.get("/search", params={"q": "<script>x</script>"}, headers=EN)
+    assert response.status_code == 200
+    assert "<script>x" not in response.text
+    assert "&lt;script&gt;x" in response.text
+
+
+async def test_search_page_tells_local_from_partner_items(client, session, catalog):
+    mirror = service.create_app(
+        session,
+        ADMIN,
+        schemas.AppCreate(
+            publisher="kota-pariaman", slug="dari-mitra", name="Dari Mitra", visibility="public"
+        ),
+    )
+    mirror.origin = "https://peer.example"
+    session.commit()
+    page = text(await client.get("/search", params={"q": "mitra"}, headers=EN))
+    assert "From https://peer.example" in page
+
+
+# --- item pages --------------------------------------------------------------------
+
+
+async def test_app_page_shows_releases_users_and_how_to_get_it(client, catalog):
+    app = catalog["app"]
+    response = await client.get(f"/apps/{app.id}", headers=EN)
+    assert response.status_code == 200
+    page = text(response)
+    assert "Integrated village administration" in page
+    assert "da69f70126dec0ae8c0f20094bb121cb64aeb82e120c750b1f62382aebb1d40e" in page
+    assert "18.4 MB" in page
+    assert (
+        "lumbung-client --url http://testserver pull kab-banyuwangi/smart-kampung --version 2.3.0"
+        in page
+    )
+    assert "Kota Pariaman" in page
+    assert "In production" in page
+    assert "since 1 Mar 2025" in page
+    assert "Special application (aplikasi khusus)" in page
+    assert "EUPL-1.2" in page
+    assert "Tim Kampung" in page
+    assert f'href="/api/v1/apps/{app.id}"' in response.text
+
+
+async def test_app_page_in_indonesian(client, catalog):
+    response = await client.get(f"/apps/{catalog['app'].id}", headers=ID)
+    page = text(response)
+    assert '<html lang="id">' in response.text
+    assert "Layanan administrasi desa terpadu" in page
+    assert "Cara mendapatkannya" in page
+    assert "Dipakai oleh" in page
+    assert "18,4 MB" in page  # a decimal comma
+    assert "1 Mar 2025" in page
+
+
+async def test_item_text_falls_back_to_the_language_it_has(client, session, catalog):
+    only_id = service.create_app(
+        session,
+        ADMIN,
+        schemas.AppCreate(
+            publisher="kab-banyuwangi",
+            slug="hanya-id",
+            name="Hanya ID",
+            visibility="public",
+            description={"id": {"short_description": "Hanya dalam bahasa Indonesia"}},
+        ),
+    )
+    session.commit()
+    response = await client.get(f"/apps/{only_id.id}", headers=EN)
+    assert '<p class="lead" lang="id">Hanya dalam bahasa Indonesia</p>' in response.text
+
+
+@pytest.mark.parametrize("slug", ["arsip-rahasia", "pajak-mitra"])
+async def test_restricted_app_page_is_not_found_for_an_anonymous_reader(
+    client, session, catalog, slug
+):
+    from sqlmodel import select
+
+    from registry.catalog.models import App
+
+    app = session.exec(select(App).where(App.slug == slug)).one()
+    response = await client.get(f"/apps/{app.id}", headers=EN)
+    assert response.status_code == 404
+    assert "We could not find that page" in response.text
+    assert app.name not in response.text
+
+
+async def test_dataset_page(client, session, catalog):
+    from sqlmodel import select
+
+    from registry.catalog.models import Dataset
+
+    dataset = session.exec(select(Dataset)).first()
+    service.create_distribution(
+        session,
+        ADMIN,
+        dataset,
+        schemas.DistributionCreate(
+            title="Shelters (CSV)",
+            access_url="https://data.example/s.csv",
+            download_url="https://data.example/s.csv",
+            format="CSV",
+            byte_size=48211,
+        ),
+    )
+    session.commit()
+    page = text(await client.get(f"/datasets/{dataset.id}", headers=EN))
+    assert "Temporary shelters" in page
+    assert "Shelters (CSV)" in page
+    assert "CSV" in page
+    assert "48.2 KB" in page
+    assert "Population and society" in page
+    assert "1 Jan 2020 – 30 Jun 2025" in page
+    assert "Yearly" in page
+
+
+async def test_publisher_page_lists_visible_items_and_partners(client, catalog):
+    page = text(await client.get("/publishers/kab-banyuwangi", headers=EN))
+    assert "Kabupaten Banyuwangi" in page
+    assert "Regency" in page
+    assert "Smart Kampung" in page
+    assert "Arsip Rahasia" not in page
+    assert "No partnerships in force." in page
+
+
+async def test_node_page_links_machine_readable_documents(client, catalog):
+    response = await client.get("/node", headers=EN)
+    assert response.status_code == 200
+    for href in ("/docs", "/openapi.json", "/.well-known/lumbung-node", "/.well-known/jwks.json"):
+        assert f'href="{href}"' in response.text
+    assert "Kabupaten Banyuwangi" in text(response)
+
+
+async def test_pages_stay_small(client, catalog):
+    app = catalog["app"]
+    for path in ("/", "/search?q=a", f"/apps/{app.id}", "/node", "/publishers/kab-banyuwangi"):
+        response = await client.get(path, headers=EN)
+        assert len(response.content) < 100_000, path
+    css = await client.get("/static/style.css")
+    assert css.status_code == 200
+    assert "immutable" in css.headers["cache-control"]
+
+
+# --- languages ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "expected"),
+    [
+        ("id-ID,id;q=0.9", "id"),
+        ("en-US,en;q=0.9", "en"),
+        ("en-GB", "en"),
+        ("fr-FR,en;q=0.5,id;q=0.8", "id"),
+        ("de-DE", "id"),
+        ("", "id"),
+        ("in", "id"),
+        ("en;q=0, id;q=0.1", "id"),
+    ],
+)
+async def test_language_from_accept_language(client, catalog, accept_language, expected):
+    response = await client.get("/", headers={**HTML, "Accept-Language": accept_language})
+    assert f'<html lang="{expected}">' in response.text
+    assert response.headers["content-language"] == expected
+    assert "Accept-Language" in response.headers["vary"]
+
+
+async def test_language_switch_is_remembered(client, catalog):
+    response = await client.get("/lang/en", params={"next": "/node"}, headers=ID)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/node"
+    assert "lang=en" in response.headers["set-cookie"]
+    client.cookies.set("lang", "en")
+    again = await client.get("/node", headers=ID)  # the browser still prefers Indonesian
+    assert '<html lang="en">' in again.text
+    client.cookies.clear()
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example"])
+async def test_language_switch_never_leaves_the_node(client, target):
+    response = await client.get("/lang/id", params={"next": target})
+    assert response.headers["location"] == "/"
+
+
+async def test_every_page_label_is_translated():
+    """Every text the templates mark for translation has an Indonesian translation,
+    so no page mixes languages."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    from registry.web import i18n
+
+    root = Path(i18n.__file__).parent
+    method_map = [("templates/**.html", "jinja2")]
+    options = {
+        "templates/**.html": {
+            "extensions": "jinja2.ext.i18n",
+            "trim_blocks": "true",
+            "lstrip_blocks": "true",
+        }
+    }
+    messages = {m[2] for m in extract_from_dir(str(root), method_map, options)}
+    assert len(messages) > 100
+    with (root / "locale/id/LC_MESSAGES/messages.po").open("rb") as po:
+        catalog = read_po(po, locale="id")
+    untranslated = sorted(
+        str(m)
+        for m in messages
+        if m not in catalog
+        or not all(
+            catalog[m].string if isinstance(catalog[m].string, tuple) else [catalog[m].string]
+        )
+    )
+    assert untranslated == []
+
+
+# --- errors: pages for people, problem+json for programs ---------------------------
+
+
+async def test_unknown_page_is_a_friendly_404_for_browsers(client):
+    response = await client.get("/no-such-page", headers=ID)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Halaman tidak ditemukan" in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/no-such-page", "*/*"),
+        ("/no-such-page", "application/json"),
+        ("/api/v1/apps/00000000-0000-0000-0000-000000000000", HTML["Accept"]),
+        ("/api/v1/nothing-here", HTML["Accept"]),
+    ],
+)
+async def test_programs_still_get_problem_json(client, path, accept):
+    response = await client.get(path, headers={"Accept": accept})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+async def test_a_server_error_is_a_page_for_browsers_and_json_for_programs(
+    app, monkeypatch, catalog
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(web_service, "node_page", broken)
+    transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        page = await c.get("/node", headers=EN)
+        assert page.status_code == 500
+        assert "Something went wrong on this node" in page.text
+        assert "boom" not in page.text
+        problem = await c.get("/node")
+        assert problem.status_code == 500
+        assert problem.headers["content-type"] == "application/problem+json"
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def test_highlight_marks_words_and_escapes_the_rest():
+    from registry.web.render import highlight
+
+    marked = str(highlight("Layanan <b>desa</b> terpadu untuk Desa", "desa"))
+    assert marked == "Layanan &lt;b&gt;<mark>desa</mark>&lt;/b&gt; terpadu untuk <mark>Desa</mark>"
+
+
+def test_sizes_and_numbers_per_language():
+    from registry.web.i18n import Formats
+
+    assert Formats("en").size(18432771) == "18.4 MB"
+    assert Formats("id").size(18432771) == "18,4 MB"
+    assert Formats("id").number(100000) == "100.000"
+    assert Formats("en").number(100000) == "100,000"
+    assert Formats("id").date(date(2025, 3, 12)) == "12 Mar 2025"
