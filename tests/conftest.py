@@ -173,3 +173,29 @@ def token_for(session: Session, client: httpx2.AsyncClient) -> Callable[..., Any
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     return issue
+
+
+@pytest.fixture
+def node_token(session: Session, app: FastAPI) -> Callable[..., dict[str, str]]:
+    """``node_token("https://pariaman.example")`` → Authorization headers of a token this
+    node issued to that peer node's client (``federation:read``), as after a partnership
+    approval."""
+    from registry.oauth.tokens import issue_access_token
+
+    def issue(node_id: str, scope: str = "federation:read federation:write") -> dict[str, str]:
+        oauth_client, _ = create_client(
+            session,
+            name=f"Peer node {node_id}",
+            scopes=scope,
+            publisher_id=None,
+            auth_method="private_key_jwt",
+            jwks_uri=f"{node_id}/.well-known/jwks.json",
+            node_id=node_id,
+        )
+        session.commit()
+        token = issue_access_token(
+            settings=app.state.settings, keys=app.state.keys, client=oauth_client, scope=scope
+        )["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    return issue

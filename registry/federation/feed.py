@@ -32,14 +32,13 @@ from registry.catalog.models import (
     Distribution,
     Publisher,
     Release,
-    Visibility,
 )
 from registry.db import ChangeCounter
 from registry.errors import invalid
 from registry.oauth.principal import Principal
 from registry.settings import Settings
 from registry.sharing.models import Adoption
-from registry.sharing.visibility import partner_codes
+from registry.sharing.visibility import ANONYMOUS, Viewer, viewer
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -58,7 +57,7 @@ _SKIP = {"id", "change_seq", "origin", "audience", "deleted_at"}
 # Read first, in this order, before the entity's fields (see ``_columns``).
 _HEAD = ("id", "change_seq", "deleted_at", "origin")
 # What deciding an app's or dataset's visibility needs.
-_VERDICT = ("id", "deleted_at", "origin", "visibility", "publisher_id")
+_VERDICT = ("id", "deleted_at", "origin", "visibility", "publisher_id", "audience")
 
 
 def parse_cursor(cursor: str | None) -> int:
@@ -168,18 +167,16 @@ def changes(
     sent_publishers: set[uuid.UUID] = {r.id for r in rows["publisher"]}
     owners = {r.publisher_id for r in rows["app"]} | {r.publisher_id for r in rows["dataset"]}
     publishers = _later_publishers(session, dialect, owners - sent_publishers, after)
-    node_id = principal.node_id if principal is not None and _is_node(principal) else None
-    audience_of = partner_codes(session, node_id) if node_id is not None else {}
+    # The feed serves what a peer node may see; any other caller reads it anonymously.
+    reader: Viewer = viewer(session, principal) if _is_node(principal) else ANONYMOUS
 
     def verdict(item: Any) -> tuple[bool, list[str] | None]:
         """May the reader see this app or dataset, and with which audience?"""
         if item is None or item.deleted_at is not None or item.origin is not None:
             return False, None
-        if item.visibility == Visibility.public:
-            return True, None
-        if item.visibility == Visibility.partners and item.publisher_id in audience_of:
-            return True, audience_of[item.publisher_id]
-        return False, None
+        if not reader.sees(item):
+            return False, None
+        return True, reader.audience(item)
 
     origin = settings.issuer
     base = f"{origin}/api/v1"

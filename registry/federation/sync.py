@@ -53,7 +53,8 @@ from registry.federation.transport import (
 from registry.oauth.keys import KeyStore
 from registry.settings import Settings
 from registry.sharing import service as sharing
-from registry.sharing.models import Adoption, Partnership
+from registry.sharing.models import Adoption
+from registry.sharing.visibility import partnerships_with
 
 log = logging.getLogger(__name__)
 
@@ -339,14 +340,9 @@ def _pull(
 
 
 def _entitled(session: Session, node_id: str) -> bool:
-    from registry.sharing.visibility import active_partnership_clause
-
-    found = session.exec(
-        select(Partnership.id).where(
-            Partnership.peer_node_id == node_id, active_partnership_clause()
-        )
-    ).first()
-    return found is not None
+    """Whether a partnership in force lets this node read more than the peer's public
+    items (the peer applies the same rule: ``registry.sharing.visibility``)."""
+    return bool(partnerships_with(session, node_id))
 
 
 def _set_view(bind: Bind, node_id: str, cursor: str, mode: str, *, purge: bool) -> None:

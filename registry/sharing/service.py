@@ -40,7 +40,7 @@ from registry.sharing.models import (
     Partnership,
     PartnershipStatus,
 )
-from registry.sharing.visibility import active_partnership_clause, can_see, visible_clause
+from registry.sharing.visibility import can_see, partnerships_with, visible_clause
 
 PEER_SCOPE = "federation:read federation:write"
 PARTNERSHIPS_PATH = "/federation/v1/partnerships"
@@ -230,15 +230,10 @@ def receive_status(
 
 
 def sync_peer_client(session: Session, node_id: str) -> None:
-    """Let a peer node fetch tokens exactly while one of its publishers holds an
-    active partnership with one of ours that it asked for."""
-    active = session.exec(
-        select(Partnership.id).where(
-            Partnership.peer_node_id == node_id,
-            Partnership.direction == Direction.incoming,
-            active_partnership_clause(),
-        )
-    ).first()
+    """Let a peer node fetch tokens exactly while one of its publishers holds a
+    partnership in force with one of ours, whichever side asked for it: what the token
+    then reads is decided per publisher by ``registry.sharing.visibility``."""
+    active = partnerships_with(session, node_id) or None
     client_id = peer_client_id(node_id)
     client = session.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
     if active is None:

@@ -1,18 +1,35 @@
-"""Who may see what: the one place read paths ask.
+"""Who may see an app or a dataset: the node's one visibility rule.
 
-Local items: anonymous callers see ``public`` ones; a publisher's client also sees its
-own publisher's ``partners`` and ``private`` items; a peer node's token sees the
-``partners`` items of publishers that hold an active partnership with one of that
-node's publishers; the node's admin sees everything.
+Every read path asks this module and nothing else decides it: lists, search and facets
+filter with :func:`visible_clause` (the rule as SQL); single reads, file downloads and
+adoption notices ask :func:`can_see`, and the change feed asks :meth:`Viewer.sees` (the
+rule in memory). A property test holds the two forms to the same answer on every row.
 
-Mirrors (rows whose ``origin`` is a peer): ``public`` ones are seen by anyone,
-``partners`` ones only by the local publishers in their ``audience`` (and the admin),
-so partner-only data never becomes public on the partner's node.
+The rule, for an item owned by publisher X (releases, distributions and adoptions follow
+their app or dataset):
+
+- the node's **admin** sees everything;
+- a **public** item of this node: everyone, anonymous callers included;
+- a **private** item of this node: X's own clients only;
+- a **partners** item of this node: X's own clients, and a peer **node** exactly while X
+  holds a partnership *in force* (``active`` and not past its end date, whichever side
+  asked for it) with a publisher of that node. Each publisher's own agreements decide,
+  never another's. For a **local publisher's client** the test is the same — a
+  partnership in force between X and that client's publisher — and since partnerships
+  join a publisher of this node to one of a peer's, another local publisher never
+  qualifies;
+- a **mirror** (a peer's item, ``origin`` set) that carries an ``audience`` (the origin's
+  list of this node's publishers it shares the item with, refreshed by the feed as its
+  partnerships change): only the publishers in that audience. A mirror without an
+  audience: everyone if it is public, else no one. Mirrors are never shown to another
+  node: partner data is not passed on.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -32,9 +49,13 @@ def today() -> date:
     return date.today()
 
 
+# --- partnerships in force -------------------------------------------------------------
+
+
 def active_partnership_clause() -> ColumnElement[bool]:
-    """Partnerships in force now: active and not past their end date. (A job also
-    marks overdue ones ``expired``; this keeps reads right until it has run.)"""
+    """Partnerships in force now, as SQL: active, live and not past their end date. (A
+    job also marks overdue ones ``expired``; this keeps reads right until it has run.)
+    :func:`in_force` is the same test in memory."""
     return sa.and_(
         Partnership.status == PartnershipStatus.active,  # type: ignore[arg-type]
         Partnership.deleted_at.is_(None),  # type: ignore[union-attr]
@@ -45,8 +66,96 @@ def active_partnership_clause() -> ColumnElement[bool]:
     )
 
 
-def partnered_publishers(node_id: str) -> Any:
-    """Ids of local publishers with an active partnership with a publisher of ``node_id``."""
+def in_force(partnership: Partnership, on: date | None = None) -> bool:
+    """Whether a partnership is in force (see :func:`active_partnership_clause`)."""
+    on = on or today()
+    return (
+        partnership.status == PartnershipStatus.active
+        and partnership.deleted_at is None
+        and (partnership.valid_until is None or partnership.valid_until >= on)
+    )
+
+
+def partnerships_with(session: Session, node_id: str) -> list[Partnership]:
+    """The partnerships in force between this node's publishers and ``node_id``'s."""
+    rows = session.exec(select(Partnership).where(Partnership.peer_node_id == node_id)).all()
+    return [p for p in rows if in_force(p)]
+
+
+# --- the rule in memory ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A reader, with the facts the rule needs about it. Build one with :func:`viewer`.
+
+    ``partners`` maps each local publisher whose ``partners`` items this reader may see
+    to the codes of the reader's publishers it is partnered with (for a peer node: the
+    ``audience`` the feed gives those items).
+    """
+
+    publisher_id: uuid.UUID | None = None
+    node_id: str | None = None
+    admin: bool = False
+    partners: Mapping[uuid.UUID, tuple[str, ...]] = field(default_factory=dict)
+
+    def sees(self, item: Any) -> bool:
+        """May this reader see ``item`` (an app or dataset, or a row with its
+        ``visibility``, ``origin``, ``publisher_id`` and ``audience``)? The in-memory
+        form of :func:`visible_clause`."""
+        if self.admin:
+            return True
+        if item.origin is not None:
+            audience = item.audience
+            if audience is not None:
+                return self.publisher_id is not None and str(self.publisher_id) in audience
+            return bool(item.visibility == Visibility.public)
+        if item.visibility == Visibility.public:
+            return True
+        if self.publisher_id is not None and item.publisher_id == self.publisher_id:
+            return True
+        return bool(item.visibility == Visibility.partners and item.publisher_id in self.partners)
+
+    def audience(self, item: Any) -> list[str] | None:
+        """The ``audience`` a peer node's feed gives a local ``partners`` item: the
+        node's publishers partnered with its owner (None for other items)."""
+        if item.visibility != Visibility.partners:
+            return None
+        codes = self.partners.get(item.publisher_id)
+        return list(codes) if codes is not None else None
+
+
+ANONYMOUS = Viewer()
+
+
+def viewer(session: Session, principal: Principal | None) -> Viewer:
+    """The reader behind ``principal`` (None: anonymous), with its partnerships."""
+    if principal is None:
+        return ANONYMOUS
+    if principal.is_admin:
+        return Viewer(principal.publisher_id, principal.node_id, admin=True)
+    partners: dict[uuid.UUID, set[str]] = {}
+    if principal.node_id is not None:
+        for partnership in partnerships_with(session, principal.node_id):
+            partners.setdefault(partnership.publisher_id, set()).add(partnership.partner_code)
+    return Viewer(
+        principal.publisher_id,
+        principal.node_id,
+        partners={owner: tuple(sorted(codes)) for owner, codes in partners.items()},
+    )
+
+
+def can_see(item: App | Dataset, principal: Principal | None, session: Session) -> bool:
+    """May ``principal`` see this app or dataset? For single reads; a list filters with
+    :func:`visible_clause` instead."""
+    return viewer(session, principal).sees(item)
+
+
+# --- the rule as SQL -------------------------------------------------------------------
+
+
+def _partnered_with_node(node_id: str) -> Any:
+    """Ids of local publishers holding a partnership in force with ``node_id``."""
     return (
         sa.select(col(Partnership.publisher_id))
         .where(col(Partnership.peer_node_id) == node_id, active_partnership_clause())
@@ -54,85 +163,36 @@ def partnered_publishers(node_id: str) -> Any:
     )
 
 
-def partner_codes(session: Session, node_id: str) -> dict[uuid.UUID, list[str]]:
-    """For each local publisher, the codes of ``node_id``'s publishers it is actively
-    partnered with: the ``audience`` of its ``partners`` items on that node."""
-    rows = session.exec(
-        select(Partnership.publisher_id, Partnership.partner_code).where(
-            Partnership.peer_node_id == node_id, active_partnership_clause()
-        )
-    ).all()
-    audience: dict[uuid.UUID, list[str]] = {}
-    for publisher_id, code in rows:
-        codes = audience.setdefault(publisher_id, [])
-        if code not in codes:
-            codes.append(code)
-    for codes in audience.values():
-        codes.sort()
-    return audience
-
-
 def in_audience(column: Any, publisher_id: uuid.UUID) -> ColumnElement[bool]:
     # The audience is a JSON array of UUID strings; as text, each appears in quotes on
-    # both SQLite and PostgreSQL, and a UUID has no character LIKE treats specially.
+    # both SQLite and PostgreSQL, and a UUID has no character LIKE treats specially. A
+    # quote inside an element is escaped (\"), so no element can fake a match.
     return sa.cast(column, sa.Text).contains(f'"{publisher_id}"')
 
 
 def visible_clause(model: Owned, principal: Principal | None) -> ColumnElement[bool]:
-    """A WHERE clause selecting the rows of ``model`` that ``principal`` may see."""
-    public: ColumnElement[bool] = model.visibility == Visibility.public  # type: ignore[assignment]
-    if principal is None:
-        return public
-    if principal.is_admin:
+    """A WHERE clause selecting the rows of ``model`` that ``principal`` may see: the
+    rule as SQL, for lists, search and facets. :meth:`Viewer.sees` is the same rule in
+    memory."""
+    if principal is not None and principal.is_admin:
         return sa.true()
-    local = model.origin.is_(None)  # type: ignore[union-attr]
-    allowed = [public]
-    if principal.publisher_id is not None:
-        allowed.append(sa.and_(local, model.publisher_id == principal.publisher_id))  # type: ignore[arg-type]
-        allowed.append(
+    visibility: Any = model.visibility
+    origin: Any = model.origin
+    audience: Any = model.audience
+    owner: Any = model.publisher_id
+    local = [visibility == Visibility.public]
+    mirror = [sa.and_(audience.is_(None), visibility == Visibility.public)]
+    if principal is not None and principal.publisher_id is not None:
+        local.append(owner == principal.publisher_id)
+        mirror.append(sa.and_(audience.is_not(None), in_audience(audience, principal.publisher_id)))
+    if principal is not None and principal.node_id is not None:
+        local.append(
             sa.and_(
-                model.origin.is_not(None),  # type: ignore[union-attr]
-                model.visibility == Visibility.partners,  # type: ignore[arg-type]
-                in_audience(model.audience, principal.publisher_id),
+                visibility == Visibility.partners,
+                owner.in_(_partnered_with_node(principal.node_id)),
             )
         )
-    if principal.node_id is not None:
-        allowed.append(
-            sa.and_(
-                local,
-                model.visibility == Visibility.partners,  # type: ignore[arg-type]
-                model.publisher_id.in_(partnered_publishers(principal.node_id)),  # type: ignore[attr-defined]
-            )
-        )
-    return sa.or_(*allowed)
-
-
-def can_see(
-    item: App | Dataset, principal: Principal | None, session: Session | None = None
-) -> bool:
-    if item.visibility == Visibility.public:
-        return True
-    if principal is None:
-        return False
-    if principal.is_admin:
-        return True
-    if item.origin is not None:
-        return (
-            item.visibility == Visibility.partners
-            and principal.publisher_id is not None
-            and str(principal.publisher_id) in (item.audience or [])
-        )
-    if item.publisher_id == principal.publisher_id:
-        return True
-    if principal.node_id is not None and item.visibility == Visibility.partners:
-        if session is None:
-            return False
-        found = session.exec(
-            select(Partnership.id).where(
-                Partnership.peer_node_id == principal.node_id,
-                Partnership.publisher_id == item.publisher_id,
-                active_partnership_clause(),
-            )
-        ).first()
-        return found is not None
-    return False
+    return sa.or_(
+        sa.and_(origin.is_(None), sa.or_(*local)),
+        sa.and_(origin.is_not(None), sa.or_(*mirror)),
+    )
