@@ -299,7 +299,7 @@ def flaky_proxy(node: Node) -> Iterator[FlakyProxy]:
             if action == "reset":
                 self._reset()
                 return
-            if action in ("503", "429"):
+            if action in ("502", "503", "429"):
                 payload = json.dumps({"type": "about:blank", "title": "busy", "status": 503})
                 self.send_response(int(action))
                 if fault and fault.retry_after is not None:

@@ -228,3 +228,32 @@ def test_upload_whose_answer_was_lost_is_stored_once(
     assert result.files[0].path.read_bytes() == content
     assert flaky_proxy.count("GET", file_path) == 2
     assert [a.name for a in admin.releases.get(app, "1.0").artifacts] == ["paket.tar.gz"]
+
+
+@pytest.mark.parametrize("action", ["lost", "reset", "502"])
+def test_post_without_idempotency_key_is_sent_once(
+    node: Node, flaky_proxy: FlakyProxy, action: str
+) -> None:
+    """A decision on a partnership carries no Idempotency-Key: when its answer is lost
+    (or a gateway failed) the client cannot tell whether the node acted, so it must not
+    send it again."""
+    path = "/api/v1/partnerships/00000000-0000-7000-8000-000000000000/approve"
+    flaky_proxy.fail("POST", path, action, times=5)
+    expected = ServerError if action == "502" else TransportError
+    with through(node, flaky_proxy) as client, pytest.raises(expected):
+        client.partnerships.approve("00000000-0000-7000-8000-000000000000")
+    assert flaky_proxy.count("POST", path) == 1
+
+
+@pytest.mark.parametrize("action", ["lost", "reset"])
+async def test_async_post_without_idempotency_key_is_sent_once(
+    node: Node, flaky_proxy: FlakyProxy, action: str
+) -> None:
+    path = "/api/v1/partnerships/00000000-0000-7000-8000-000000000000/approve"
+    flaky_proxy.fail("POST", path, action, times=5)
+    async with AsyncClient(
+        flaky_proxy.url, client_id=node.client_id, client_secret=node.client_secret, retry=FAST
+    ) as client:
+        with pytest.raises(TransportError):
+            await client.partnerships.approve("00000000-0000-7000-8000-000000000000")
+    assert flaky_proxy.count("POST", path) == 1

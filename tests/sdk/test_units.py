@@ -29,6 +29,7 @@ from lumbung_client import (
     RateLimited,
     Retry,
     ServerError,
+    TransportError,
     Unauthorized,
     ValidationFailed,
     load_private_key,
@@ -321,3 +322,24 @@ def test_node_artifact_urls_are_fetched_through_the_clients_own_address(
     download = next(r for r in seen if r.url.path == file_path)
     assert download.url.host == "internal.test"
     assert download.headers["authorization"] == "Bearer t"
+
+
+def test_post_without_key_is_retried_when_the_connection_never_opened() -> None:
+    """A refused connection means the node never saw the request, so even a POST that
+    may not run twice is sent again; one broken after sending is not."""
+    calls: list[str] = []
+
+    def node(request: httpx2.Request) -> httpx2.Response:
+        calls.append(request.url.path)
+        if len(calls) == 1:
+            raise httpx2.ConnectError("connection refused", request=request)
+        if len(calls) == 2:
+            raise httpx2.ReadError("connection reset", request=request)
+        return httpx2.Response(200, json={})
+
+    fast = Retry(attempts=4, backoff=0.001, max_backoff=0.001)
+    client = Client(ISSUER, transport=httpx2.MockTransport(node), retry=fast)
+    with client, pytest.raises(TransportError) as caught:
+        client._transport.request("POST", "/api/v1/partnerships/x/approve")
+    assert calls == ["/api/v1/partnerships/x/approve"] * 2
+    assert "ReadError" in str(caught.value)
