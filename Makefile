@@ -24,7 +24,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/lumbung serve --demo --host $(HOST) --port $(PORT)
 
+# The sync SDK is generated from the async one; --check fails when it is stale.
 lint: $(DEVSTAMP)
+	$(BIN)/python scripts/unasync.py --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy registry clients/python/lumbung_client
@@ -42,6 +44,7 @@ bench: $(STAMP)
 	for script in bench/*.py; do $(BIN)/python "$$script" || exit 1; done
 
 fmt: $(DEVSTAMP)
+	$(BIN)/python scripts/unasync.py
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 

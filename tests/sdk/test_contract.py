@@ -22,18 +22,11 @@ import pytest
 from pydantic import BaseModel
 
 import lumbung_client
-from lumbung_client import _async_resources, _resources
+from lumbung_client._async import _catalog as async_catalog
 from lumbung_client._routes import ROUTES, Route
+from lumbung_client._sync import _catalog as sync_catalog
 from registry.app import create_app
 from registry.settings import load_settings
-
-# Operations of later federation work. Until the node serves them, their contract
-# checks are skipped (with this reason) instead of failing; once a path appears in the
-# OpenAPI document it is checked like every other.
-PENDING_FEATURES = {
-    "search": "the node does not serve /api/v1/search yet",
-}
-
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
@@ -51,10 +44,7 @@ def _template(path: str) -> str:
 def _operation(spec: dict[str, Any], name: str, route: Route) -> dict[str, Any]:
     paths = {_template(p): item for p, item in spec["paths"].items()}
     item = paths.get(_template(route.path))
-    pending = next((why for key, why in PENDING_FEATURES.items() if name.startswith(key)), None)
     if item is None or route.method.lower() not in item:
-        if pending:
-            pytest.skip(pending)
         pytest.fail(f"{name}: the node has no {route.method} {route.path}")
     operation: dict[str, Any] = item[route.method.lower()]
     return operation
@@ -277,11 +267,11 @@ def test_oauth_endpoints_the_sdk_uses(spec: dict[str, Any]) -> None:
     assert {"access_token", "expires_in"} <= set(token["properties"])
 
 
-@pytest.mark.parametrize("module", [_resources, _async_resources])
+@pytest.mark.parametrize("module", [sync_catalog, async_catalog])
 def test_list_methods_send_only_declared_filters(module: Any) -> None:
     """The keyword arguments of each ``list`` are exactly the route's query parameters."""
     for resource in ("Publishers", "Apps", "Datasets"):
-        cls = getattr(module, resource if module is _resources else f"Async{resource}")
+        cls = getattr(module, resource if module is sync_catalog else f"Async{resource}")
         route = ROUTES[f"{resource.lower()}.list"]
         params = inspect.signature(cls.list).parameters
         keywords = {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}

@@ -34,7 +34,7 @@ from lumbung_client import (
     ValidationFailed,
     load_private_key,
 )
-from lumbung_client._client import normalise_base_url
+from lumbung_client._config import normalise_base_url
 from lumbung_client._transport import api_error, parse_retry_after
 
 ISSUER = "https://lumbung.banyuwangikab.example"

@@ -9,132 +9,42 @@
 derive from :class:`LumbungError`; see :mod:`lumbung_client._exceptions` for the tree.
 """
 
+from lumbung_client import _exceptions, _models
+from lumbung_client._async._changes import AsyncChangesPager
+from lumbung_client._async._client import AsyncClient
+from lumbung_client._async._pagination import AsyncPager
+from lumbung_client._async._search import AsyncSearchPager
 from lumbung_client._auth import ClientSecret, Credentials, PrivateKey, load_private_key
-from lumbung_client._client import AsyncClient, Client
-from lumbung_client._exceptions import (
-    APIError,
-    ArtifactMismatch,
-    Conflict,
-    FieldError,
-    Forbidden,
-    LumbungError,
-    NotFound,
-    PreconditionFailed,
-    RateLimited,
-    ServerError,
-    TransportError,
-    Unauthorized,
-    ValidationFailed,
-)
-from lumbung_client._models import (
-    Adoption,
-    AdoptionCreate,
-    AdoptionUpdate,
-    App,
-    AppCreate,
-    AppDescription,
-    AppUpdate,
-    Artifact,
-    Change,
-    ChangesPage,
-    Contact,
-    Dataset,
-    DatasetContact,
-    DatasetCreate,
-    DatasetUpdate,
-    Distribution,
-    DistributionCreate,
-    DistributionUpdate,
-    Localisation,
-    Maintenance,
-    Page,
-    Partnership,
-    PartnershipCreate,
-    Peer,
-    PeerCreate,
-    Publisher,
-    PublisherCreate,
-    PublisherUpdate,
-    Release,
-    ReleaseCreate,
-    ReleaseUpdate,
-    Resource,
-    SearchHit,
-    SearchResults,
-    Spatial,
-    Temporal,
-)
-from lumbung_client._pagination import AsyncPager, SyncPager
-from lumbung_client._sharing import AsyncChangesPager, AsyncSearchPager, ChangesPager, SearchPager
+
+# Every exception and every model is public: each module's __all__ says which they are.
+from lumbung_client._exceptions import *  # noqa: F403
+from lumbung_client._models import *  # noqa: F403
+from lumbung_client._sync._changes import ChangesPager
+from lumbung_client._sync._client import Client
+from lumbung_client._sync._pagination import SyncPager
+from lumbung_client._sync._search import SearchPager
 from lumbung_client._transfer import Progress, PulledFile, PullResult
 from lumbung_client._transport import Retry
 from lumbung_client._version import __version__
 
 __all__ = [
-    "APIError",
-    "Adoption",
-    "AdoptionCreate",
-    "AdoptionUpdate",
-    "App",
-    "AppCreate",
-    "AppDescription",
-    "AppUpdate",
-    "Artifact",
-    "ArtifactMismatch",
     "AsyncChangesPager",
     "AsyncClient",
     "AsyncPager",
     "AsyncSearchPager",
-    "Change",
     "ChangesPager",
-    "ChangesPage",
     "Client",
     "ClientSecret",
-    "Conflict",
-    "Contact",
     "Credentials",
-    "Dataset",
-    "DatasetContact",
-    "DatasetCreate",
-    "DatasetUpdate",
-    "Distribution",
-    "DistributionCreate",
-    "DistributionUpdate",
-    "FieldError",
-    "Forbidden",
-    "Localisation",
-    "LumbungError",
-    "Maintenance",
-    "NotFound",
-    "Page",
-    "Partnership",
-    "PartnershipCreate",
-    "Peer",
-    "PeerCreate",
-    "PreconditionFailed",
     "PrivateKey",
     "Progress",
     "PullResult",
     "PulledFile",
-    "Publisher",
-    "PublisherCreate",
-    "PublisherUpdate",
-    "RateLimited",
-    "Release",
-    "ReleaseCreate",
-    "ReleaseUpdate",
-    "Resource",
     "Retry",
     "SearchPager",
-    "SearchHit",
-    "SearchResults",
-    "ServerError",
-    "Spatial",
     "SyncPager",
-    "Temporal",
-    "TransportError",
-    "Unauthorized",
-    "ValidationFailed",
     "__version__",
     "load_private_key",
 ]
+__all__ += _exceptions.__all__
+__all__ += _models.__all__

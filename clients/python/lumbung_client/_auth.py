@@ -7,22 +7,21 @@ Two ways to authenticate at the node's token endpoint:
   accounts registered with a public key. Each assertion is built here with joserfc,
   with a fresh random ``jti``, since the node refuses an assertion it has seen before.
 
-Tokens are fetched on first use and renewed shortly before they expire. When many
-threads (or tasks) need a token at once, one fetches it while the others wait, so the
-node sees one token request, not a burst. Tokens and secrets never appear in ``repr``,
-``str`` or log messages.
+Tokens are fetched on first use and renewed shortly before they expire
+(``_async/_auth.py``). When many threads (or tasks) need a token at once, one fetches it
+while the others wait, so the node sees one token request, not a burst. Tokens and
+secrets never appear in ``repr``, ``str`` or log messages.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
 import secrets
-import threading
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, Key, OctKey, OKPKey, RSAKey
 
 from lumbung_client._exceptions import APIError, LumbungError, Unauthorized
-from lumbung_client._transport import AsyncTransport, SyncTransport
 
 __all__ = ["ClientSecret", "Credentials", "PrivateKey", "load_private_key"]
 
@@ -187,7 +185,7 @@ def _algorithm_for(key: Key) -> str:
 
 
 @dataclass(frozen=True)
-class _Token:
+class Token:
     value: str = field(repr=False)
     expires_at: float
     scope: str | None = None
@@ -196,7 +194,7 @@ class _Token:
         return now < self.expires_at
 
 
-def _parse_token(response: httpx2.Response, now: float) -> _Token:
+def parse_token(response: httpx2.Response, now: float) -> Token:
     try:
         body = response.json()
         value = str(body["access_token"])
@@ -211,7 +209,7 @@ def _parse_token(response: httpx2.Response, now: float) -> _Token:
         ) from None
     margin = min(RENEW_MARGIN, lifetime / 5)
     scope = body.get("scope")
-    return _Token(value, now + lifetime - margin, str(scope) if scope else None)
+    return Token(value, now + lifetime - margin, str(scope) if scope else None)
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
@@ -229,7 +227,17 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _form(credentials: Credentials, issuer: str | None, scope: str | None) -> bytes:
+def token_publisher(token: str) -> uuid.UUID | None:
+    """The publisher a service account acts for, from its access token's claims
+    (unverified; see :func:`unverified_claims`)."""
+    value = unverified_claims(token).get("publisher")
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def token_form(credentials: Credentials, issuer: str | None, scope: str | None) -> bytes:
     """The token request's body; built afresh per try, so each assertion is new."""
     form = {"grant_type": "client_credentials", **credentials.form(issuer)}
     if scope:
@@ -237,11 +245,11 @@ def _form(credentials: Credentials, issuer: str | None, scope: str | None) -> by
     return urlencode(form).encode()
 
 
-def _token_headers(credentials: Credentials) -> dict[str, str]:
+def token_headers(credentials: Credentials) -> dict[str, str]:
     return {**credentials.headers(), "Content-Type": "application/x-www-form-urlencoded"}
 
 
-def _refused(exc: APIError) -> APIError:
+def refused(exc: APIError) -> APIError:
     """A refused token request (wrong secret, unknown client, bad assertion or scope)
     is an :class:`Unauthorized`, whatever 4xx the token endpoint chose."""
     if not 400 <= exc.status < 500 or exc.status == 429:
@@ -256,148 +264,3 @@ def _refused(exc: APIError) -> APIError:
         headers=exc.headers,
         body=exc.body,
     )
-
-
-class SyncTokens:
-    """Access tokens for :class:`~lumbung_client.Client`, shared by its threads."""
-
-    def __init__(
-        self,
-        transport: SyncTransport,
-        credentials: Credentials,
-        *,
-        scope: str | None = None,
-        token_url: str | None = None,
-        audience: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._transport = transport
-        self._credentials = credentials
-        self._scope = scope
-        self._token_url = token_url or TOKEN_PATH
-        self._audience = audience
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._current: _Token | None = None
-        #: How many tokens were fetched so far (for diagnostics and tests).
-        self.fetches = 0
-
-    def token(self) -> str:
-        """A valid access token; at most one thread fetches at a time."""
-        current = self._current
-        if current is not None and current.fresh(self._clock()):
-            return current.value
-        with self._lock:
-            current = self._current
-            if current is not None and current.fresh(self._clock()):
-                return current.value
-            current = self._fetch()
-            self._current = current
-            return current.value
-
-    def invalidate(self, token: str) -> None:
-        """Forget ``token`` if it is still the cached one."""
-        with self._lock:
-            if self._current is not None and self._current.value == token:
-                self._current = None
-
-    def _issuer(self) -> str | None:
-        if not self._credentials.needs_issuer:
-            return None
-        if self._audience is None:
-            response = self._transport.request("GET", METADATA_PATH, auth=False)
-            self._audience = str(response.json()["issuer"])
-        return self._audience
-
-    def _fetch(self) -> _Token:
-        issuer = self._issuer()
-        credentials, scope = self._credentials, self._scope
-        try:
-            # A token request changes nothing on the node, so it may be retried
-            # whatever happened to the first try.
-            response = self._transport.request(
-                "POST",
-                self._token_url,
-                body=lambda: _form(credentials, issuer, scope),
-                headers=_token_headers(credentials),
-                auth=False,
-                idempotent=True,
-            )
-        except APIError as exc:
-            raise _refused(exc) from None
-        self.fetches += 1
-        return _parse_token(response, self._clock())
-
-    def __repr__(self) -> str:
-        return f"SyncTokens(client_id={self._credentials.client_id!r})"
-
-
-class AsyncTokens:
-    """Access tokens for :class:`~lumbung_client.AsyncClient`, shared by its tasks."""
-
-    def __init__(
-        self,
-        transport: AsyncTransport,
-        credentials: Credentials,
-        *,
-        scope: str | None = None,
-        token_url: str | None = None,
-        audience: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._transport = transport
-        self._credentials = credentials
-        self._scope = scope
-        self._token_url = token_url or TOKEN_PATH
-        self._audience = audience
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._current: _Token | None = None
-        #: How many tokens were fetched so far (for diagnostics and tests).
-        self.fetches = 0
-
-    async def token(self) -> str:
-        """A valid access token; at most one task fetches at a time."""
-        current = self._current
-        if current is not None and current.fresh(self._clock()):
-            return current.value
-        async with self._lock:
-            current = self._current
-            if current is not None and current.fresh(self._clock()):
-                return current.value
-            current = await self._fetch()
-            self._current = current
-            return current.value
-
-    def invalidate(self, token: str) -> None:
-        """Forget ``token`` if it is still the cached one."""
-        if self._current is not None and self._current.value == token:
-            self._current = None
-
-    async def _issuer(self) -> str | None:
-        if not self._credentials.needs_issuer:
-            return None
-        if self._audience is None:
-            response = await self._transport.request("GET", METADATA_PATH, auth=False)
-            self._audience = str(response.json()["issuer"])
-        return self._audience
-
-    async def _fetch(self) -> _Token:
-        issuer = await self._issuer()
-        credentials, scope = self._credentials, self._scope
-        try:
-            response = await self._transport.request(
-                "POST",
-                self._token_url,
-                body=lambda: _form(credentials, issuer, scope),
-                headers=_token_headers(credentials),
-                auth=False,
-                idempotent=True,
-            )
-        except APIError as exc:
-            raise _refused(exc) from None
-        self.fetches += 1
-        return _parse_token(response, self._clock())
-
-    def __repr__(self) -> str:
-        return f"AsyncTokens(client_id={self._credentials.client_id!r})"

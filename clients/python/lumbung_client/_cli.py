@@ -33,7 +33,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pydantic
@@ -48,22 +47,9 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichProgress
 
-from lumbung_client._client import Client
-from lumbung_client._exceptions import (
-    APIError,
-    ArtifactMismatch,
-    Conflict,
-    Forbidden,
-    LumbungError,
-    NotFound,
-    PreconditionFailed,
-    RateLimited,
-    ServerError,
-    TransportError,
-    Unauthorized,
-    ValidationFailed,
-)
+from lumbung_client import _exceptions as errors
 from lumbung_client._models import Release
+from lumbung_client._sync._client import Client
 from lumbung_client._transfer import sha256_of
 from lumbung_client._version import __version__
 
@@ -105,12 +91,7 @@ class _Bars:
         self._progress.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
 
     def start(self, name: str, total: int | None) -> None:
@@ -203,7 +184,7 @@ def _release_create(client: Client, args: argparse.Namespace, bars: _Bars) -> di
     created = True
     try:
         release = client.releases.create(app, **fields)
-    except Conflict:
+    except errors.Conflict:
         if not args.exist_ok:
             raise
         release = client.releases.get(app, args.release_version)
@@ -263,21 +244,22 @@ class _UsageError(Exception):
 
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for an exception raised while running a command."""
-    if isinstance(exc, _UsageError | FileNotFoundError | IsADirectoryError):
-        return USAGE
-    if isinstance(exc, Unauthorized | Forbidden):
-        return AUTH
-    if isinstance(exc, NotFound):
-        return NOT_FOUND
-    if isinstance(exc, Conflict | PreconditionFailed):
-        return CONFLICT
-    if isinstance(exc, ValidationFailed | pydantic.ValidationError):
-        return INVALID
-    if isinstance(exc, ArtifactMismatch):
-        return MISMATCH
-    if isinstance(exc, TransportError | RateLimited | ServerError):
-        return UNAVAILABLE
+    for kinds, code in _EXIT_CODE_OF:
+        if isinstance(exc, kinds):
+            return code
     return ERROR
+
+
+# The exit code of each kind of failure, in the order they are checked.
+_EXIT_CODE_OF: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
+    ((_UsageError, FileNotFoundError, IsADirectoryError), USAGE),
+    ((errors.Unauthorized, errors.Forbidden), AUTH),
+    ((errors.NotFound,), NOT_FOUND),
+    ((errors.Conflict, errors.PreconditionFailed), CONFLICT),
+    ((errors.ValidationFailed, pydantic.ValidationError), INVALID),
+    ((errors.ArtifactMismatch,), MISMATCH),
+    ((errors.TransportError, errors.RateLimited, errors.ServerError), UNAVAILABLE),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -289,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         environ["LUMBUNG_URL"] = args.url
     try:
         client = Client.from_env(environ)
-    except (LumbungError, ValueError) as exc:
+    except (errors.LumbungError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return USAGE
     show_bars = not args.quiet and err.is_terminal
@@ -308,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"pulled {len(result['files'])} artifact(s) of release "
                     f"{result['release']['version']} into {args.dest}"
                 )
-    except (LumbungError, _UsageError, OSError, ValueError) as exc:
+    except (errors.LumbungError, _UsageError, OSError, ValueError) as exc:
         code = exit_code(exc)
         err.print(f"[red]error:[/red] {_explain(exc)}", highlight=False)
         return code
@@ -320,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _explain(exc: BaseException) -> str:
-    if isinstance(exc, APIError) and exc.errors:
+    if isinstance(exc, errors.APIError) and exc.errors:
         return str(exc)
     return str(exc) or type(exc).__name__
 

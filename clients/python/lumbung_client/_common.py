@@ -1,4 +1,4 @@
-"""Pieces the sync and async resources share: references, bodies, headers, parsing."""
+"""Pieces every resource shares: references, bodies, headers, parsing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from typing import Any, TypeVar
 import httpx2
 from pydantic import BaseModel
 
-from lumbung_client._models import App, Dataset, Distribution, Page, Publisher, Release, Resource
+from lumbung_client._models import (
+    App,
+    Dataset,
+    Distribution,
+    Page,
+    Peer,
+    Publisher,
+    Release,
+    Resource,
+)
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -100,14 +109,18 @@ def page_params(
     return params
 
 
-def object_id(obj: Resource | uuid.UUID | str, what: str) -> uuid.UUID:
-    """The id of an object given as the object itself or its id."""
-    if isinstance(obj, Resource):
-        return obj.id
-    found = as_uuid(obj)
-    if found is None:
+def object_id(obj: BaseModel | uuid.UUID | str, what: str) -> uuid.UUID:
+    """The id of an object given as the object itself (anything the node returned with
+    an ``id``) or its id."""
+    found = getattr(obj, "id", None) if isinstance(obj, BaseModel) else as_uuid(obj)
+    if not isinstance(found, uuid.UUID):
         raise ValueError(f"{what} must be an object or its id, not {obj!r}")
     return found
+
+
+def parse_peers(response: httpx2.Response) -> Page[Peer]:
+    """The peer list as one :class:`Page`: the node returns every peer at once."""
+    return Page[Peer](items=[Peer.model_validate(p) for p in response.json()], next_cursor=None)
 
 
 def newest(releases: list[Release]) -> Release | None:

@@ -53,114 +53,86 @@ PAGING = ("limit", "cursor")
 CREATE = ("Idempotency-Key",)
 CHANGE = ("If-Match",)
 
+
+def crud(
+    name: str,
+    collection: str,
+    item: str,
+    model: type[BaseModel],
+    create: type[BaseModel],
+    update: type[BaseModel],
+    query: tuple[str, ...] = (),
+) -> dict[str, Route]:
+    """The five routes of a resource the client lists, creates, reads, changes and
+    deletes: creates carry an ``Idempotency-Key``, changes and deletes an ``If-Match``."""
+    one = f"{collection}/{item}"
+    return {
+        f"{name}.list": Route("GET", collection, model, query=(*query, *PAGING), paged=True),
+        f"{name}.create": Route("POST", collection, model, create, headers=CREATE),
+        f"{name}.get": Route("GET", one, model),
+        f"{name}.update": Route("PATCH", one, model, update, headers=CHANGE),
+        f"{name}.delete": Route("DELETE", one, headers=CHANGE),
+    }
+
+
+APP_FILTERS = (
+    "publisher",
+    "category",
+    "development_status",
+    "license",
+    "visibility",
+    "tag",
+    "platform",
+    "spbe_class",
+    "q",
+    "origin",
+)
+DATASET_FILTERS = (
+    "publisher",
+    "theme",
+    "keyword",
+    "license",
+    "visibility",
+    "format",
+    "q",
+    "origin",
+)
+
 ROUTES: dict[str, Route] = {
-    # publishers
-    "publishers.list": Route(
-        "GET", "/api/v1/publishers", m.Publisher, query=("q", "kind", *PAGING), paged=True
+    **crud(
+        "publishers",
+        "/api/v1/publishers",
+        "{publisher}",
+        m.Publisher,
+        m.PublisherCreate,
+        m.PublisherUpdate,
+        query=("q", "kind"),
     ),
-    "publishers.create": Route(
-        "POST", "/api/v1/publishers", m.Publisher, m.PublisherCreate, headers=CREATE
-    ),
-    "publishers.get": Route("GET", "/api/v1/publishers/{publisher}", m.Publisher),
-    "publishers.update": Route(
-        "PATCH", "/api/v1/publishers/{publisher}", m.Publisher, m.PublisherUpdate, headers=CHANGE
-    ),
-    "publishers.delete": Route("DELETE", "/api/v1/publishers/{publisher}", headers=CHANGE),
-    # apps
-    "apps.list": Route(
-        "GET",
-        "/api/v1/apps",
-        m.App,
-        query=(
-            "publisher",
-            "category",
-            "development_status",
-            "license",
-            "visibility",
-            "tag",
-            "platform",
-            "spbe_class",
-            "q",
-            "origin",
-            *PAGING,
-        ),
-        paged=True,
-    ),
-    "apps.create": Route("POST", "/api/v1/apps", m.App, m.AppCreate, headers=CREATE),
-    "apps.get": Route("GET", "/api/v1/apps/{app_id}", m.App),
-    "apps.update": Route("PATCH", "/api/v1/apps/{app_id}", m.App, m.AppUpdate, headers=CHANGE),
-    "apps.delete": Route("DELETE", "/api/v1/apps/{app_id}", headers=CHANGE),
-    # releases
-    "releases.list": Route(
-        "GET", "/api/v1/apps/{app_id}/releases", m.Release, query=PAGING, paged=True
-    ),
-    "releases.create": Route(
-        "POST", "/api/v1/apps/{app_id}/releases", m.Release, m.ReleaseCreate, headers=CREATE
-    ),
-    "releases.get": Route("GET", "/api/v1/apps/{app_id}/releases/{release_id}", m.Release),
-    "releases.update": Route(
-        "PATCH",
-        "/api/v1/apps/{app_id}/releases/{release_id}",
+    **crud("apps", "/api/v1/apps", "{app_id}", m.App, m.AppCreate, m.AppUpdate, query=APP_FILTERS),
+    **crud(
+        "releases",
+        "/api/v1/apps/{app_id}/releases",
+        "{release_id}",
         m.Release,
+        m.ReleaseCreate,
         m.ReleaseUpdate,
-        headers=CHANGE,
     ),
-    "releases.delete": Route(
-        "DELETE", "/api/v1/apps/{app_id}/releases/{release_id}", headers=CHANGE
-    ),
-    # datasets
-    "datasets.list": Route(
-        "GET",
+    **crud(
+        "datasets",
         "/api/v1/datasets",
+        "{dataset_id}",
         m.Dataset,
-        query=(
-            "publisher",
-            "theme",
-            "keyword",
-            "license",
-            "visibility",
-            "format",
-            "q",
-            "origin",
-            *PAGING,
-        ),
-        paged=True,
+        m.DatasetCreate,
+        m.DatasetUpdate,
+        query=DATASET_FILTERS,
     ),
-    "datasets.create": Route(
-        "POST", "/api/v1/datasets", m.Dataset, m.DatasetCreate, headers=CREATE
-    ),
-    "datasets.get": Route("GET", "/api/v1/datasets/{dataset_id}", m.Dataset),
-    "datasets.update": Route(
-        "PATCH", "/api/v1/datasets/{dataset_id}", m.Dataset, m.DatasetUpdate, headers=CHANGE
-    ),
-    "datasets.delete": Route("DELETE", "/api/v1/datasets/{dataset_id}", headers=CHANGE),
-    # distributions
-    "distributions.list": Route(
-        "GET",
+    **crud(
+        "distributions",
         "/api/v1/datasets/{dataset_id}/distributions",
-        m.Distribution,
-        query=PAGING,
-        paged=True,
-    ),
-    "distributions.create": Route(
-        "POST",
-        "/api/v1/datasets/{dataset_id}/distributions",
+        "{distribution_id}",
         m.Distribution,
         m.DistributionCreate,
-        headers=CREATE,
-    ),
-    "distributions.get": Route(
-        "GET", "/api/v1/datasets/{dataset_id}/distributions/{distribution_id}", m.Distribution
-    ),
-    "distributions.update": Route(
-        "PATCH",
-        "/api/v1/datasets/{dataset_id}/distributions/{distribution_id}",
-        m.Distribution,
         m.DistributionUpdate,
-        headers=CHANGE,
-    ),
-    "distributions.delete": Route(
-        "DELETE", "/api/v1/datasets/{dataset_id}/distributions/{distribution_id}", headers=CHANGE
     ),
     "releases.upload": Route(
         "POST",
@@ -171,21 +143,15 @@ ROUTES: dict[str, Route] = {
         raw_body=True,
     ),
     # sharing
-    "adoptions.list": Route(
-        "GET",
+    **crud(
+        "adoptions",
         "/api/v1/adoptions",
+        "{adoption_id}",
         m.Adoption,
-        query=("app_id", "publisher", "status", *PAGING),
-        paged=True,
+        m.AdoptionCreate,
+        m.AdoptionUpdate,
+        query=("app_id", "publisher", "status"),
     ),
-    "adoptions.create": Route(
-        "POST", "/api/v1/adoptions", m.Adoption, m.AdoptionCreate, headers=CREATE
-    ),
-    "adoptions.get": Route("GET", "/api/v1/adoptions/{adoption_id}", m.Adoption),
-    "adoptions.update": Route(
-        "PATCH", "/api/v1/adoptions/{adoption_id}", m.Adoption, m.AdoptionUpdate, headers=CHANGE
-    ),
-    "adoptions.delete": Route("DELETE", "/api/v1/adoptions/{adoption_id}", headers=CHANGE),
     "partnerships.list": Route(
         "GET", "/api/v1/partnerships", m.Partnership, query=("status", *PAGING), paged=True
     ),

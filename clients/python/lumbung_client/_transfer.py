@@ -3,27 +3,25 @@
 A download is written to a hidden temporary file beside its destination, hashed while
 it streams, checked against the size and sha256 the release declares, flushed to disk,
 and only then renamed into place. A reader never sees half a file, and a file that fails
-its check is removed. A connection that breaks mid-download restarts the file.
+its check is removed. A connection that breaks mid-download restarts the file
+(``_async/_transfer.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
 import httpx2
 
-from lumbung_client._exceptions import ArtifactMismatch, TransportError
+from lumbung_client._exceptions import ArtifactMismatch
 from lumbung_client._models import Adoption, Artifact, Release
-from lumbung_client._transport import AsyncTransport, SyncTransport
+from lumbung_client._transport import TransportBase
 
 __all__ = ["Progress", "PulledFile", "PullResult"]
 
@@ -129,7 +127,7 @@ def already_there(path: Path, artifact: Artifact) -> PulledFile | None:
     return PulledFile(artifact.name, path, size, digest, verified=True, reused=True)
 
 
-class _Sink:
+class Sink:
     """A temporary file in the destination directory that becomes the artifact."""
 
     def __init__(self, dest: Path, artifact: Artifact) -> None:
@@ -182,7 +180,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def artifact_url(url: str, transport: SyncTransport | AsyncTransport, node: str | None) -> str:
+def artifact_url(url: str, transport: TransportBase, node: str | None) -> str:
     """Fetch the node's own artifact URLs through the URL this client was given.
 
     A node names its files with its public base URL; a client that reaches the node
@@ -193,111 +191,6 @@ def artifact_url(url: str, transport: SyncTransport | AsyncTransport, node: str 
     return url
 
 
-def download(
-    transport: SyncTransport,
-    artifact: Artifact,
-    dest: Path,
-    *,
-    node: str | None,
-    progress: Progress,
-    sleep: Callable[[float], None] = time.sleep,
-) -> PulledFile:
-    """Stream one artifact into ``dest``; restart it if the connection breaks."""
-    url = artifact_url(artifact.url, transport, node)
-    attempt = 1
-    while True:
-        sink = _Sink(dest, artifact)
-        try:
-            response = transport.request("GET", url, stream=True, follow_redirects=True)
-            try:
-                progress.start(artifact.name, artifact.size or _length(response))
-                for chunk in response.iter_bytes(CHUNK):
-                    sink.write(chunk)
-                    progress.advance(artifact.name, len(chunk))
-            finally:
-                response.close()
-            pulled = sink.commit()
-        except httpx2.TransportError as exc:
-            sink.abort()
-            if attempt >= transport.retry.attempts:
-                raise TransportError(
-                    f"downloading {artifact.name} failed: {exc}", method="GET", url=url
-                ) from exc
-            sleep(transport.retry.delay(attempt))
-            attempt += 1
-            continue
-        except BaseException:
-            sink.abort()
-            raise
-        progress.finish(artifact.name)
-        return pulled
-
-
-async def adownload(
-    transport: AsyncTransport,
-    artifact: Artifact,
-    dest: Path,
-    *,
-    node: str | None,
-    progress: Progress,
-) -> PulledFile:
-    """Stream one artifact into ``dest``; restart it if the connection breaks."""
-    url = artifact_url(artifact.url, transport, node)
-    attempt = 1
-    while True:
-        sink = _Sink(dest, artifact)
-        try:
-            response = await transport.request("GET", url, stream=True, follow_redirects=True)
-            try:
-                progress.start(artifact.name, artifact.size or _length(response))
-                async for chunk in response.aiter_bytes(CHUNK):
-                    sink.write(chunk)
-                    progress.advance(artifact.name, len(chunk))
-            finally:
-                await response.aclose()
-            pulled = await asyncio.to_thread(sink.commit)
-        except httpx2.TransportError as exc:
-            sink.abort()
-            if attempt >= transport.retry.attempts:
-                raise TransportError(
-                    f"downloading {artifact.name} failed: {exc}", method="GET", url=url
-                ) from exc
-            await asyncio.sleep(transport.retry.delay(attempt))
-            attempt += 1
-            continue
-        except BaseException:
-            sink.abort()
-            raise
-        progress.finish(artifact.name)
-        return pulled
-
-
-def _length(response: httpx2.Response) -> int | None:
+def content_length(response: httpx2.Response) -> int | None:
     value = response.headers.get("content-length")
     return int(value) if value and value.isdigit() else None
-
-
-def file_chunks(path: Path, name: str, progress: Progress) -> Callable[[], Iterator[bytes]]:
-    """A body factory that reads ``path`` afresh for each try, reporting progress."""
-
-    def chunks() -> Iterator[bytes]:
-        progress.start(name, path.stat().st_size)
-        with path.open("rb") as fh:
-            while chunk := fh.read(CHUNK):
-                progress.advance(name, len(chunk))
-                yield chunk
-
-    return chunks
-
-
-def afile_chunks(path: Path, name: str, progress: Progress) -> Callable[[], AsyncIterator[bytes]]:
-    """The async form of :func:`file_chunks`."""
-
-    async def chunks() -> AsyncIterator[bytes]:
-        progress.start(name, path.stat().st_size)
-        with path.open("rb") as fh:
-            while chunk := await asyncio.to_thread(fh.read, CHUNK):
-                progress.advance(name, len(chunk))
-                yield chunk
-
-    return chunks

@@ -1,5 +1,8 @@
 """Sending requests: retries with backoff, bearer tokens, and problem+json errors.
 
+The rules are here; the loop that applies them is ``_async/_transport.py`` (and its
+generated twin ``_sync/_transport.py``).
+
 What is retried, and why it is safe:
 
 * A connection that could not be opened (refused, DNS, connect timeout): any request,
@@ -19,19 +22,18 @@ a fresh one, which covers a token revoked or signed by a key the node has rotate
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx2
 
-from lumbung_client._exceptions import APIError, FieldError, TransportError, error_class
+from lumbung_client._exceptions import APIError, FieldError, error_class
 
 __all__ = ["Retry", "parse_retry_after"]
 
@@ -43,9 +45,9 @@ RETRY_ALWAYS = frozenset({429, 503})
 # A gateway failed; the node may or may not have handled the request.
 RETRY_IF_IDEMPOTENT = frozenset({502, 504})
 # Failures where the request never left this machine.
-_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 # Failures after the request may have reached the node.
-_MAYBE_SENT = (
+MAYBE_SENT = (
     httpx2.ReadError,
     httpx2.ReadTimeout,
     httpx2.WriteError,
@@ -53,9 +55,6 @@ _MAYBE_SENT = (
     httpx2.RemoteProtocolError,
     httpx2.CloseError,
 )
-
-Body = Callable[[], bytes | Iterable[bytes]]
-AsyncBody = Callable[[], bytes | AsyncIterable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -148,22 +147,22 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _is_idempotent(method: str, headers: Mapping[str, str]) -> bool:
+def is_idempotent(method: str, headers: Mapping[str, str]) -> bool:
     return method in IDEMPOTENT_METHODS or any(k.lower() == "idempotency-key" for k in headers)
 
 
-def _exception_delay(
+def exception_delay(
     exc: httpx2.TransportError, *, idempotent: bool, retry: Retry, attempt: int
 ) -> float | None:
     """How long to wait before retrying after ``exc``, or None to give up."""
     if attempt >= retry.attempts:
         return None
-    if isinstance(exc, _NOT_SENT) or (idempotent and isinstance(exc, _MAYBE_SENT)):
+    if isinstance(exc, NOT_SENT) or (idempotent and isinstance(exc, MAYBE_SENT)):
         return retry.delay(attempt)
     return None
 
 
-def _status_delay(
+def status_delay(
     response: httpx2.Response, *, idempotent: bool, retry: Retry, attempt: int
 ) -> float | None:
     """How long to wait before retrying after an error status, or None to give up."""
@@ -178,7 +177,7 @@ def _status_delay(
     return None
 
 
-def _describe(exc: httpx2.TransportError) -> str:
+def describe(exc: httpx2.TransportError) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 
@@ -187,31 +186,10 @@ def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
-class SyncTokenSource(Protocol):
-    """Gives the bearer token for a request (sync)."""
+class TransportBase:
+    """What the sync and async transports share: the node's URL, retry policy, and how a
+    request is prepared."""
 
-    def token(self) -> str:
-        """A valid access token, fetched if needed."""
-        ...
-
-    def invalidate(self, token: str) -> None:
-        """Forget ``token``: the node refused it."""
-        ...
-
-
-class AsyncTokenSource(Protocol):
-    """Gives the bearer token for a request (async)."""
-
-    async def token(self) -> str:
-        """A valid access token, fetched if needed."""
-        ...
-
-    def invalidate(self, token: str) -> None:
-        """Forget ``token``: the node refused it."""
-        ...
-
-
-class _TransportBase:
     def __init__(self, base_url: str, retry: Retry) -> None:
         self.base_url = base_url
         self.retry = retry
@@ -243,230 +221,11 @@ class _TransportBase:
             hdrs.setdefault("Content-Type", "application/json")
             json_content = lambda: encoded  # noqa: E731 - a one-line factory
         if idempotent is None:
-            idempotent = _is_idempotent(method, hdrs)
+            idempotent = is_idempotent(method, hdrs)
         return self.url(path), hdrs, json_content, idempotent
 
 
-class SyncTransport(_TransportBase):
-    """Sends requests for :class:`~lumbung_client.Client`."""
-
-    def __init__(
-        self,
-        http: httpx2.Client,
-        base_url: str,
-        retry: Retry,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(base_url, retry)
-        self.http = http
-        self.tokens: SyncTokenSource | None = None
-        self._sleep = sleep
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-        body: Body | None = None,
-        headers: Mapping[str, str] | None = None,
-        auth: bool = True,
-        stream: bool = False,
-        follow_redirects: bool = False,
-        idempotent: bool | None = None,
-    ) -> httpx2.Response:
-        """Send with retries; raise :class:`APIError` for error statuses.
-
-        ``body`` builds the request content afresh for each try (a file is re-read).
-        With ``stream=True`` the caller must close the response. ``idempotent``
-        overrides the method's own answer to "may this run twice?".
-        """
-        url, hdrs, json_content, idempotent = self._prepare(
-            method, path, json_body, headers, idempotent
-        )
-        content_factory: Body | None = json_content or body
-        send_token = auth and self.tokens is not None and self.same_origin(url)
-        attempt, ambiguous, renewed = 1, False, False
-        while True:
-            token = self.tokens.token() if send_token and self.tokens else None
-            attempt_headers = dict(hdrs)
-            if token is not None:
-                attempt_headers["Authorization"] = f"Bearer {token}"
-            request = self.http.build_request(
-                method,
-                url,
-                params=_clean_params(params),
-                content=content_factory() if content_factory else None,
-                headers=attempt_headers,
-            )
-            try:
-                response = self.http.send(request, stream=stream, follow_redirects=follow_redirects)
-            except httpx2.TransportError as exc:
-                delay = _exception_delay(
-                    exc, idempotent=idempotent, retry=self.retry, attempt=attempt
-                )
-                if delay is None:
-                    raise TransportError(
-                        f"{method} {url} failed: {_describe(exc)}", method=method, url=url
-                    ) from exc
-                ambiguous = ambiguous or isinstance(exc, _MAYBE_SENT)
-                log.warning(
-                    "%s %s failed (%s); retry %d in %.1fs",
-                    method,
-                    url,
-                    _describe(exc),
-                    attempt,
-                    delay,
-                )
-                self._sleep(delay)
-                attempt += 1
-                continue
-
-            status = response.status_code
-            if status == 401 and token is not None and not renewed and self.tokens:
-                response.close()
-                self.tokens.invalidate(token)
-                renewed = True
-                continue
-            if ambiguous and method == "DELETE" and status in (404, 410):
-                # An earlier try whose answer was lost did the delete.
-                return response
-            if status >= 400:
-                delay = _status_delay(
-                    response, idempotent=idempotent, retry=self.retry, attempt=attempt
-                )
-                if delay is not None:
-                    response.close()
-                    ambiguous = ambiguous or status in RETRY_IF_IDEMPOTENT
-                    log.warning(
-                        "%s %s answered %d; retry %d in %.1fs", method, url, status, attempt, delay
-                    )
-                    self._sleep(delay)
-                    attempt += 1
-                    continue
-                if stream:
-                    try:
-                        response.read()
-                    except httpx2.HTTPError:
-                        pass
-                    finally:
-                        response.close()
-                raise api_error(response)
-            return response
-
-
-class AsyncTransport(_TransportBase):
-    """Sends requests for :class:`~lumbung_client.AsyncClient`."""
-
-    def __init__(
-        self,
-        http: httpx2.AsyncClient,
-        base_url: str,
-        retry: Retry,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        super().__init__(base_url, retry)
-        self.http = http
-        self.tokens: AsyncTokenSource | None = None
-        self._sleep = sleep
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-        body: AsyncBody | None = None,
-        headers: Mapping[str, str] | None = None,
-        auth: bool = True,
-        stream: bool = False,
-        follow_redirects: bool = False,
-        idempotent: bool | None = None,
-    ) -> httpx2.Response:
-        """Send with retries; raise :class:`APIError` for error statuses.
-
-        ``body`` builds the request content afresh for each try (a file is re-read).
-        With ``stream=True`` the caller must close the response. ``idempotent``
-        overrides the method's own answer to "may this run twice?".
-        """
-        url, hdrs, json_content, idempotent = self._prepare(
-            method, path, json_body, headers, idempotent
-        )
-        content_factory: AsyncBody | None = json_content or body
-        send_token = auth and self.tokens is not None and self.same_origin(url)
-        attempt, ambiguous, renewed = 1, False, False
-        while True:
-            token = await self.tokens.token() if send_token and self.tokens else None
-            attempt_headers = dict(hdrs)
-            if token is not None:
-                attempt_headers["Authorization"] = f"Bearer {token}"
-            request = self.http.build_request(
-                method,
-                url,
-                params=_clean_params(params),
-                content=content_factory() if content_factory else None,
-                headers=attempt_headers,
-            )
-            try:
-                response = await self.http.send(
-                    request, stream=stream, follow_redirects=follow_redirects
-                )
-            except httpx2.TransportError as exc:
-                delay = _exception_delay(
-                    exc, idempotent=idempotent, retry=self.retry, attempt=attempt
-                )
-                if delay is None:
-                    raise TransportError(
-                        f"{method} {url} failed: {_describe(exc)}", method=method, url=url
-                    ) from exc
-                ambiguous = ambiguous or isinstance(exc, _MAYBE_SENT)
-                log.warning(
-                    "%s %s failed (%s); retry %d in %.1fs",
-                    method,
-                    url,
-                    _describe(exc),
-                    attempt,
-                    delay,
-                )
-                await self._sleep(delay)
-                attempt += 1
-                continue
-
-            status = response.status_code
-            if status == 401 and token is not None and not renewed and self.tokens:
-                await response.aclose()
-                self.tokens.invalidate(token)
-                renewed = True
-                continue
-            if ambiguous and method == "DELETE" and status in (404, 410):
-                return response
-            if status >= 400:
-                delay = _status_delay(
-                    response, idempotent=idempotent, retry=self.retry, attempt=attempt
-                )
-                if delay is not None:
-                    await response.aclose()
-                    ambiguous = ambiguous or status in RETRY_IF_IDEMPOTENT
-                    log.warning(
-                        "%s %s answered %d; retry %d in %.1fs", method, url, status, attempt, delay
-                    )
-                    await self._sleep(delay)
-                    attempt += 1
-                    continue
-                if stream:
-                    try:
-                        await response.aread()
-                    except httpx2.HTTPError:
-                        pass
-                    finally:
-                        await response.aclose()
-                raise api_error(response)
-            return response
-
-
-def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Drop unset filters and turn values into what a query string holds."""
     if not params:
         return None

@@ -1,5 +1,5 @@
-"""The resources of :class:`~lumbung_client.AsyncClient`; the same as the sync ones in
-``_resources.py``, with coroutines and async pagers.
+"""The catalog resources of :class:`~lumbung_client.AsyncClient`: ``client.publishers``,
+``client.apps``, ``client.releases``, ``client.datasets``, ``client.distributions``.
 
 Each has ``list``, ``get``, ``create``, ``update`` and ``delete``. Creates carry a fresh
 ``Idempotency-Key`` (pass your own to make a create safe across runs of your program);
@@ -8,7 +8,6 @@ updates and deletes send ``If-Match`` from the object you pass, or from ``if_mat
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,6 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from lumbung_client._async._pagination import AsyncPager
+from lumbung_client._async._transfer import download, file_chunks
+from lumbung_client._backends import AsyncBackend
 from lumbung_client._common import (
     AppRef,
     DatasetRef,
@@ -54,22 +56,19 @@ from lumbung_client._models import (
     ReleaseCreate,
     ReleaseUpdate,
 )
-from lumbung_client._pagination import AsyncPager
 from lumbung_client._routes import ROUTES, PathParam
 from lumbung_client._transfer import (
     NO_PROGRESS,
     Progress,
     PulledFile,
     PullResult,
-    adownload,
-    afile_chunks,
     already_there,
     safe_name,
     sha256_of,
 )
 
 if TYPE_CHECKING:
-    from lumbung_client._client import AsyncClient
+    from lumbung_client._async._client import AsyncClient
 
 __all__ = [
     "AsyncApps",
@@ -101,7 +100,7 @@ class _Resource:
         path: Callable[[], Awaitable[dict[str, PathParam]]] | None = None,
     ) -> AsyncPager[M]:
         # Path parameters (an app given as "publisher/slug") are looked up on the
-        # first fetch, since building a pager is not a coroutine.
+        # first fetch: building a pager sends nothing (and is not a coroutine).
         url: str | None = None
 
         async def fetch(cursor: str | None) -> Page[M]:
@@ -299,14 +298,14 @@ class AsyncApps(_Resource):
         node = await self._client._node_issuer()
         files: list[PulledFile] = []
         for artifact in release.artifacts:
-            existing = await asyncio.to_thread(
+            existing = await AsyncBackend.run_blocking(
                 already_there, directory / safe_name(artifact.name), artifact
             )
             if existing is not None:
                 files.append(existing)
                 continue
             files.append(
-                await adownload(
+                await download(
                     self._client._transport,
                     artifact,
                     directory,
@@ -434,14 +433,14 @@ class AsyncReleases(_Resource):
         artifact_name = safe_name(name or file.name)
         app_id, release_id = await self._ids(release, app)
         media = media_type or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        digest = await asyncio.to_thread(sha256_of, file)
+        digest = await AsyncBackend.run_blocking(sha256_of, file)
         route = ROUTES["releases.upload"]
         bar = progress or NO_PROGRESS
         response = await self._client._transport.request(
             route.method,
             route.format(app_id=app_id, release_id=release_id),
             params={"name": artifact_name, "sha256": digest},
-            body=afile_chunks(file, artifact_name, bar),
+            body=file_chunks(file, artifact_name, bar),
             headers={
                 "Content-Type": media,
                 "Content-Length": str(file.stat().st_size),

@@ -1,0 +1,1 @@
+"""The asynchronous client; ``scripts/unasync.py`` makes its twin from these modules."""
