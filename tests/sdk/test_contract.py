@@ -28,6 +28,7 @@ from lumbung_client._sync import _catalog as sync_catalog
 from registry.app import create_app
 from registry.settings import load_settings
 
+
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data_dir = tmp_path_factory.mktemp("contract-node")
