@@ -4,7 +4,9 @@ Compacted and ordered by ``change_seq``: each changed local entity appears once,
 its latest state, after the cursor. The cursor is the decimal ``change_seq`` of the
 last entry served. For each entity the reader may see the feed gives an ``upsert``;
 for one it may not (deleted, private, its parent hidden, a partnership revoked or
-expired) a ``delete`` tombstone. A change of what a reader may see that does not touch
+expired) a ``delete`` tombstone — if the reader could ever see it (its exposures,
+``registry.sharing.models.Exposure``); of an item the reader never could see, the
+feed says nothing. A change of what a reader may see that does not touch
 the row itself re-stamps the affected rows (``registry.sharing.restamp``), so it also
 lands after every cursor that predates it.
 
@@ -37,7 +39,7 @@ from registry.db import ChangeCounter
 from registry.errors import invalid
 from registry.oauth.principal import Principal
 from registry.settings import Settings
-from registry.sharing.models import Adoption
+from registry.sharing.models import EVERYONE, Adoption, Exposure
 from registry.sharing.visibility import ANONYMOUS, Viewer, viewer
 
 MAX_LIMIT = 1000
@@ -186,20 +188,12 @@ def changes(
         key=lambda item: (item[0], item[1]),
     )
     kinds = list(KINDS)
+    decided: list[tuple[str, Any, bool, list[str] | None]] = []
     for _seq, rank, row in ordered:
         kind = kinds[rank]
         visible, audience = True, None
         if kind in ("app", "dataset"):
             visible, audience = verdict(row)
-            if visible and row.publisher_id not in sent_publishers:
-                # A publisher changed after its items sits later in the feed; send it
-                # first so a mirror never holds an item whose publisher it lacks.
-                publisher = publishers.get(row.publisher_id)
-                if publisher is not None:
-                    entries.append(
-                        _entry(base, origin, "publisher", publisher, names, json_names, None)
-                    )
-                    sent_publishers.add(publisher.id)
         elif kind in ("release", "adoption"):
             app = apps.get(row.app_id)
             if kind == "adoption" and app is not None and app.origin is not None:
@@ -209,9 +203,28 @@ def changes(
             visible, audience = verdict(datasets.get(row.dataset_id))
         if row.deleted_at is not None:
             visible = False
+        decided.append((kind, row, visible, audience))
+    # A reader hears of an item it may not see only if it could see it once: then it
+    # may hold a copy, which the tombstone withdraws. Of any other item it learns
+    # nothing, not even that it exists.
+    retractable = _exposed(
+        session,
+        [row.id for kind, row, visible, _ in decided if not visible and kind != "publisher"],
+        reader,
+    )
+    for kind, row, visible, audience in decided:
+        if kind in ("app", "dataset") and visible and row.publisher_id not in sent_publishers:
+            # A publisher changed after its items sits later in the feed; send it
+            # first so a mirror never holds an item whose publisher it lacks.
+            publisher = publishers.get(row.publisher_id)
+            if publisher is not None:
+                entries.append(
+                    _entry(base, origin, "publisher", publisher, names, json_names, None)
+                )
+                sent_publishers.add(publisher.id)
         if visible:
             entries.append(_entry(base, origin, kind, row, names, json_names, audience))
-        else:
+        elif kind == "publisher" or row.id in retractable:
             entries.append(_tombstone(base, origin, kind, row))
     next_cursor = last if merged else after
     return {
@@ -221,6 +234,22 @@ def changes(
         "has_more": has_more,
         "remaining": _remaining(session, next_cursor, high) if has_more else 0,
     }
+
+
+def _exposed(session: Session, ids: list[uuid.UUID], reader: Viewer) -> set[uuid.UUID]:
+    """Those of ``ids`` that were ever exposed to ``reader`` (see ``Exposure``)."""
+    readers = [EVERYONE] if reader.node_id is None else [EVERYONE, reader.node_id]
+    found: set[uuid.UUID] = set()
+    table = Exposure.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(ids), 500):
+        found.update(
+            session.execute(
+                sa.select(table.c.item_id).where(
+                    table.c.item_id.in_(ids[start : start + 500]), table.c.reader.in_(readers)
+                )
+            ).scalars()
+        )
+    return found
 
 
 def _is_node(principal: Principal | None) -> bool:

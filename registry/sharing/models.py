@@ -1,5 +1,5 @@
-"""Partnerships between a local publisher and a publisher on a peer node, and
-adoptions: a publisher's record that it uses an app."""
+"""Partnerships between a local publisher and a publisher on a peer node, adoptions:
+a publisher's record that it uses an app, and exposures: who could ever see an item."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from registry.catalog.models import Mirrored, enum_column, feed_index
 from registry.db import Tracked, timestamp_field
@@ -78,3 +78,26 @@ class Adoption(Mirrored, table=True):
     started_on: date | None = Field(default=None)
     ended_on: date | None = Field(default=None)
     delivered_at: datetime | None = timestamp_field(default=None)
+
+
+EVERYONE = "*"
+
+
+class Exposure(SQLModel, table=True):
+    """A reader that could see one of this node's fed items at some point: ``*`` for
+    everyone (the item, and its app or dataset, was public and live), else a peer
+    node's id (a ``partners`` item while its owner was partnered with that node).
+
+    Only grows. The change feed sends a reader a tombstone only for an item exposed
+    to it, so a withdrawn item is retracted from every mirror that may hold it while
+    a reader that never could see an item learns nothing of it — not its id, its
+    parent, nor that it changed. Recorded by ``registry.sharing.restamp`` whenever an
+    item, its parent or its owner's partnerships change.
+    """
+
+    __tablename__ = "exposures"
+
+    # The id of an app, dataset, release, distribution or adoption (UUIDs are unique
+    # across the tables).
+    item_id: uuid.UUID = Field(primary_key=True)
+    reader: str = Field(primary_key=True, max_length=2048)

@@ -17,6 +17,12 @@ before the app it belongs to.
 
 Re-stamping moves ``change_seq`` only; ``updated_at`` keeps telling when the item's
 content last changed.
+
+The same hook records each item's exposures (``registry.sharing.models.Exposure``):
+after every flush, each item written, re-stamped or whose parent or owner's
+partnerships changed is checked against the visibility rule, and the readers that may
+see it now are added to the readers that ever could. The feed tombstones an item only
+to those.
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
 
 from registry.catalog.models import App, Dataset, Distribution, Release, Visibility
 from registry.db import ChangeCounter
-from registry.sharing.models import Adoption, Partnership
+from registry.sharing.models import EVERYONE, Adoption, Exposure, Partnership
+from registry.sharing.visibility import ANONYMOUS, Viewer, in_force
 
 _RESTAMP_FIELDS = ("status", "valid_until", "deleted_at")
 
@@ -42,12 +50,25 @@ def _changed(obj: Any, names: tuple[str, ...]) -> bool:
     return any(state.attrs[name].history.has_changes() for name in names)
 
 
+# Children and the column naming their parent, by parent.
+_CHILDREN: tuple[tuple[Any, str, Any], ...] = (
+    (Release, "app_id", App),
+    (Adoption, "app_id", App),
+    (Distribution, "dataset_id", Dataset),
+)
+
+
 @event.listens_for(OrmSession, "after_flush")
 def _restamp_dependents(session: OrmSession, flush_context: Any) -> None:
     apps: list[uuid.UUID] = []
     datasets: list[uuid.UUID] = []
     owners: set[uuid.UUID] = set()
+    # Everything whose exposure may have grown: written rows, and (below) re-stamped ones.
+    exposed: dict[Any, set[uuid.UUID]] = {}
     for obj in list(session.dirty) + list(session.new):
+        fed = isinstance(obj, App | Dataset | Release | Distribution | Adoption)
+        if fed and obj.origin is None and obj.deleted_at is None:
+            exposed.setdefault(type(obj), set()).add(obj.id)
         if isinstance(obj, App) and obj.origin is None and obj not in session.new:
             if session.is_modified(obj, include_collections=False):
                 apps.append(obj.id)
@@ -58,7 +79,7 @@ def _restamp_dependents(session: OrmSession, flush_context: Any) -> None:
             obj in session.new or _changed(obj, _RESTAMP_FIELDS)
         ):
             owners.add(obj.publisher_id)
-    if not (apps or datasets or owners):
+    if not (apps or datasets or owners or exposed):
         return
     connection = session.connection()
     parents: list[tuple[Any, list[uuid.UUID]]] = []
@@ -80,11 +101,8 @@ def _restamp_dependents(session: OrmSession, flush_context: Any) -> None:
             parents.append((owned, fresh))
             known.extend(fresh)
     children: list[tuple[Any, list[uuid.UUID]]] = []
-    for child, parent_column, parent_ids in (
-        (Release, "app_id", apps),
-        (Adoption, "app_id", apps),
-        (Distribution, "dataset_id", datasets),
-    ):
+    for child, parent_column, parent in _CHILDREN:
+        parent_ids = apps if parent is App else datasets
         if not parent_ids:
             continue
         table = _table(child)
@@ -98,6 +116,82 @@ def _restamp_dependents(session: OrmSession, flush_context: Any) -> None:
         children.append((child, ids))
     for model, ids in parents + children:
         _restamp(session, connection, model, ids)
+        exposed.setdefault(model, set()).update(ids)
+    _record_exposures(connection, exposed)
+
+
+def _record_exposures(connection: sa.Connection, exposed: dict[Any, set[uuid.UUID]]) -> None:
+    """Add the readers that may see these items now (by the visibility rule) to their
+    exposures."""
+    if not exposed:
+        return
+    # The app or dataset that decides each item's visibility, and the item's own state.
+    decides: dict[uuid.UUID, tuple[uuid.UUID, bool]] = {}  # item -> (root, item live)
+    roots: dict[Any, set[uuid.UUID]] = {App: set(), Dataset: set()}
+    for model in (App, Dataset):
+        for item_id in exposed.get(model, ()):
+            decides[item_id] = (item_id, True)
+            roots[model].add(item_id)
+    for child, parent_column, parent in _CHILDREN:
+        ids = list(exposed.get(child, ()))
+        table = _table(child)
+        for start in range(0, len(ids), 500):
+            for item_id, parent_id, deleted_at in connection.execute(
+                sa.select(table.c.id, table.c[parent_column], table.c.deleted_at).where(
+                    table.c.id.in_(ids[start : start + 500])
+                )
+            ):
+                decides[item_id] = (parent_id, deleted_at is None)
+                roots[parent].add(parent_id)
+    root_rows: dict[uuid.UUID, Any] = {}
+    for model, ids_set in roots.items():
+        ids = list(ids_set)
+        table = _table(model)
+        for start in range(0, len(ids), 500):
+            for row in connection.execute(
+                sa.select(
+                    table.c.id,
+                    table.c.visibility,
+                    table.c.publisher_id,
+                    table.c.origin,
+                    table.c.audience,
+                    table.c.deleted_at,
+                ).where(table.c.id.in_(ids[start : start + 500]))
+            ):
+                root_rows[row.id] = row
+    # The nodes each owner is partnered with now, as the rule sees them.
+    owners = {row.publisher_id for row in root_rows.values() if row.origin is None}
+    nodes: dict[uuid.UUID, dict[str, Viewer]] = {}
+    if owners:
+        partnerships = _table(Partnership)
+        for partnership in connection.execute(
+            sa.select(partnerships).where(partnerships.c.publisher_id.in_(owners))
+        ):
+            if in_force(partnership):
+                owner, node = partnership.publisher_id, partnership.peer_node_id
+                nodes.setdefault(owner, {})[node] = Viewer(
+                    node_id=node, partners={owner: (partnership.partner_code,)}
+                )
+    readers_of: dict[uuid.UUID, list[str]] = {}
+    for root_id, row in root_rows.items():
+        if row.origin is not None or row.deleted_at is not None:
+            readers_of[root_id] = []
+        elif ANONYMOUS.sees(row):
+            readers_of[root_id] = [EVERYONE]
+        else:
+            viewers = nodes.get(row.publisher_id, {})
+            readers_of[root_id] = [node for node, reader in viewers.items() if reader.sees(row)]
+    values = [
+        {"item_id": item_id, "reader": reader}
+        for item_id, (root_id, alive) in decides.items()
+        if alive
+        for reader in readers_of.get(root_id, [])
+    ]
+    if not values:
+        return
+    table = _table(Exposure)
+    insert = (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
+    connection.execute(insert.on_conflict_do_nothing(), values)
 
 
 def _table(model: Any) -> sa.Table:

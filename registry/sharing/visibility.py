@@ -39,7 +39,6 @@ from sqlmodel import Session, col, select
 
 from registry.catalog.models import App, Dataset, Visibility
 from registry.oauth.principal import Principal
-from registry.sharing import restamp  # noqa: F401  (registers the feed re-stamping)
 from registry.sharing.models import Partnership, PartnershipStatus
 
 Owned = type[App] | type[Dataset]
@@ -66,8 +65,9 @@ def active_partnership_clause() -> ColumnElement[bool]:
     )
 
 
-def in_force(partnership: Partnership, on: date | None = None) -> bool:
-    """Whether a partnership is in force (see :func:`active_partnership_clause`)."""
+def in_force(partnership: Any, on: date | None = None) -> bool:
+    """Whether a partnership (or a row with its ``status``, ``deleted_at`` and
+    ``valid_until``) is in force: :func:`active_partnership_clause` in memory."""
     on = on or today()
     return (
         partnership.status == PartnershipStatus.active
@@ -196,3 +196,7 @@ def visible_clause(model: Owned, principal: Principal | None) -> ColumnElement[b
         sa.and_(origin.is_(None), sa.or_(*local)),
         sa.and_(origin.is_not(None), sa.or_(*mirror)),
     )
+
+
+# Last: the re-stamping hook applies this rule, and registers itself on import.
+from registry.sharing import restamp  # noqa: E402, F401

@@ -105,28 +105,39 @@ async def test_a_page_passes_the_pullers_checks_as_served(client, session, make_
 
 
 async def test_an_overdue_partnership_expires_before_the_page_is_read(
-    client, session, make_publisher, make_app
+    client, session, make_publisher, make_app, node_token
 ):
     publisher = make_publisher("kab-banyuwangi")
-    shared = make_app(publisher, "e-retribusi", visibility="partners")
     partnership = Partnership(
         publisher_id=publisher.id,
         peer_node_id="https://pariaman.example",
         partner_code="kota-pariaman",
         direction=Direction.incoming,
         status=PartnershipStatus.active,
-        valid_until=date.today() - timedelta(days=1),
+        valid_until=date.today(),
     )
     session.add(partnership)
     session.commit()
+    shared = make_app(publisher, "e-retribusi", visibility="partners")
+    # A day passes: the partnership is now past its end, and no job has marked it.
+    session.execute(
+        sa.update(Partnership.__table__)  # type: ignore[attr-defined]
+        .where(Partnership.__table__.c.id == partnership.id)  # type: ignore[attr-defined]
+        .values(valid_until=date.today() - timedelta(days=1))
+    )
+    session.commit()
     start = _counter(session)
 
-    response = await client.get("/federation/v1/changes", params={"after": start})
+    headers = node_token("https://pariaman.example")
+    response = await client.get("/federation/v1/changes", params={"after": start}, headers=headers)
     assert response.status_code == 200
     # The expiry re-stamped the partners app after the cursor, and this very page
-    # already carries it (as a tombstone, to this anonymous reader).
+    # already carries it, as a tombstone, to the node that could see it.
     entries = {e["id"]: e for e in response.json()["entries"]}
     assert entries[str(shared.id)]["op"] == "delete"
+    # An anonymous reader never could: it hears nothing of it.
+    anonymous = await client.get("/federation/v1/changes", params={"after": 0})
+    assert str(shared.id) not in {e["id"] for e in anonymous.json()["entries"]}
     status = session.execute(
         sa.select(Partnership.status).where(Partnership.id == partnership.id)  # type: ignore[arg-type]
     ).scalar_one()
