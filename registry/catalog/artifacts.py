@@ -45,6 +45,59 @@ WRITE_BATCH = 1024 * 1024
 # A multipart body carries boundaries and part headers besides the file.
 FORM_OVERHEAD = 64 * 1024
 DEFAULT_MEDIA_TYPE = "application/octet-stream"
+# What a release file may be served as: archives, packages, documents and data that no
+# browser runs as a page or a script. A file declared as anything else (HTML, SVG, XML,
+# JavaScript, or a type not listed) is sent as application/octet-stream, so a file a
+# publisher uploaded never runs in this node's origin, whatever it claims to be.
+SAFE_MEDIA_TYPES = frozenset(
+    {
+        DEFAULT_MEDIA_TYPE,
+        # archives and compressed files
+        "application/zip",
+        "application/gzip",
+        "application/x-gzip",
+        "application/x-tar",
+        "application/x-gtar",
+        "application/x-bzip2",
+        "application/x-xz",
+        "application/zstd",
+        "application/x-7z-compressed",
+        "application/vnd.rar",
+        "application/x-rar-compressed",
+        # packages and installers
+        "application/java-archive",
+        "application/vnd.android.package-archive",
+        "application/vnd.debian.binary-package",
+        "application/x-debian-package",
+        "application/x-rpm",
+        "application/x-msi",
+        "application/x-msdownload",
+        "application/vnd.microsoft.portable-executable",
+        "application/x-apple-diskimage",
+        "application/wasm",
+        # documents and data
+        "application/pdf",
+        "application/json",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "text/plain",
+        "text/csv",
+        "text/markdown",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+    }
+)
+# Sent with every stored file: never guess a type (nosniff), and should a browser
+# render it anyway, with no scripts, no plugins, no same-origin access and nothing
+# loaded from anywhere.
+FILE_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+}
 
 # The upload's request body, for the OpenAPI document (the route reads the raw stream,
 # so FastAPI cannot describe it by itself).
@@ -66,8 +119,12 @@ REQUEST_BODY: dict[str, Any] = {
 }
 DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The file, with `ETag` (its sha256), `Repr-Digest` and "
-        "`Content-Disposition`. `Range` requests are answered with 206.",
+        "description": "The file, as a download (`Content-Disposition: attachment`), with "
+        "`ETag` (its sha256) and `Repr-Digest`. Its declared media type is kept only for "
+        "archives, packages, PDF, JSON, plain text and the like; anything else (HTML, "
+        "SVG, XML, JavaScript…) is sent as `application/octet-stream`, always with "
+        "`X-Content-Type-Options: nosniff` and a sandboxing `Content-Security-Policy`. "
+        "`Range` requests are answered with 206.",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     },
     302: {"description": "The artifact is not stored on this node: its URL, to fetch it from."},
@@ -120,6 +177,24 @@ def is_upload_of(artifact: Mapping[str, Any], app_id: object, release_id: object
 
 def find(artifacts: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
     return next((a for a in artifacts if a.get("name") == name), None)
+
+
+def served_media_type(declared: str | None) -> str:
+    """The ``Content-Type`` a stored file is served with: its declared type if that
+    is on :data:`SAFE_MEDIA_TYPES` (without parameters), else
+    ``application/octet-stream``."""
+    essence = (declared or "").split(";", 1)[0].strip().lower()
+    return essence if essence in SAFE_MEDIA_TYPES else DEFAULT_MEDIA_TYPE
+
+
+def content_disposition(name: str) -> str:
+    """``attachment``, so a browser saves the file instead of showing it, under a
+    plain ASCII name (and the exact name as RFC 6266 ``filename*``)."""
+    plain = "".join(c if c.isascii() and (c.isalnum() or c in "._+-") else "_" for c in name)
+    plain = plain.lstrip(".") or "download"
+    if plain == name:
+        return f'attachment; filename="{plain}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def repr_digest(sha256: str) -> str:

@@ -591,13 +591,18 @@ def download_artifact(
     path = artifacts.blob_path(settings, sha256)
     if not path.is_file():
         raise NotFound(f"the file {name!r} is missing from this node's store")
-    headers = {"ETag": f'"{sha256}"', "Repr-Digest": artifacts.repr_digest(sha256)}
+    headers = {
+        "ETag": f'"{sha256}"',
+        "Repr-Digest": artifacts.repr_digest(sha256),
+        **artifacts.FILE_SECURITY_HEADERS,
+    }
     if if_none_match is not None and (
         if_none_match.strip() == "*" or headers["ETag"] in if_none_match
     ):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    headers["Content-Type"] = artifact.get("media_type") or artifacts.DEFAULT_MEDIA_TYPE
-    return FileResponse(path, filename=name, headers=headers)
+    headers["Content-Disposition"] = artifacts.content_disposition(name)
+    media_type = artifacts.served_media_type(artifact.get("media_type"))
+    return FileResponse(path, headers=headers, media_type=media_type)
 
 
 # --- datasets ----------------------------------------------------------------------

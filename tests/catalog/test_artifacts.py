@@ -379,3 +379,89 @@ async def test_prune_keeps_listed_files_and_removes_the_rest(
     assert not leftover.exists()
     download = await client.get(f"{world['files']}/kept.bin")
     assert download.content == kept
+
+
+@pytest.mark.parametrize(
+    ("declared", "served"),
+    [
+        ("text/html", "application/octet-stream"),
+        ("text/html; charset=utf-8", "application/octet-stream"),
+        ("image/svg+xml", "application/octet-stream"),
+        ("application/xhtml+xml", "application/octet-stream"),
+        ("text/xml", "application/octet-stream"),
+        ("application/xml", "application/octet-stream"),
+        ("application/javascript", "application/octet-stream"),
+        ("text/javascript", "application/octet-stream"),
+        ("application/x-made-up", "application/octet-stream"),
+        ("application/zip", "application/zip"),
+        ("APPLICATION/PDF", "application/pdf"),
+        ("application/json", "application/json"),
+        ("text/plain; charset=latin-1", "text/plain; charset=utf-8"),
+    ],
+)
+async def test_files_are_served_as_downloads_that_never_run(client, world, declared, served):
+    """Whatever type the uploader declares, the node serves its files as downloads a
+    browser will neither sniff nor run: a safe type, attachment, nosniff, sandbox."""
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    response = await upload(client, world, data=page, name="index.html",
+                            headers={"Content-Type": declared})  # fmt: skip
+    assert response.status_code == 201, response.text
+    url = f"{world['files']}/index.html"
+    for download in (await client.get(url), await client.head(url)):
+        assert download.status_code == 200
+        assert download.headers["content-type"] == served
+        assert download.headers["content-disposition"] == 'attachment; filename="index.html"'
+        assert download.headers["x-content-type-options"] == "nosniff"
+        assert download.headers["content-security-policy"] == "sandbox; default-src 'none'"
+    again = await client.get(url, headers={"If-None-Match": f'"{sha(page)}"'})
+    assert again.status_code == 304
+    assert again.headers["x-content-type-options"] == "nosniff"
+
+
+def test_content_disposition_names_are_plain_ascii() -> None:
+    assert artifacts.content_disposition("paket 1.0.zip") == (
+        "attachment; filename=\"paket_1.0.zip\"; filename*=UTF-8''paket%201.0.zip"
+    )
+    assert artifacts.content_disposition('a"b\r\n.zip').startswith(
+        'attachment; filename="a_b__.zip"'
+    )
+    assert artifacts.content_disposition("..") == (
+        "attachment; filename=\"download\"; filename*=UTF-8''.."
+    )
+
+
+async def test_an_entry_naming_another_publisher_s_file_redirects_to_its_own_url(
+    client, world, make_app, token_for
+):
+    """Publisher B lists an artifact carrying the sha256 of A's private upload: the
+    node sends B's readers to B's URL, never A's stored bytes."""
+    secret = b"isi berkas rahasia kabupaten"
+    private = make_app(world["owner"], "rahasia", visibility="private")
+    release = await client.post(
+        f"/api/v1/apps/{private.id}/releases", json={"version": "1.0.0"}, headers=world["auth"]
+    )
+    files = f"/api/v1/apps/{private.id}/releases/{release.json()['id']}/artifacts"
+    stored = await client.post(
+        files, content=secret, params={"name": "rahasia.zip"}, headers=world["auth"]
+    )
+    assert stored.status_code == 201, stored.text
+
+    theirs = make_app(world["other"], "tiruan", visibility="public")
+    auth = await token_for(world["other"], "catalog:write")
+    entry = {
+        "name": "rahasia.zip",
+        "url": "https://unduh.example/rahasia.zip",
+        "sha256": sha(secret),
+    }
+    created = await client.post(
+        f"/api/v1/apps/{theirs.id}/releases",
+        json={"version": "1.0.0", "artifacts": [entry]},
+        headers=auth,
+    )
+    assert created.status_code == 201, created.text
+    download = await client.get(
+        f"/api/v1/apps/{theirs.id}/releases/{created.json()['id']}/artifacts/rahasia.zip"
+    )
+    assert download.status_code == 302
+    assert download.headers["location"] == "https://unduh.example/rahasia.zip"
+    assert secret not in download.content
