@@ -322,6 +322,23 @@ def test_revoke_removes_partner_items_after_next_sync(world: World) -> None:
     assert {r["id"]: r["status"] for r in rows}[world.partnership_id] == "revoked"
 
 
+def test_a_partnership_either_side_asked_for_opens_the_feed(world: World) -> None:
+    """After the revocation, Banyuwangi's regency asks Pariaman's city itself: once
+    Pariaman approves, its node reads Banyuwangi's partners items again. Whether a node
+    may read them follows the owner's partnerships, whichever side asked."""
+    b, p = world.banyuwangi, world.pariaman
+    partnership_id = b.cli(
+        "partnership", "request", "--publisher", "kab-banyuwangi", "--peer", p.url,
+        "--partner", "kota-pariaman", "--reference", "PKS/002/2026",
+    ).stdout.strip()  # fmt: skip
+    p.cli("partnership", "approve", partnership_id)
+    p.cli("sync")
+    assert world.partners_app in p.ids("/api/v1/apps", p.admin_headers(), origin=b.url)
+    b.cli("partnership", "revoke", partnership_id)
+    p.cli("sync")
+    assert world.partners_app not in p.ids("/api/v1/apps", p.admin_headers(), origin=b.url)
+
+
 # --- crash safety --------------------------------------------------------------------
 
 
