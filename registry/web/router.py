@@ -6,17 +6,19 @@ Routes are thin, as the API's are: read the query, ask :mod:`registry.web.servic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from registry.deps import SessionDep
 from registry.errors import NotFound
 from registry.oauth.principal import Principal
 from registry.search.service import SearchQuery
 from registry.web import i18n, service
-from registry.web.render import STATIC_FILES, render, static_file
+from registry.web.render import STATIC_FILES, language_of, render, static_file
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,10 +36,36 @@ def page_principal(request: Request) -> Principal | None:
 PagePrincipal = Annotated[Principal | None, Depends(page_principal)]
 
 
+def cached(
+    request: Request,
+    session: Session,
+    principal: Principal | None,
+    build: Callable[[], Response],
+) -> Response:
+    """The page ``build`` makes, kept for the anonymous view until the catalog changes
+    (see :class:`registry.web.service.ViewCache`): by address and language, the only
+    other things a page depends on."""
+    if principal is not None:
+        return build()
+
+    def freeze() -> tuple[bytes, int, dict[str, str]]:
+        response = build()
+        return bytes(response.body), response.status_code, dict(response.headers)
+
+    key = ("page", request.url.path, request.url.query, language_of(request))
+    body, status, headers = service.page_cache.get(session, principal, key, freeze)
+    headers.pop("content-length", None)
+    return Response(body, status_code=status, headers=headers)
+
+
 @router.get("/", name="home")
 def home(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
-    data = service.home(session, principal)
-    return render(request, "home.html", home=data, params={}, peers=service.peers_by_node(session))
+    def build() -> Response:
+        data = service.home(session, principal)
+        peers = service.peers_by_node(session)
+        return render(request, "home.html", home=data, params={}, peers=peers)
+
+    return cached(request, session, principal, build)
 
 
 def _search_query(
@@ -68,6 +96,21 @@ def search(
     query: Annotated[SearchQuery, Depends(_search_query)],
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    return cached(
+        request,
+        session,
+        principal,
+        lambda: _search_page(request, session, principal, query, cursor),
+    )
+
+
+def _search_page(
+    request: Request,
+    session: Session,
+    principal: Principal | None,
+    query: SearchQuery,
+    cursor: str | None,
+) -> Response:
     found = service.results(session, principal, query, limit=RESULTS_PER_PAGE, cursor=cursor)
     params: dict[str, Any] = {
         "q": query.q,
@@ -93,24 +136,33 @@ def search(
 def app_page(
     app_id: str, request: Request, session: SessionDep, principal: PagePrincipal
 ) -> Response:
-    data = service.app_page(session, principal, service.ensure_uuid(app_id, "app"))
-    return render(request, "app.html", page=data, app=data.app, params={})
+    def build() -> Response:
+        data = service.app_page(session, principal, service.ensure_uuid(app_id, "app"))
+        return render(request, "app.html", page=data, app=data.app, params={})
+
+    return cached(request, session, principal, build)
 
 
 @router.get("/datasets/{dataset_id}", name="dataset")
 def dataset_page(
     dataset_id: str, request: Request, session: SessionDep, principal: PagePrincipal
 ) -> Response:
-    data = service.dataset_page(session, principal, service.ensure_uuid(dataset_id, "dataset"))
-    return render(request, "dataset.html", page=data, dataset=data.dataset, params={})
+    def build() -> Response:
+        data = service.dataset_page(session, principal, service.ensure_uuid(dataset_id, "dataset"))
+        return render(request, "dataset.html", page=data, dataset=data.dataset, params={})
+
+    return cached(request, session, principal, build)
 
 
 @router.get("/publishers/{ref}", name="publisher")
 def publisher_page(
     ref: str, request: Request, session: SessionDep, principal: PagePrincipal
 ) -> Response:
-    data = service.publisher_page(session, principal, ref)
-    return render(request, "publisher.html", page=data, publisher=data.publisher, params={})
+    def build() -> Response:
+        data = service.publisher_page(session, principal, ref)
+        return render(request, "publisher.html", page=data, publisher=data.publisher, params={})
+
+    return cached(request, session, principal, build)
 
 
 @router.get("/node", name="node")

@@ -23,7 +23,7 @@ from registry.oauth.principal import Principal
 from registry.querying import by_ids, live
 from registry.search import service as search
 from registry.sharing.models import Adoption, Partnership
-from registry.sharing.visibility import active_partnership_clause, visible_clause
+from registry.sharing.visibility import active_partnership_clause, today, visible_clause
 
 T = TypeVar("T")
 
@@ -35,11 +35,21 @@ HOME_ITEMS = 6
 
 def catalog_version(session: Session) -> Hashable:
     """A value that changes whenever anything a page shows may have changed: every
-    local write takes the next change sequence number, and every applied page of a
-    peer's feed moves that peer's cursor in the same transaction."""
+    local write takes the next change sequence number; every applied page of a peer's
+    feed moves that peer's cursor in the same transaction, and every sync attempt
+    stamps the peer; and partnerships lapse by date."""
     counter = session.exec(select(ChangeCounter.value)).first() or 0
-    cursors = tuple(session.exec(select(Peer.node_id, Peer.cursor).order_by(col(Peer.node_id))))
-    return (counter, cursors)
+    peers = session.execute(
+        sa.select(
+            col(Peer.node_id),
+            col(Peer.cursor),
+            col(Peer.name),
+            col(Peer.items),
+            col(Peer.last_success_at),
+            col(Peer.last_error_at),
+        ).order_by(col(Peer.node_id))
+    ).all()
+    return (counter, tuple(tuple(peer) for peer in peers), today())
 
 
 class ViewCache:
@@ -80,6 +90,10 @@ class ViewCache:
 
 
 facet_cache = ViewCache()
+# Whole rendered pages of the anonymous view, by address and language: most readers
+# of a city's catalog read the same few pages, and a page that has not changed is
+# served without a query beyond the catalog's version.
+page_cache = ViewCache(size=512)
 
 
 # --- home --------------------------------------------------------------------------

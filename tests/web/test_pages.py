@@ -25,6 +25,7 @@ def _fresh_cache():
     # Each test's rows are rolled back, and the counter with them: a cached view
     # from one test must not be served to the next.
     web_service.facet_cache.clear()
+    web_service.page_cache.clear()
 
 
 @pytest.fixture
@@ -437,3 +438,21 @@ def test_sizes_and_numbers_per_language():
     assert Formats("id").number(100000) == "100.000"
     assert Formats("en").number(100000) == "100,000"
     assert Formats("id").date(date(2025, 3, 12)) == "12 Mar 2025"
+
+
+async def test_a_cached_page_is_not_served_after_the_item_is_hidden(client, session, catalog):
+    app = catalog["app"]
+    assert (await client.get(f"/apps/{app.id}", headers=EN)).status_code == 200
+    assert (await client.get(f"/apps/{app.id}", headers=EN)).status_code == 200  # from the cache
+    service.update_app(session, ADMIN, app, schemas.AppUpdate(visibility="partners"))
+    session.commit()
+    assert (await client.get(f"/apps/{app.id}", headers=EN)).status_code == 404
+
+
+async def test_cached_pages_keep_their_language(client, catalog):
+    english = await client.get("/", headers=EN)
+    indonesian = await client.get("/", headers=ID)
+    assert '<html lang="en">' in english.text
+    assert '<html lang="id">' in indonesian.text
+    assert indonesian.headers["content-language"] == "id"
+    assert int(indonesian.headers["content-length"]) == len(indonesian.content)
