@@ -1,6 +1,6 @@
 """The demo catalog: four local governments with apps, releases, datasets and
-distributions, loaded into an empty node so that a first look at Lumbung has
-something to browse, filter and share.
+distributions, and which of them use each other's apps, loaded into an empty node so
+that a first look at Lumbung has something to browse, filter and share.
 
 Everything in ``catalog.json`` is invented. Apps carry the ``demo`` tag, every
 description says "(data contoh / demo data)", links point at the reserved
@@ -14,6 +14,7 @@ so the demo can never hold data that the API would refuse.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeVar
@@ -26,8 +27,11 @@ from registry.catalog import schemas, service
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
 from registry.oauth.principal import Principal
 from registry.querying import live
+from registry.sharing import schemas as sharing_schemas
+from registry.sharing import service as sharing
 
 __all__ = [
+    "DemoAdoption",
     "DemoApp",
     "DemoCatalog",
     "DemoCatalogError",
@@ -63,10 +67,20 @@ class DemoDataset:
 
 
 @dataclass(frozen=True)
+class DemoAdoption:
+    """A demo publisher's use of a demo app, named ``publisher/slug``; the app's id is
+    known only once the app is created."""
+
+    app: tuple[str, str]
+    adoption: sharing_schemas.AdoptionCreate
+
+
+@dataclass(frozen=True)
 class DemoCatalog:
     publishers: tuple[schemas.PublisherCreate, ...]
     apps: tuple[DemoApp, ...]
     datasets: tuple[DemoDataset, ...]
+    adoptions: tuple[DemoAdoption, ...] = ()
 
 
 def read_catalog() -> DemoCatalog:
@@ -89,7 +103,12 @@ def read_catalog() -> DemoCatalog:
         _parse_dataset(entry, f"datasets[{i}]", codes)
         for i, entry in enumerate(_list(raw, "datasets", "catalog"))
     )
-    return DemoCatalog(publishers, apps, datasets)
+    names = {(entry.app.publisher, entry.app.slug) for entry in apps}
+    adoptions = tuple(
+        _parse_adoption(entry, f"adoptions[{i}]", codes, names)
+        for i, entry in enumerate(_as_list(raw.get("adoptions", []), "adoptions"))
+    )
+    return DemoCatalog(publishers, apps, datasets, adoptions)
 
 
 def load_demo(session: Session) -> bool:
@@ -106,9 +125,11 @@ def load_demo(session: Session) -> bool:
     catalog = read_catalog()
     for publisher_in in catalog.publishers:
         service.create_publisher(session, publisher_in, demo=True)
+    created: dict[tuple[str, str], App] = {}
     for entry in catalog.apps:
         app = service.create_app(session, LOADER, entry.app)
         app.demo = True
+        created[(entry.app.publisher or "", entry.app.slug)] = app
         for release_in in entry.releases:
             service.create_release(session, LOADER, app, release_in)
     for dataset_entry in catalog.datasets:
@@ -116,6 +137,10 @@ def load_demo(session: Session) -> bool:
         dataset.demo = True
         for distribution_in in dataset_entry.distributions:
             service.create_distribution(session, LOADER, dataset, distribution_in)
+    # Who uses what, so an app's page shows its users from the first start.
+    for use in catalog.adoptions:
+        adoption_in = use.adoption.model_copy(update={"app_id": created[use.app].id})
+        sharing.create_adoption(session, LOADER, adoption_in)
     session.flush()
     return True
 
@@ -170,6 +195,23 @@ def _parse_dataset(raw: object, where: str, publishers: set[str]) -> DemoDataset
             for i, distribution in enumerate(_as_list(distributions, f"{where}.distributions"))
         ),
     )
+
+
+def _parse_adoption(
+    raw: object, where: str, publishers: set[str], apps: set[tuple[str | None, str]]
+) -> DemoAdoption:
+    entry = dict(_mapping(raw, where))
+    ref = str(entry.pop("app", ""))
+    owner, _, slug = ref.partition("/")
+    if (owner, slug) not in apps:
+        raise DemoCatalogError(
+            f"demo catalog, {where}.app: {ref!r} is not a demo app (publisher/slug)"
+        )
+    _check_publisher(entry.get("publisher"), where, publishers)
+    # Validated with a placeholder id: the app's own exists only once it is loaded.
+    placeholder = {**entry, "app_id": uuid.UUID(int=0)}
+    adoption = _validate(sharing_schemas.AdoptionCreate, placeholder, where)
+    return DemoAdoption((owner, slug), adoption)
 
 
 def _validate(model: type[M], raw: object, where: str) -> M:

@@ -58,7 +58,7 @@ def cached(
     return Response(body, status_code=status, headers=headers)
 
 
-@router.get("/", name="home")
+@router.api_route("/", methods=["GET", "HEAD"], name="home")
 def home(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
     def build() -> Response:
         data = service.home(session, principal)
@@ -88,7 +88,7 @@ def _search_query(
     )
 
 
-@router.get("/search", name="search")
+@router.api_route("/search", methods=["GET", "HEAD"], name="search")
 def search(
     request: Request,
     session: SessionDep,
@@ -132,7 +132,7 @@ def _search_page(
     )
 
 
-@router.get("/apps/{app_id}", name="app")
+@router.api_route("/apps/{app_id}", methods=["GET", "HEAD"], name="app")
 def app_page(
     app_id: str, request: Request, session: SessionDep, principal: PagePrincipal
 ) -> Response:
@@ -143,7 +143,7 @@ def app_page(
     return cached(request, session, principal, build)
 
 
-@router.get("/datasets/{dataset_id}", name="dataset")
+@router.api_route("/datasets/{dataset_id}", methods=["GET", "HEAD"], name="dataset")
 def dataset_page(
     dataset_id: str, request: Request, session: SessionDep, principal: PagePrincipal
 ) -> Response:
@@ -154,7 +154,7 @@ def dataset_page(
     return cached(request, session, principal, build)
 
 
-@router.get("/publishers/{ref}", name="publisher")
+@router.api_route("/publishers/{ref}", methods=["GET", "HEAD"], name="publisher")
 def publisher_page(
     ref: str, request: Request, session: SessionDep, principal: PagePrincipal
 ) -> Response:
@@ -165,7 +165,7 @@ def publisher_page(
     return cached(request, session, principal, build)
 
 
-@router.get("/node", name="node")
+@router.api_route("/node", methods=["GET", "HEAD"], name="node")
 def node_page(request: Request, session: SessionDep) -> Response:
     from registry import __version__
 
@@ -189,7 +189,7 @@ def choose_language(language: str, next: str = "/") -> Response:
     return response
 
 
-@router.get("/static/{name}", name="static")
+@router.api_route("/static/{name}", methods=["GET", "HEAD"], name="static")
 def static(name: str) -> Response:
     if name not in STATIC_FILES:
         raise NotFound(f"no file {name!r}")

@@ -168,3 +168,21 @@ def test_links_point_only_at_example_hosts() -> None:
     for url in found:
         assert url.startswith("https://"), url
         assert url.split("/")[2].endswith(".example"), url
+
+
+def test_demo_apps_are_used_by_other_demo_publishers(loaded: Session) -> None:
+    """An app's page shows who uses it from the first start: the demo records adoptions
+    of public apps by publishers other than their owners."""
+    from registry.sharing.models import Adoption
+
+    apps = {app.id: app for app in rows(loaded, App)}
+    adoptions = loaded.exec(select(Adoption)).all()
+    assert len(adoptions) == len(read_catalog().adoptions) >= 3
+    for adoption in adoptions:
+        app = apps[adoption.app_id]
+        assert app.visibility == Visibility.public, app.slug
+        owner = loaded.get(Publisher, app.publisher_id)
+        assert owner is not None
+        assert adoption.adopter_code != owner.code
+    used = {apps[a.app_id].slug for a in adoptions}
+    assert "smart-kampung" in used

@@ -35,21 +35,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    # The demo catalog records who uses which app (Kota Pariaman runs Smart Kampung).
     with running_node("web", tmp_path_factory.mktemp("web"), "--demo") as node:
-        # Kota Pariaman uses Banyuwangi's Smart Kampung, so its page has a "used by".
-        apps = node.get("/api/v1/apps", publisher="kab-banyuwangi", limit=200)["items"]
-        kampung = next(a for a in apps if a["slug"] == "smart-kampung")
-        node.post(
-            "/api/v1/adoptions",
-            {
-                "app_id": kampung["id"],
-                "publisher": "kota-pariaman",
-                "status": "production",
-                "started_on": "2025-04-01",
-                "version": "2.3.0",
-            },
-            node.admin_headers(),
-        )
         yield node
 
 

@@ -456,3 +456,9 @@ async def test_cached_pages_keep_their_language(client, catalog):
     assert '<html lang="id">' in indonesian.text
     assert indonesian.headers["content-language"] == "id"
     assert int(indonesian.headers["content-length"]) == len(indonesian.content)
+
+
+async def test_pages_answer_head(client, catalog):
+    response = await client.head("/", headers=EN)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
