@@ -68,11 +68,13 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.state.error_page = error_page
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, exempt=("/artifacts",))
 
+    # The catalog pages first: the router tries routes in order, and a page request
+    # is the most common kind; no page path can match an API route or the reverse.
+    app.include_router(web_router)
     app.include_router(health_router)
     app.include_router(oauth_router)
     app.include_router(catalog_router, prefix="/api/v1")
     app.include_router(sharing_router, prefix="/api/v1")
     app.include_router(search_router, prefix="/api/v1")
     app.include_router(federation_router)
-    app.include_router(web_router)
     return app

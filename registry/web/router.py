@@ -2,18 +2,26 @@
 
 Routes are thin, as the API's are: read the query, ask :mod:`registry.web.service`
 (which reads through the catalog's services and visibility rule), render a template.
+
+Pages of the anonymous view are kept once rendered (:data:`service.page_cache`) and
+served again while the catalog's version is the same. Checking that version is two
+small reads, done on the event loop over a connection kept for it, so a page that has
+not changed costs no thread hop and no new database connection; a page that has to be
+built is built in the thread pool in a read-only unit of work of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from registry.deps import SessionDep
+from registry.db import session_scope
 from registry.errors import NotFound
 from registry.oauth.principal import Principal
 from registry.search.service import SearchQuery
@@ -25,7 +33,7 @@ router = APIRouter(include_in_schema=False)
 RESULTS_PER_PAGE = 20
 
 
-def page_principal(request: Request) -> Principal | None:
+async def page_principal(request: Request) -> Principal | None:
     """Who is reading a page. Pages have no sign-in yet, so every reader is anonymous
     and sees what ``/api/v1`` shows without a token. A bearer token is deliberately not
     read here: a browser never sends one, and sign-in for people (OIDC with a session
@@ -34,41 +42,54 @@ def page_principal(request: Request) -> Principal | None:
 
 
 PagePrincipal = Annotated[Principal | None, Depends(page_principal)]
+Build = Callable[[Session], Response]
 
 
-def cached(
-    request: Request,
-    session: Session,
-    principal: Principal | None,
-    build: Callable[[], Response],
-) -> Response:
-    """The page ``build`` makes, kept for the anonymous view until the catalog changes
-    (see :class:`registry.web.service.ViewCache`): by address and language, the only
-    other things a page depends on."""
+def page_version(request: Request) -> Hashable:
+    """The catalog's version (:func:`service.read_version`), read on a connection kept
+    for it. In tests the app's bind is the test's own connection, which is used as is."""
+    bind = request.app.state.engine
+    if isinstance(bind, sa.Connection):
+        return service.read_version(bind)
+    reader: service.VersionReader | None = getattr(request.app.state, "web_versions", None)
+    if reader is None:
+        reader = request.app.state.web_versions = service.VersionReader(bind)
+    return reader.read()
+
+
+def _build(request: Request, build: Build) -> Response:
+    with session_scope(request.app.state.engine, write=False) as session:
+        return build(session)
+
+
+async def page(request: Request, principal: Principal | None, build: Build) -> Response:
+    """The page ``build`` makes, kept for the anonymous view until the catalog changes:
+    by address and language, the only other things a page depends on."""
     if principal is not None:
-        return build()
-
-    def freeze() -> tuple[bytes, int, dict[str, str]]:
-        response = build()
-        return bytes(response.body), response.status_code, dict(response.headers)
-
-    key = ("page", request.url.path, request.url.query, language_of(request))
-    body, status, headers = service.page_cache.get(session, principal, key, freeze)
-    headers.pop("content-length", None)
+        return await run_in_threadpool(_build, request, build)
+    key = (request.url.path, request.url.query, language_of(request))
+    version = page_version(request)
+    kept = service.page_cache.lookup(key, version)
+    if kept is None:
+        response = await run_in_threadpool(_build, request, build)
+        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        kept = (bytes(response.body), response.status_code, headers)
+        service.page_cache.store(key, version, kept)
+    body, status, headers = kept
     return Response(body, status_code=status, headers=headers)
 
 
 @router.api_route("/", methods=["GET", "HEAD"], name="home")
-def home(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
-    def build() -> Response:
+async def home(request: Request, principal: PagePrincipal) -> Response:
+    def build(session: Session) -> Response:
         data = service.home(session, principal)
         peers = service.peers_by_node(session)
         return render(request, "home.html", home=data, params={}, peers=peers)
 
-    return cached(request, session, principal, build)
+    return await page(request, principal, build)
 
 
-def _search_query(
+async def _search_query(
     q: Annotated[str | None, Query(max_length=200)] = None,
     kind: Annotated[str | None, Query(max_length=16)] = None,
     publisher: Annotated[str | None, Query(max_length=64)] = None,
@@ -89,88 +110,72 @@ def _search_query(
 
 
 @router.api_route("/search", methods=["GET", "HEAD"], name="search")
-def search(
+async def search(
     request: Request,
-    session: SessionDep,
     principal: PagePrincipal,
     query: Annotated[SearchQuery, Depends(_search_query)],
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    return cached(
-        request,
-        session,
-        principal,
-        lambda: _search_page(request, session, principal, query, cursor),
-    )
+    def build(session: Session) -> Response:
+        found = service.results(session, principal, query, limit=RESULTS_PER_PAGE, cursor=cursor)
+        params: dict[str, Any] = {
+            "q": query.q,
+            "kind": query.kind,
+            "publisher": query.publisher,
+            "category": query.category,
+            "theme": query.theme,
+            "origin": query.origin,
+        }
+        return render(
+            request,
+            "search.html",
+            results=found,
+            query=query,
+            params=params,
+            active=[k for k in ("kind", "publisher", "category", "theme", "origin") if params[k]],
+            cursor=cursor,
+            peers=service.peers_by_node(session),
+        )
 
-
-def _search_page(
-    request: Request,
-    session: Session,
-    principal: Principal | None,
-    query: SearchQuery,
-    cursor: str | None,
-) -> Response:
-    found = service.results(session, principal, query, limit=RESULTS_PER_PAGE, cursor=cursor)
-    params: dict[str, Any] = {
-        "q": query.q,
-        "kind": query.kind,
-        "publisher": query.publisher,
-        "category": query.category,
-        "theme": query.theme,
-        "origin": query.origin,
-    }
-    return render(
-        request,
-        "search.html",
-        results=found,
-        query=query,
-        params=params,
-        active=[key for key in ("kind", "publisher", "category", "theme", "origin") if params[key]],
-        cursor=cursor,
-        peers=service.peers_by_node(session),
-    )
+    return await page(request, principal, build)
 
 
 @router.api_route("/apps/{app_id}", methods=["GET", "HEAD"], name="app")
-def app_page(
-    app_id: str, request: Request, session: SessionDep, principal: PagePrincipal
-) -> Response:
-    def build() -> Response:
+async def app_page(app_id: str, request: Request, principal: PagePrincipal) -> Response:
+    def build(session: Session) -> Response:
         data = service.app_page(session, principal, service.ensure_uuid(app_id, "app"))
         return render(request, "app.html", page=data, app=data.app, params={})
 
-    return cached(request, session, principal, build)
+    return await page(request, principal, build)
 
 
 @router.api_route("/datasets/{dataset_id}", methods=["GET", "HEAD"], name="dataset")
-def dataset_page(
-    dataset_id: str, request: Request, session: SessionDep, principal: PagePrincipal
-) -> Response:
-    def build() -> Response:
+async def dataset_page(dataset_id: str, request: Request, principal: PagePrincipal) -> Response:
+    def build(session: Session) -> Response:
         data = service.dataset_page(session, principal, service.ensure_uuid(dataset_id, "dataset"))
         return render(request, "dataset.html", page=data, dataset=data.dataset, params={})
 
-    return cached(request, session, principal, build)
+    return await page(request, principal, build)
 
 
 @router.api_route("/publishers/{ref}", methods=["GET", "HEAD"], name="publisher")
-def publisher_page(
-    ref: str, request: Request, session: SessionDep, principal: PagePrincipal
-) -> Response:
-    def build() -> Response:
+async def publisher_page(ref: str, request: Request, principal: PagePrincipal) -> Response:
+    def build(session: Session) -> Response:
         data = service.publisher_page(session, principal, ref)
         return render(request, "publisher.html", page=data, publisher=data.publisher, params={})
 
-    return cached(request, session, principal, build)
+    return await page(request, principal, build)
 
 
 @router.api_route("/node", methods=["GET", "HEAD"], name="node")
-def node_page(request: Request, session: SessionDep) -> Response:
+async def node_page(request: Request, principal: PagePrincipal) -> Response:
     from registry import __version__
 
-    data = service.node_page(session)
-    return render(request, "node.html", page=data, version=__version__, params={})
+    def build(session: Session) -> Response:
+        data = service.node_page(session)
+        return render(request, "node.html", page=data, version=__version__, params={})
+
+    return await page(request, principal, build)
 
 
 @router.get("/lang/{language}", name="language")
