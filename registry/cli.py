@@ -89,6 +89,7 @@ def serve(
         out.print(f"  admin    : credentials in {settings.admin_client_file}")
     if loaded:
         out.print("  demo     : demo catalog loaded (marked as demo data)")
+    out.print(f"  catalog  : http://{host}:{port}/")
     out.print(f"  API docs : http://{host}:{port}/docs   (OpenAPI: /openapi.json)")
     uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
 

@@ -55,6 +55,7 @@ def environment(language: str) -> Environment:
         pick=lambda texts: i18n.pick(texts, language),
         query_url=query_url,
         highlight=highlight,
+        snippet=snippet,
         paragraphs=paragraphs,
     )
     return env
@@ -122,6 +123,15 @@ def highlight(text: str | None, q: str | None, width: int = 220) -> Markup:
     out.append(str(escape(excerpt[last:])))
     out.append(str(escape(suffix)))
     return Markup("".join(out))
+
+
+_NOT_MARK = re.compile(r"<(?!/?mark>)[^>]*>")
+
+
+def snippet(html: str) -> Markup:
+    """A search snippet from the search service: item text already escaped, matches
+    in ``<mark>``. Any other tag is dropped, so the page trusts no more than that."""
+    return Markup(_NOT_MARK.sub("", html))
 
 
 def paragraphs(text: str | None) -> list[str]:

@@ -486,3 +486,10 @@ def test_version_reader_sees_each_commit(tmp_path):
     finally:
         reader.close()
         engine.dispose()
+
+
+def test_search_snippets_keep_only_marks():
+    from registry.web.render import snippet
+
+    html = "Layanan <mark>desa</mark> &lt;b&gt; <img src=x onerror=alert(1)><script>x</script>"
+    assert str(snippet(html)) == "Layanan <mark>desa</mark> &lt;b&gt; x"
