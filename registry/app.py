@@ -13,6 +13,8 @@ from registry.catalog.router import router as catalog_router
 from registry.db import Bind, create_db_engine
 from registry.errors import install_error_handlers
 from registry.federation.router import router as federation_router
+from registry.formats.router import catalog_router as dcat_catalog_router
+from registry.formats.router import router as formats_router
 from registry.health import router as health_router
 from registry.middleware import BodySizeLimit
 from registry.oauth.keys import KeyStore
@@ -73,7 +75,10 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.include_router(web_router)
     app.include_router(health_router)
     app.include_router(oauth_router)
+    # Before the catalog's routes: /apps/import must not be read as an app id.
+    app.include_router(formats_router, prefix="/api/v1")
     app.include_router(catalog_router, prefix="/api/v1")
+    app.include_router(dcat_catalog_router)
     app.include_router(sharing_router, prefix="/api/v1")
     app.include_router(search_router, prefix="/api/v1")
     app.include_router(federation_router)

@@ -76,11 +76,24 @@ def current_principal(
     )
 
 
-def authorized_principal(
-    security_scopes: SecurityScopes,
-    principal: Annotated[Principal | None, Depends(current_principal)],
-) -> Principal:
-    """The caller, who must hold every scope the route declares."""
+def principal_outside_transaction(
+    request: Request, authorization: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal | None:
+    """The caller, checked in a short read-only unit of work of its own, for routes
+    that talk to another host before they write: no transaction (and, on SQLite, no
+    write lock) stays open while they wait on the network."""
+    from registry.oauth.tokens import verify_access_token
+
+    token = _bearer(authorization)
+    if token is None:
+        return None
+    with session_scope(request.app.state.engine, write=False) as session:
+        return verify_access_token(
+            token, settings=request.app.state.settings, keys=request.app.state.keys, session=session
+        )
+
+
+def _require_scopes(security_scopes: SecurityScopes, principal: Principal | None) -> Principal:
     if principal is None:
         raise Unauthorized(
             "this operation needs an access token",
@@ -92,9 +105,30 @@ def authorized_principal(
     return principal
 
 
+def authorized_principal(
+    security_scopes: SecurityScopes,
+    principal: Annotated[Principal | None, Depends(current_principal)],
+) -> Principal:
+    """The caller, who must hold every scope the route declares."""
+    return _require_scopes(security_scopes, principal)
+
+
+def authorized_outside_transaction(
+    security_scopes: SecurityScopes,
+    principal: Annotated[Principal | None, Depends(principal_outside_transaction)],
+) -> Principal:
+    """As ``authorized_principal``, without holding a transaction open."""
+    return _require_scopes(security_scopes, principal)
+
+
 PrincipalDep = Annotated[Principal | None, Depends(current_principal)]
 CatalogWriter = Annotated[Principal, Security(authorized_principal, scopes=["catalog:write"])]
 SharingWriter = Annotated[Principal, Security(authorized_principal, scopes=["sharing:write"])]
 Admin = Annotated[Principal, Security(authorized_principal, scopes=["admin"])]
+# For routes that fetch from another host before writing (they open their own session).
+CatalogWriterOutside = Annotated[
+    Principal, Security(authorized_outside_transaction, scopes=["catalog:write"])
+]
+EngineDep = Annotated[Bind, Depends(get_engine)]
 FederationReader = Annotated[Principal, Security(authorized_principal, scopes=["federation:read"])]
 FederationWriter = Annotated[Principal, Security(authorized_principal, scopes=["federation:write"])]

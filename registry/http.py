@@ -3,7 +3,7 @@ header of paged lists, and ``Idempotency-Key`` on creates."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import Header, Request, Response
@@ -104,3 +104,30 @@ def _created_response(
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def preferred_media(accept: str | None, offered: Sequence[str]) -> str | None:
+    """The media type of ``offered`` the ``Accept`` header prefers (the first offered on
+    a tie, or when there is no header), or None when it accepts none of them."""
+    if not accept:
+        return offered[0]
+    best: tuple[float, int, str] | None = None
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        for rank, candidate in enumerate(offered):
+            kind = candidate.split("/")[0]
+            if media in (candidate, f"{kind}/*", "*/*") and quality > 0:
+                # Exact types beat wildcards at the same quality.
+                key = (quality, -rank if media == candidate else -rank - len(offered), candidate)
+                if best is None or key[:2] > best[:2]:
+                    best = key
+    return best[2] if best else None

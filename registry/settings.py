@@ -51,6 +51,17 @@ class Settings(BaseSettings):
         default=0, description="Seconds between background pulls from peers; 0 turns it off."
     )
     demo: bool = Field(default=False, description="Load the demo catalog on first start.")
+    fetch_allow: list[str] = Field(
+        default_factory=list,
+        description="Hosts or networks (CIDR) that imports and harvests may reach although "
+        'they are not public, as JSON: ["10.1.2.0/24", "ckan.internal"]. Empty: public only.',
+    )
+    fetch_max_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=1024 * 1024, description="Largest publiccode.yml fetched by URL, in bytes."
+    )
+    fetch_timeout: Annotated[float, Field(gt=0, le=120)] = Field(
+        default=10.0, description="Seconds a fetch of a remote document may take in all."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -112,9 +112,14 @@ class App(Mirrored, table=True):
     maintenance: dict[str, Any] | None = json_field(default=None)
     localisation: dict[str, Any] | None = json_field(default=None)
     spbe_class: str | None = Field(default=None, max_length=16)
+    # Codes of the national SPBE reference architecture for applications (RAA).
+    raa_codes: list[str] = json_field(default_factory=list)
     tags: list[str] = json_field(default_factory=list)
     visibility: Visibility = Field(sa_type=enum_column(Visibility), index=True)
     demo: bool = Field(default=False)
+    # The publiccode.yml the app was imported from, normalised to the current spec,
+    # with every key the catalog has no column for (round trip on export).
+    publiccode: dict[str, Any] | None = Field(default=None, sa_type=_NullableJSON)
 
 
 class Release(Mirrored, table=True):

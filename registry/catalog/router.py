@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
@@ -12,7 +12,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from registry import idempotency
-from registry.catalog import artifacts, schemas, service
+from registry.catalog import artifacts, public, schemas, service
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
 from registry.deps import Admin, CatalogWriter, PrincipalDep, SessionDep, SettingsDep
 from registry.errors import NotFound, problem_responses
@@ -21,7 +21,7 @@ from registry.http import (
     IfMatch,
     check_if_match,
     created,
-    etag_of,
+    preferred_media,
     set_next_link,
     with_etag,
 )
@@ -30,6 +30,8 @@ from registry.querying import by_ids
 from registry.settings import Settings
 
 READ_ERRORS = problem_responses(401, 404, 422)
+# The DCAT-AP documents a dataset's IRI leads to, by media type.
+RDF_DOCUMENTS = {"text/turtle": ".ttl", "application/ld+json": ".jsonld"}
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 413, 422)
 
 router = APIRouter()
@@ -45,16 +47,7 @@ Limit = Annotated[int, Depends(page_size)]
 Cursor = Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")]
 
 
-def _tracked(settings: Settings, item: Any, path: str) -> dict[str, Any]:
-    # A mirror keeps its origin's id, so its global id is its URL on that origin.
-    origin = item.origin or settings.issuer
-    # Mirrors are not in this node's sequence; their version is their origin's time.
-    version = item.change_seq if item.origin is None else int(item.updated_at.timestamp() * 1e6)
-    return {
-        "global_id": f"{origin}/api/v1/{path}",
-        "origin": origin,
-        "etag": etag_of(version),
-    }
+_tracked = public.tracked
 
 
 # --- publishers --------------------------------------------------------------------
@@ -174,24 +167,8 @@ def delete_publisher(
 # --- apps --------------------------------------------------------------------------
 
 
-def apps_public(
-    session: SessionDep, settings: Settings, apps: Sequence[App]
-) -> list[schemas.AppPublic]:
-    publishers = by_ids(session, Publisher, [a.publisher_id for a in apps])
-    return [
-        schemas.AppPublic.model_validate(
-            {
-                **app.model_dump(),
-                "publisher": publishers[app.publisher_id].code,
-                **_tracked(settings, app, f"apps/{app.id}"),
-            }
-        )
-        for app in apps
-    ]
-
-
-def app_public(session: SessionDep, settings: Settings, app: App) -> schemas.AppPublic:
-    return apps_public(session, settings, [app])[0]
+apps_public = public.apps_public
+app_public = public.app_public
 
 
 def app_filters(
@@ -203,6 +180,9 @@ def app_filters(
     tag: Annotated[str | None, Query(max_length=64)] = None,
     platform: Annotated[str | None, Query(max_length=64)] = None,
     spbe_class: Annotated[str | None, Query(max_length=16)] = None,
+    raa_code: Annotated[
+        str | None, Query(max_length=32, description="A code of the SPBE reference architecture")
+    ] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text to look for")] = None,
     origin: Annotated[
         str | None,
@@ -221,6 +201,7 @@ def app_filters(
         tag=tag,
         platform=platform,
         spbe_class=spbe_class,
+        raa_code=raa_code,
         q=q,
         origin=origin,
     )
@@ -726,8 +707,16 @@ def get_dataset(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-) -> schemas.DatasetPublic:
+    accept: Annotated[str | None, Header()] = None,
+) -> schemas.DatasetPublic | Response:
+    """A dataset. Its id is also its DCAT-AP IRI: asked for Turtle or JSON-LD in
+    `Accept`, it answers 303 to the dataset's DCAT-AP document."""
     dataset = service.get_dataset(session, principal, dataset_id)
+    wanted = preferred_media(accept, ("application/json", *RDF_DOCUMENTS))
+    if wanted in RDF_DOCUMENTS:
+        return RedirectResponse(
+            f"/api/v1/datasets/{dataset_id}{RDF_DOCUMENTS[wanted]}", status_code=303
+        )
     with_etag(response, dataset.change_seq)
     return dataset_public(session, settings, dataset)
 

@@ -7,12 +7,13 @@ Updates have every field optional and are applied with ``exclude_unset``.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -105,7 +106,10 @@ SoftwareType = Literal[
 ]
 DevelopmentStatus = Literal["concept", "development", "beta", "stable", "obsolete"]
 SpbeClass = Literal["umum", "khusus"]
-Feature = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+# publiccode.yml has had no length limit on features since 0.3; real files run past 100.
+Feature = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+RaaCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+RaaCodes = Annotated[list[RaaCode], Field(max_length=50)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()./-]{3,32}$")]
 
 
@@ -155,6 +159,9 @@ class AppFields(Input):
     spbe_class: SpbeClass | None = Field(
         default=None, description="SPBE classification: aplikasi umum or aplikasi khusus."
     )
+    raa_codes: RaaCodes | None = Field(
+        default=None, description="Codes of the SPBE reference architecture for applications."
+    )
     tags: Terms | None = None
     visibility: Visibility | None = None
 
@@ -189,6 +196,7 @@ class AppPublic(Tracked):
     maintenance: Maintenance | None
     localisation: Localisation | None
     spbe_class: str | None
+    raa_codes: list[str] = []
     tags: list[str]
     visibility: Visibility
     demo: bool
@@ -215,8 +223,28 @@ class Artifact(Input):
     media_type: MediaType | None = None
 
 
+def _date_as_midnight(value: object) -> object:
+    """A plain date (``2026-11-01``, as publiccode.yml's ``releaseDate`` is) means the
+    start of that day in UTC; a timestamp passes through."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value
+
+
+ReleasedAt = Annotated[
+    AwareDatetime,
+    BeforeValidator(_date_as_midnight),
+    Field(description="A timestamp with its zone, or a plain date (midnight UTC)."),
+]
+
+
 class ReleaseFields(Input):
-    released_at: AwareDatetime | None = None
+    released_at: ReleasedAt | None = None
     notes: Annotated[str, StringConstraints(max_length=20000)] | None = None
     artifacts: Annotated[list[Artifact], Field(max_length=100)] | None = None
 
@@ -311,6 +339,11 @@ class DatasetCreate(DatasetFields):
     slug: Slug
     title: Annotated[dict[Language, Title], Field(min_length=1, max_length=50)]
     visibility: Visibility = Visibility.private
+    distributions: Annotated[list[DistributionCreate], Field(max_length=100)] | None = Field(
+        default=None,
+        description="Distributions created with the dataset, in the same transaction "
+        "(as CKAN's package_create takes its resources): all are created or none.",
+    )
 
 
 class DatasetUpdate(DatasetFields):
@@ -380,3 +413,6 @@ class DistributionPublic(Tracked):
 
 class DistributionsPublic(Page):
     items: list[DistributionPublic]
+
+
+DatasetCreate.model_rebuild()

@@ -151,6 +151,7 @@ class AppFilters:
     tag: str | None = None
     platform: str | None = None
     spbe_class: str | None = None
+    raa_code: str | None = None
     q: str | None = None
     origin: str | None = None
 
@@ -185,6 +186,7 @@ def apps_query(
         (App.categories, filters.category),
         (App.tags, filters.tag),
         (App.platforms, filters.platform),
+        (App.raa_codes, filters.raa_code),
     ):
         if element is not None:
             stmt = stmt.where(json_array_contains(session, array, element))
@@ -413,11 +415,16 @@ def create_dataset(
     publisher = publisher_for_create(session, principal, dataset_in.publisher)
     _ensure_slug_free(session, Dataset, publisher, dataset_in.slug)
     dataset = Dataset.model_validate(
-        dataset_in.model_dump(exclude={"publisher"}, exclude_none=True, mode="json"),
+        dataset_in.model_dump(
+            exclude={"publisher", "distributions"}, exclude_none=True, mode="json"
+        ),
         update={"publisher_id": publisher.id},
     )
     session.add(dataset)
     session.flush()
+    # In the caller's transaction: a failure leaves neither dataset nor distributions.
+    for distribution_in in dataset_in.distributions or []:
+        create_distribution(session, principal, dataset, distribution_in)
     return dataset
 
 

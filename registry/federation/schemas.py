@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -81,7 +81,10 @@ class AppData(_Data):
     maintenance: cs.Maintenance | None = None
     localisation: cs.Localisation | None = None
     spbe_class: cs.SpbeClass | None = None
+    raa_codes: cs.RaaCodes = []
     tags: cs.Terms = []
+    # The normalised publiccode.yml, so a mirror exports what its origin does.
+    publiccode: dict[str, Any] | None = None
     visibility: FedVisibility
     demo: bool = False
 

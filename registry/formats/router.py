@@ -1,0 +1,304 @@
+"""``/api/v1`` routes of the standards: publiccode.yml in and out."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from registry.catalog import public, schemas
+from registry.catalog.fields import HttpUrl, PublisherCode
+from registry.catalog.models import Visibility
+from registry.db import Bind, session_scope
+from registry.deps import CatalogWriterOutside, EngineDep, PrincipalDep, SessionDep, SettingsDep
+from registry.errors import BadRequest, LumbungError, problem_responses
+from registry.formats import dcat, publiccode, service
+from registry.formats.fetch import fetch
+from registry.http import preferred_media
+from registry.oauth.principal import Principal
+from registry.querying import decode_cursor, encode_cursor
+from registry.settings import Settings
+
+router = APIRouter()
+
+
+class NotAcceptable(LumbungError):
+    status, code, title = 406, "not-acceptable", "Not acceptable"
+
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+
+
+class ImportFromUrl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: HttpUrl = Field(description="Where the publiccode.yml is served (http or https).")
+
+
+class ImportIssue(BaseModel):
+    path: str = Field(description="Key path in the file, e.g. `description.en.features`.")
+    rule: str
+    level: str = Field(description="`error` (the official parser rejects it) or `warning`.")
+    message: str
+    value: Any = None
+
+
+class ImportReport(BaseModel):
+    app: schemas.AppPublic
+    created: bool = Field(description="True for a new app, false when one was updated.")
+    issues: list[ImportIssue] = Field(
+        description="Every problem found, fixed or kept as it is; empty for a clean file."
+    )
+
+
+IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": ImportFromUrl.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post(
+    "/apps/import",
+    tags=["apps"],
+    operation_id="import_publiccode",
+    response_model=ImportReport,
+    responses={200: {"model": ImportReport}, **problem_responses(400, 401, 403, 409, 413, 422)},
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=IMPORT_BODY,
+)
+async def import_publiccode(
+    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
+    principal: CatalogWriterOutside,
+    publisher: Annotated[
+        PublisherCode | None, Query(description="Owner's code; defaults to the caller's.")
+    ] = None,
+    strict: Annotated[
+        bool, Query(description="Follow the official parser's rules: reject on any error.")
+    ] = False,
+    visibility: Annotated[
+        Visibility | None, Query(description="For a new app; private unless given.")
+    ] = None,
+) -> JSONResponse:
+    """Import a publiccode.yml, sent as the body (`application/yaml`) or named by URL
+    (`{"url": …}`). A re-import of the same source `url` updates that app (200);
+    otherwise an app is created (201). Every problem comes back at once, with its key
+    path: in `issues` when the file is accepted, in the 422 problem's `errors` when not."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if media == "application/json":
+        try:
+            target = ImportFromUrl.model_validate(json.loads(body or b"null"))
+        except (ValueError, ValidationError) as exc:
+            raise BadRequest(f'send {{"url": "https://…/publiccode.yml"}}: {exc}') from None
+        # Fetched before any transaction opens: nothing waits on the network holding a lock.
+        data = await run_in_threadpool(fetch, settings, target.url)
+    elif media in YAML_TYPES or media == "":
+        data = body
+    else:
+        raise BadRequest(f"send application/yaml or application/json, not {media!r}")
+
+    def run() -> dict[str, Any]:
+        with session_scope(engine) as session:
+            result = service.import_publiccode(
+                session,
+                principal,
+                data,
+                publisher=publisher,
+                strict=strict,
+                visibility=visibility,
+            )
+            app = public.app_public(session, settings, result.app)
+        return ImportReport(
+            app=app,
+            created=result.created,
+            issues=[ImportIssue(**i.as_dict()) for i in result.issues],
+        ).model_dump(mode="json")
+
+    report = await run_in_threadpool(run)
+    return JSONResponse(
+        report,
+        status_code=201 if report["created"] else 200,
+        headers={"Location": f"/api/v1/apps/{report['app']['id']}", "ETag": report["app"]["etag"]},
+    )
+
+
+@router.get(
+    "/apps/{app_id}/publiccode.yml",
+    tags=["apps"],
+    operation_id="export_publiccode",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/yaml": {"schema": {"type": "string"}}}},
+        **problem_responses(401, 404, 422),
+    },
+)
+def export_publiccode(
+    app_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> Response:
+    """The app as a current publiccode.yml (`publiccodeYmlVersion: "0"`), every language
+    and every key it was imported with kept."""
+    app, document = service.export_document(session, settings, principal, app_id)
+    return Response(
+        publiccode.dump(document),
+        media_type="application/yaml",
+        headers={
+            "ETag": public.tracked(settings, app, f"apps/{app.id}")["etag"],
+            "Content-Disposition": 'inline; filename="publiccode.yml"',
+        },
+    )
+
+
+# --- DCAT-AP 3 ---------------------------------------------------------------------
+
+RDF_TYPES = (dcat.JSONLD, dcat.TURTLE)
+EXTENSIONS = {"jsonld": dcat.JSONLD, "ttl": dcat.TURTLE}
+RDF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {dcat.TURTLE: {"schema": {"type": "string"}}, dcat.JSONLD: {}}},
+    **problem_responses(401, 404, 406, 422),
+}
+
+catalog_router = APIRouter()
+
+
+def _render(media: str, nodes: list[dcat.Node]) -> bytes:
+    if media == dcat.TURTLE:
+        return (dcat.turtle_prefixes() + dcat.turtle(nodes)).encode()
+    return json.dumps(dcat.jsonld_document(nodes), ensure_ascii=False).encode()
+
+
+@router.get(
+    "/datasets/{dataset_id}.{extension}",
+    tags=["datasets"],
+    operation_id="get_dataset_dcat",
+    response_class=Response,
+    responses=RDF_RESPONSES,
+)
+def get_dataset_dcat(
+    dataset_id: uuid.UUID,
+    extension: Literal["jsonld", "ttl"],
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> Response:
+    """A dataset, its distributions and its publisher as DCAT-AP 3: `.ttl` for Turtle,
+    `.jsonld` for JSON-LD."""
+    media = EXTENSIONS[extension]
+    dataset, nodes = service.dataset_document(session, settings, principal, dataset_id)
+    return Response(
+        _render(media, nodes),
+        media_type=media,
+        headers={"ETag": public.tracked(settings, dataset, f"datasets/{dataset.id}")["etag"]},
+    )
+
+
+def _catalog(
+    request: Request,
+    settings: Settings,
+    engine: Bind,
+    principal: Principal | None,
+    media: str,
+    limit: int,
+    cursor: str | None,
+    modified_since: datetime | None,
+    publisher: str | None,
+) -> StreamingResponse:
+    if modified_since is not None and modified_since.tzinfo is None:
+        modified_since = modified_since.replace(tzinfo=UTC)
+    page = service.CatalogPage(
+        limit=limit,
+        cursor=decode_cursor(cursor) if cursor else None,
+        modified_since=modified_since,
+        publisher=publisher,
+    )
+
+    def page_url(after: uuid.UUID | None) -> str:
+        url = request.url.remove_query_params("cursor")
+        if after is not None:
+            url = url.include_query_params(cursor=encode_cursor(after))
+        return str(url)
+
+    head, pages = service.catalog_nodes(engine, settings, principal, page, page_url)
+    writer = dcat.stream_turtle if media == dcat.TURTLE else dcat.stream_jsonld
+    return StreamingResponse(writer(head, pages), media_type=media)
+
+
+CatalogLimit = Annotated[
+    int, Query(ge=1, le=100_000, description="Datasets in this page (Hydra paging).")
+]
+CatalogCursor = Annotated[
+    str | None, Query(max_length=200, description="From the page's `hydra:next`.")
+]
+ModifiedSince = Annotated[
+    datetime | None,
+    Query(description="Only datasets changed at or after this time (ISO 8601)."),
+]
+PublisherFilter = Annotated[str | None, Query(description="A publisher's code or id.")]
+
+
+@catalog_router.get(
+    "/catalog.{extension}",
+    tags=["datasets"],
+    operation_id="get_catalog_dcat",
+    response_class=Response,
+    responses=RDF_RESPONSES,
+)
+def get_catalog_file(
+    request: Request,
+    extension: Literal["jsonld", "ttl"],
+    settings: SettingsDep,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    limit: CatalogLimit = 1000,
+    cursor: CatalogCursor = None,
+    modified_since: ModifiedSince = None,
+    publisher: PublisherFilter = None,
+) -> StreamingResponse:
+    """The node's datasets the caller may see, as a DCAT-AP 3 catalog, streamed and
+    paged with Hydra (`hydra:view` names the next page)."""
+    return _catalog(
+        request, settings, engine, principal, EXTENSIONS[extension], limit, cursor,
+        modified_since, publisher,
+    )  # fmt: skip
+
+
+@catalog_router.get(
+    "/catalog",
+    tags=["datasets"],
+    operation_id="get_catalog",
+    response_class=Response,
+    responses=RDF_RESPONSES,
+)
+def get_catalog(
+    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    accept: Annotated[str | None, Header()] = None,
+    limit: CatalogLimit = 1000,
+    cursor: CatalogCursor = None,
+    modified_since: ModifiedSince = None,
+    publisher: PublisherFilter = None,
+) -> StreamingResponse:
+    """The DCAT-AP 3 catalog in the format `Accept` asks for: `text/turtle` or
+    `application/ld+json` (the default)."""
+    media = preferred_media(accept, RDF_TYPES)
+    if media is None:
+        raise NotAcceptable("this document is served as text/turtle or application/ld+json")
+    return _catalog(
+        request, settings, engine, principal, media, limit, cursor, modified_since, publisher
+    )

@@ -1,0 +1,73 @@
+"""Which addresses this node may send a request to on someone else's say-so.
+
+A URL given by a caller (a publiccode.yml to import, a CKAN portal to harvest) must
+not make the node reach into its own network: loopback, link-local (cloud metadata
+at 169.254.169.254), private, shared, multicast and reserved addresses are refused,
+unless the operator's allow-list (``LUMBUNG_FETCH_ALLOW``) names the host or a
+network that holds the address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from registry.errors import ValidationFailed
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeAddress(ValidationFailed):
+    code, title = "unsafe-address", "Address not allowed"
+
+
+def _allowed(host: str, address: Address, allow: Iterable[str]) -> bool:
+    for entry in allow:
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        if entry == host.lower():
+            return True
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def is_public(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def resolve(host: str, port: int) -> list[Address]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeAddress(f"cannot resolve {host!r}: {exc}") from None
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+
+
+def check_url(url: str, allow: Iterable[str] = ()) -> None:
+    """Refuse ``url`` unless it is http(s) and every address its host resolves to is
+    public or allowed. Resolving every address (not only the first) closes the trick of
+    a name that answers with one public and one private address."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise UnsafeAddress(f"only http:// and https:// URLs can be fetched, not {url!r}")
+    host = parts.hostname
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        raise UnsafeAddress(f"{url!r} has an invalid port") from None
+    allow = list(allow)
+    for address in resolve(host, port):
+        if not is_public(address) and not _allowed(host, address, allow):
+            raise UnsafeAddress(
+                f"{host} resolves to {address}, a non-public address; the operator may "
+                "allow it with LUMBUNG_FETCH_ALLOW"
+            )
