@@ -49,7 +49,15 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
 
             worker = SyncWorker(app.state.engine, settings, app.state.keys)
             worker.start()
+        harvester = None
+        if settings.harvest_tick > 0 and not isinstance(app.state.engine, sa.Connection):
+            from registry.formats.harvest import HarvestWorker
+
+            harvester = HarvestWorker(app.state.engine, settings)
+            harvester.start()
         yield
+        if harvester is not None:
+            harvester.stop()
         if worker is not None:
             worker.stop()
         if engine is None:

@@ -23,7 +23,7 @@ from registry.console import table as console_table
 from registry.db import create_db_engine, session_scope
 from registry.federation.cli import adoption_app, partnership_app, peer_app
 from registry.federation.cli import sync as sync_command
-from registry.formats.cli import export_app, import_app
+from registry.formats.cli import export_app, harvest_app, import_app
 from registry.oauth.cli import client_app, keys_app
 from registry.querying import live
 
@@ -46,6 +46,7 @@ app.add_typer(adoption_app, name="adoption")
 app.command("sync")(sync_command)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+app.add_typer(harvest_app, name="harvest")
 
 
 def redacted(url: str) -> str:

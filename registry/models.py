@@ -4,6 +4,7 @@
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
 from registry.db import ChangeCounter
 from registry.federation.models import OutboxMessage, Peer, SeenAssertion
+from registry.formats.models import HarvestRecord, HarvestRun, HarvestSource
 from registry.idempotency import IdempotencyRecord
 from registry.oauth.models import OAuthClient, RevokedToken
 from registry.sharing.models import Adoption, Partnership
@@ -14,6 +15,9 @@ __all__ = [
     "ChangeCounter",
     "Dataset",
     "Distribution",
+    "HarvestRecord",
+    "HarvestRun",
+    "HarvestSource",
     "IdempotencyRecord",
     "OAuthClient",
     "OutboxMessage",

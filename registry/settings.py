@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     fetch_max_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=1024 * 1024, description="Largest publiccode.yml fetched by URL, in bytes."
     )
+    harvest_tick: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Seconds between checks for CKAN sources due a harvest (each source has "
+        "its own interval); 0 turns the background harvester off.",
+    )
     fetch_timeout: Annotated[float, Field(gt=0, le=120)] = Field(
         default=10.0, description="Seconds a fetch of a remote document may take in all."
     )

@@ -28,6 +28,8 @@ import regex
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from registry.catalog.fields import LANGUAGE_TAG, check_spdx
@@ -507,14 +509,101 @@ class _Constructor(SafeConstructor):
 
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
 
+try:
+    from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
+except ImportError:  # without the C extension, the pure-Python loader below does it all
+    CParser = None
 
-def _yaml() -> YAML:
-    # The pure-Python safe loader reads YAML 1.2: `yes` stays a string, as in the
-    # official parser; PyYAML (1.1) would turn it into true.
+
+def _load_all(text: str) -> list[Any]:
+    """Every document in ``text``, read with YAML 1.2's rules (``yes`` stays a string,
+    as the official parser reads it; PyYAML, a YAML 1.1 reader, would say true)."""
+    if CParser is not None:
+        # libyaml scans and parses (several times faster than pure Python); the
+        # YAML 1.2 resolver and the constructor above decide the types.
+        loader = _CLoader(text)
+        try:
+            documents = []
+            while loader.check_node():
+                documents.append(_construct(loader.get_node(), 0))
+            return documents
+        finally:
+            loader.dispose()
     yaml = YAML(typ="safe", pure=True)
     yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
-    return yaml
+    return list(yaml.load_all(text))
+
+
+if CParser is not None:
+
+    class _CLoader(CParser, _Constructor, VersionedResolver):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            self._parser = self._composer = self
+            _Constructor.__init__(self, loader=self)
+            VersionedResolver.__init__(self, version=(1, 2), loader=self)
+            # The resolver looks its table up again for every scalar; it never changes.
+            self._table = VersionedResolver.versioned_resolver.fget(self)  # type: ignore[attr-defined]
+
+        @property
+        def versioned_resolver(self) -> Any:
+            return self._table
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            # Most scalars are plain words; only these first characters can start a
+            # YAML 1.2 number, boolean, null or merge key, so the rest are strings
+            # without trying every implicit pattern on them.
+            if kind is ScalarNode and implicit[0] and value and value[0] not in _MAYBE_TYPED:
+                return "tag:yaml.org,2002:str"
+            return VersionedResolver.resolve(self, kind, value, implicit)
+
+
+_MAYBE_TYPED = frozenset("0123456789-+.~nNtTfFyYoO<=")
+_TAG = "tag:yaml.org,2002:"
+
+
+def _construct(node: Any, depth: int) -> Any:
+    """Python values from composed nodes, by the tag the YAML 1.2 resolver gave each
+    scalar. Faster than ruamel's constructor, which decodes every tag's URI again."""
+    if depth > 64:
+        raise YAMLError("nested too deeply (or a recursive alias)")
+    if isinstance(node, MappingNode):
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node, depth + 1)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise YAMLError(f"a key must be a scalar, at line {key_node.start_mark.line + 1}")
+            if key in mapping:
+                raise YAMLError(
+                    f"found duplicate key {key!r} at line {key_node.start_mark.line + 1}"
+                )
+            mapping[key] = _construct(value_node, depth + 1)
+        return mapping
+    if isinstance(node, SequenceNode):
+        return [_construct(item, depth + 1) for item in node.value]
+    tag, value = node.ctag.suffix, node.value
+    if tag == _TAG + "str" or not tag.startswith(_TAG):
+        return value
+    kind = tag[len(_TAG) :]
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return value.lower() == "true"
+    if kind == "int":
+        digits = value.replace("_", "")
+        sign = -1 if digits.startswith("-") else 1
+        digits = digits.lstrip("+-").lower()
+        for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+            if digits.startswith(prefix):
+                return sign * int(digits[2:], base)
+        return sign * int(digits)
+    if kind == "float":
+        lowered = value.replace("_", "").lower()
+        if lowered.lstrip("+-") in (".inf", ".nan"):
+            return float(lowered.replace(".", ""))
+        return float(lowered)
+    return value  # timestamps stay text, as the official parser reads them
 
 
 def load(data: bytes | str) -> tuple[Any, list[Issue]]:
@@ -530,7 +619,7 @@ def load(data: bytes | str) -> tuple[Any, list[Issue]]:
         text = data
     text = text.removeprefix("\ufeff")
     try:
-        documents = list(_yaml().load_all(text))
+        documents = _load_all(text)
     except YAMLError as exc:
         problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
         mark = getattr(exc, "problem_mark", None)

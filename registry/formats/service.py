@@ -20,7 +20,7 @@ from registry.catalog import schemas
 from registry.catalog import service as catalog
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Visibility
 from registry.db import Bind, session_scope
-from registry.errors import FieldError, ValidationFailed, field_error
+from registry.errors import FieldError, LumbungError, ValidationFailed, field_error
 from registry.formats import dcat, publiccode
 from registry.formats.publiccode import Issue
 from registry.oauth.principal import Principal
@@ -140,10 +140,45 @@ def import_publiccode(
     return ImportResult(app, existing is None, parsed.issues)
 
 
+def import_many(
+    session: Session,
+    principal: Principal,
+    files: list[tuple[str, bytes]],
+    *,
+    publisher: str | None,
+    strict: bool = False,
+    visibility: Visibility | None = None,
+) -> list[tuple[str, ImportResult | LumbungError]]:
+    """Import several files in the caller's one unit of work (one commit for all), each
+    in a savepoint of its own: a refused file is reported and leaves the others be."""
+    outcomes: list[tuple[str, ImportResult | LumbungError]] = []
+    for name, data in files:
+        try:
+            with session.begin_nested():
+                result = import_publiccode(
+                    session, principal, data, publisher=publisher, strict=strict,
+                    visibility=visibility,
+                )  # fmt: skip
+            outcomes.append((name, result))
+        except LumbungError as exc:
+            outcomes.append((name, exc))
+        # Written already; a session holding every app so far would make each flush
+        # walk them all again.
+        session.expunge_all()
+    return outcomes
+
+
 def _free_slug(session: Session, owner: Publisher, name: str) -> str:
     base = publiccode.slugify(name)[:90].strip("-") or "app"
+    taken = set(
+        session.exec(
+            select(App.slug).where(
+                App.publisher_id == owner.id, col(App.slug).startswith(base), live(App)
+            )
+        )
+    )
     slug, n = base, 1
-    while first_live(session, App, App.publisher_id == owner.id, App.slug == slug):
+    while slug in taken:
         n += 1
         slug = f"{base}-{n}"
     return slug

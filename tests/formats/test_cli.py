@@ -65,3 +65,32 @@ def test_loopback_url_is_refused(node_env):
     )
     assert result.exit_code == 1
     assert "non-public address" in result.output
+
+
+def test_folder_of_files_imports_each_on_its_own(node_env):
+    for name, text in {
+        "kampung": GOOD,
+        "pasar": GOOD.replace("Smart Kampung", "Smart Pasar").replace(
+            "smart-kampung", "smart-pasar"
+        ),
+        "broken": "name: no url\n",
+    }.items():
+        (node_env / "repos" / name).mkdir(parents=True)
+        (node_env / "repos" / name / "publiccode.yml").write_text(text)
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            "publiccode",
+            str(node_env / "repos"),
+            "--publisher",
+            "kab-banyuwangi",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert sorted(e["slug"] for e in report if "slug" in e) == ["smart-kampung", "smart-pasar"]
+    rejected = [e for e in report if "rejected" in e]
+    assert len(rejected) == 1
+    assert rejected[0]["source"].endswith("broken/publiccode.yml")
