@@ -208,6 +208,49 @@ class Node:
                 return found
 
 
+def signing_key(node: Node) -> Any:
+    """The node's current private signing key, read from its data directory: what an
+    attacker who runs that node holds."""
+    from joserfc.jwk import ECKey
+
+    keys_dir = node.data_dir / "keys"
+    kid = json.loads((keys_dir / "manifest.json").read_text())["current"]
+    return ECKey.import_key(json.loads((keys_dir / f"{kid}.jwk").read_text()))
+
+
+def signed_post(
+    sender: Node,
+    receiver: Node,
+    path: str,
+    payload: dict[str, Any],
+    *,
+    key: Any = None,
+    kid: str | None = None,
+) -> httpx2.Response:
+    """POST a federation request to ``receiver`` as ``sender`` would: a JWT naming the
+    method, path and body hash, signed with ``key`` (by default the sender's own)."""
+    from joserfc import jwt
+
+    from registry.federation.signing import FEDERATION_TYP, body_hash
+
+    key = key or signing_key(sender)
+    body = json.dumps(payload).encode()
+    now = int(time.time())
+    claims = {
+        "iss": sender.url, "sub": sender.url, "aud": receiver.url, "iat": now,
+        "exp": now + 60, "jti": uuid.uuid4().hex, "htm": "POST", "htu": path,
+        "bh": body_hash(body),
+    }  # fmt: skip
+    header = {"alg": "ES256", "kid": kid or key.kid, "typ": FEDERATION_TYP}
+    token = jwt.encode(header, claims, key, algorithms=["ES256"])
+    return httpx2.post(
+        receiver.url + path,
+        content=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+
+
 def start_nodes(base: Path, names: list[str], *serve_args: str) -> list[Node]:
     """Start one node per name, each in ``base/<name>``, and wait until all are ready."""
     nodes = []

@@ -205,9 +205,16 @@ def partnership_reject(partnership_id: Annotated[str, typer.Argument()]) -> None
     _decide(partnership_id, "reject")
 
 
+@partnership_app.command("withdraw")
+def partnership_withdraw(partnership_id: Annotated[str, typer.Argument()]) -> None:
+    """Withdraw a request one of this node's publishers made, before it is decided."""
+    _decide(partnership_id, "withdraw")
+
+
 @partnership_app.command("revoke")
 def partnership_revoke(partnership_id: Annotated[str, typer.Argument()]) -> None:
-    """End a partnership; the partner's node drops the items it showed on its next sync."""
+    """End an active partnership (either side); the partner's node drops the items it
+    showed on its next sync."""
     _decide(partnership_id, "revoke")
 
 

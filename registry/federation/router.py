@@ -24,7 +24,7 @@ from registry.sharing import schemas as sharing_schemas
 from registry.sharing import service as sharing
 
 router = APIRouter()
-SIGNED_ERRORS = problem_responses(401, 404, 409, 422)
+SIGNED_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
 # --- metadata ------------------------------------------------------------------------
@@ -145,7 +145,9 @@ def receive_partnership_status(
     peer: SignedPeer,
     body: Annotated[bytes, Depends(raw_body)],
 ) -> dict[str, Any]:
-    """The other side of a partnership decided (approved, rejected, revoked, expired)."""
+    """The other side of a partnership decided (approved, rejected, withdrew, revoked,
+    expired). Checked against the partnership's state machine as a move of the sending
+    side: 403 when the move belongs to this side, 409 when the status does not allow it."""
     notice = _parse(sharing_schemas.PartnershipStatusNotice, body)
     partnership = sharing.receive_status(session, peer, partnership_id, notice)
     return {"id": str(partnership.id), "status": partnership.status.value}

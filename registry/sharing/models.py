@@ -17,6 +17,7 @@ class PartnershipStatus(enum.StrEnum):
     requested = "requested"
     active = "active"
     rejected = "rejected"
+    withdrawn = "withdrawn"
     revoked = "revoked"
     expired = "expired"
 

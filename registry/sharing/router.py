@@ -119,12 +119,15 @@ def get_partnership(
 )
 def decide_partnership(
     partnership_id: uuid.UUID,
-    action: Literal["approve", "reject", "revoke"],
+    action: Literal["approve", "reject", "withdraw", "revoke"],
     session: SessionDep,
     principal: SharingWriter,
 ) -> schemas.PartnershipPublic:
-    """Approve or reject a request made to your publisher, or revoke a partnership.
-    The other node is told by a signed notice."""
+    """Approve or reject a request made to your publisher, withdraw one your publisher
+    made, or revoke an active partnership (either side). Refused with 403 when the
+    move belongs to the other side, 409 when the partnership's status does not allow
+    it (rejected, withdrawn, revoked and expired are final). The other node is told by
+    a signed notice."""
     partnership = service.get_partnership(session, principal, partnership_id)
     service.decide(session, principal, partnership, action)
     return partnerships_public(session, [partnership])[0]

@@ -14,6 +14,7 @@ who uses its apps and feeds them back out to every node.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from datetime import date
 from typing import Any
@@ -32,7 +33,7 @@ from registry.oauth.models import OAuthClient
 from registry.oauth.principal import Principal
 from registry.querying import PageOf, first_live, live, paginate
 from registry.settings import Settings
-from registry.sharing import schemas
+from registry.sharing import lifecycle, schemas
 from registry.sharing.models import (
     Adoption,
     AdoptionStatus,
@@ -46,16 +47,7 @@ PEER_SCOPE = "federation:read federation:write"
 PARTNERSHIPS_PATH = "/federation/v1/partnerships"
 ADOPTIONS_PATH = "/federation/v1/adoptions"
 
-# Which decisions are allowed from which status, and on which side.
-_DECISIONS: dict[str, tuple[set[PartnershipStatus], set[Direction], PartnershipStatus]] = {
-    "approve": ({PartnershipStatus.requested}, {Direction.incoming}, PartnershipStatus.active),
-    "reject": ({PartnershipStatus.requested}, {Direction.incoming}, PartnershipStatus.rejected),
-    "revoke": (
-        {PartnershipStatus.active, PartnershipStatus.requested},
-        {Direction.incoming, Direction.outgoing},
-        PartnershipStatus.revoked,
-    ),
-}
+log = logging.getLogger(__name__)
 
 
 def peer_client_id(node_id: str) -> str:
@@ -178,18 +170,44 @@ def list_partnerships(
 def decide(
     session: Session, principal: Principal, partnership: Partnership, action: str
 ) -> Partnership:
-    """Approve, reject or revoke; the other side hears of it by a signed notice."""
-    allowed_from, sides, new_status = _DECISIONS[action]
+    """Approve, reject, withdraw or revoke (see ``lifecycle``); the other side hears of
+    it by a signed notice."""
     catalog.ensure_owner(principal, partnership.publisher_id)
-    if partnership.direction not in sides:
-        raise Conflict(f"only the partner's node can {action} this request")
-    if partnership.status not in allowed_from:
-        raise Conflict(f"the partnership is {partnership.status.value}; it cannot be {action}d")
-    set_status(session, partnership, new_status)
+    target = lifecycle.ACTIONS[action]
+    move(session, partnership, target, lifecycle.side_of(partnership.direction, local=True))
+    set_status(session, partnership, target)
     return partnership
 
 
+def move(
+    session: Session,
+    partnership: Partnership,
+    target: PartnershipStatus,
+    side: lifecycle.Side,
+    *,
+    by: str = "this node",
+) -> None:
+    """Check a change of status against the table of ``lifecycle``; a refused one is
+    logged (a peer trying its luck is something an operator wants to see) and raised."""
+    try:
+        lifecycle.check(partnership.status, target, side)
+    except (Forbidden, Conflict) as exc:
+        log.warning(
+            "partnership change refused: peer=%s partnership=%s from=%s to=%s side=%s by=%s: %s",
+            partnership.peer_node_id,
+            partnership.id,
+            partnership.status.value,
+            target.value,
+            side.value,
+            by,
+            exc.detail,
+        )
+        raise
+
+
 def set_status(session: Session, partnership: Partnership, status: PartnershipStatus) -> None:
+    """Apply a checked change made on this node and queue the notice that tells the
+    other node."""
     partnership.status = status
     partnership.decided_at = utcnow()
     session.add(partnership)
@@ -211,17 +229,33 @@ def set_status(session: Session, partnership: Partnership, status: PartnershipSt
 def receive_status(
     session: Session, peer: Peer, partnership_id: uuid.UUID, notice: schemas.PartnershipStatusNotice
 ) -> Partnership:
-    """The other side decided; mirror its decision in our record."""
+    """The other side decided; check its move against the table, as a move of *its*
+    side, and mirror it in our record. Only the partnership's own peer may tell."""
     partnership = first_live(session, Partnership, Partnership.id == partnership_id)
     if partnership is None or partnership.peer_node_id != peer.node_id:
+        if partnership is not None:
+            log.warning(
+                "partnership change refused: peer=%s partnership=%s from=%s to=%s: "
+                "the partnership is held with %s",
+                peer.node_id,
+                partnership.id,
+                partnership.status.value,
+                notice.status.value,
+                partnership.peer_node_id,
+            )
         raise NotFound(f"no partnership {partnership_id} with {peer.node_id}")
-    if notice.status == PartnershipStatus.requested:
-        raise invalid(["body", "status"], "a decision cannot return a partnership to requested")
-    if partnership.status != notice.status:
+    side = lifecycle.side_of(partnership.direction, local=False)
+    # The same notice again (a delivery retried after its answer got lost) changes
+    # nothing; it is no error as long as that side could have made the move.
+    repeated = partnership.status == notice.status and lifecycle.may_reach(side, notice.status)
+    if not repeated:
+        move(session, partnership, notice.status, side, by=peer.node_id)
         partnership.status = notice.status
         partnership.decided_at = utcnow()
         session.add(partnership)
-    if notice.client_id is not None:
+    if notice.client_id is not None and notice.status == PartnershipStatus.active:
+        # The receiver's approval names the OAuth client it registered for this node
+        # (only the receiver can have approved: ``move`` saw to that).
         peer.client_id = notice.client_id
         session.add(peer)
     session.flush()
@@ -268,6 +302,8 @@ def expire_due(session: Session) -> int:
         )
     ).all()
     for partnership in due:
+        side = lifecycle.side_of(partnership.direction, local=True)
+        move(session, partnership, PartnershipStatus.expired, side)
         partnership.status = PartnershipStatus.expired
         partnership.decided_at = utcnow()
         session.add(partnership)

@@ -463,7 +463,7 @@ class Partnership(_Response):
     direction: str | None = Field(default=None, description="outgoing or incoming")
     reference: str | None = Field(default=None, description="e.g. the agreement's number")
     valid_until: date | None = None
-    status: str = Field(description="requested, active, rejected, revoked or expired")
+    status: str = Field(description="requested, active, rejected, withdrawn, revoked or expired")
     created_at: datetime | None = None
     updated_at: datetime | None = None
     decided_at: datetime | None = None

@@ -64,6 +64,10 @@ class AsyncPartnerships:
         """Decline a partnership another node's publisher asked yours for."""
         return await self._decide(partnership, "reject")
 
+    async def withdraw(self, partnership: PartnershipRef) -> Partnership:
+        """Take back a request your publisher made, before the other node decides it."""
+        return await self._decide(partnership, "withdraw")
+
     async def revoke(self, partnership: PartnershipRef) -> Partnership:
         """End an active partnership; the partner's node stops seeing partners-only items."""
         return await self._decide(partnership, "revoke")

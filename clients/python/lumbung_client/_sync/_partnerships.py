@@ -66,6 +66,10 @@ class Partnerships:
         """Decline a partnership another node's publisher asked yours for."""
         return self._decide(partnership, "reject")
 
+    def withdraw(self, partnership: PartnershipRef) -> Partnership:
+        """Take back a request your publisher made, before the other node decides it."""
+        return self._decide(partnership, "withdraw")
+
     def revoke(self, partnership: PartnershipRef) -> Partnership:
         """End an active partnership; the partner's node stops seeing partners-only items."""
         return self._decide(partnership, "revoke")

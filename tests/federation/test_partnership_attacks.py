@@ -1,0 +1,137 @@
+"""A hostile requester, as an attacker would be: a second real node on the same
+machine, holding its own signing key, sends correctly signed status notices that the
+partnership's state machine does not allow. Each is refused, answered with
+problem+json, logged by the receiving node, and changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+from joserfc import jwt
+from sqlmodel import Session, select
+
+from registry.catalog.models import Publisher
+from registry.sharing.models import Partnership, PartnershipStatus
+from tests.nodes import Node, signed_post, signing_key, start_nodes, stop_nodes
+from tests.sharing.test_lifecycle import STATUSES, direction_of, expected_notice, other
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node]]:
+    nodes = start_nodes(tmp_path_factory.mktemp("attack"), ["banyuwangi", "pariaman"])
+    a, b = nodes
+    try:
+        a.cli("publisher", "add", "kab-banyuwangi", "--name", "Kabupaten Banyuwangi",
+              "--kind", "regency")  # fmt: skip
+        b.cli("publisher", "add", "kota-pariaman", "--name", "Kota Pariaman")
+        a.cli("peer", "add", b.url, "--yes")
+        b.cli("peer", "add", a.url, "--yes")
+        yield a, b
+    finally:
+        stop_nodes(nodes)
+
+
+def _status_on(node: Node, partnership_id: str) -> str:
+    rows = json.loads(node.cli("partnership", "list", "--json").stdout)
+    return str({r["id"]: r["status"] for r in rows}[partnership_id])
+
+
+def _token_status(asker: Node, grantor: Node) -> int:
+    """What the grantor's token endpoint answers the asker's node, signing as itself."""
+    client_id = "node-" + hashlib.sha256(asker.url.encode()).hexdigest()[:40]
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": grantor.url, "iat": now,
+              "exp": now + 60, "jti": uuid.uuid4().hex}  # fmt: skip
+    key = signing_key(asker)
+    assertion = jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key, algorithms=["ES256"])
+    return httpx2.post(
+        f"{grantor.url}/oauth/token",
+        data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
+              "client_assertion": assertion},
+    ).status_code  # fmt: skip
+
+
+def _refusal_logged(node: Node, peer: Node, partnership_id: str, current: str, target: str) -> bool:
+    log = (node.data_dir / "serve.log").read_text()
+    return f"peer={peer.url} partnership={partnership_id} from={current} to={target}" in log
+
+
+def test_self_approval_and_revival_are_refused_and_logged(pair: tuple[Node, Node]) -> None:
+    a, b = pair
+    partnership_id = b.cli(
+        "partnership", "request", "--publisher", "kota-pariaman", "--peer", a.url,
+        "--partner", "kab-banyuwangi",
+    ).stdout.strip()  # fmt: skip
+    path = f"/federation/v1/partnerships/{partnership_id}/status"
+
+    # Pariaman, the requester, approves its own request on Banyuwangi's node.
+    response = signed_post(b, a, path, {"status": "active", "client_id": None})
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert _status_on(a, partnership_id) == "requested"
+    assert _token_status(b, a) == 401
+    assert _refusal_logged(a, b, partnership_id, "requested", "active")
+    # Nor can it approve on its own node, where its record says it asked.
+    refused = httpx2.post(
+        f"{b.url}/api/v1/partnerships/{partnership_id}/approve", headers=b.admin_headers()
+    )
+    assert refused.status_code == 403, refused.text
+
+    # Banyuwangi approves, then revokes; Pariaman tries to bring it back.
+    a.cli("partnership", "approve", partnership_id)
+    assert _status_on(b, partnership_id) == "active"
+    assert _token_status(b, a) == 200
+    a.cli("partnership", "revoke", partnership_id)
+    assert _status_on(b, partnership_id) == "revoked"
+    for revival in ("active", "requested"):
+        response = signed_post(b, a, path, {"status": revival, "client_id": None})
+        assert response.status_code == 409, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert _refusal_logged(a, b, partnership_id, "revoked", revival)
+    assert _status_on(a, partnership_id) == "revoked"
+    assert _token_status(b, a) == 401
+
+
+def test_every_notice_over_the_wire_follows_the_table(pair: tuple[Node, Node]) -> None:
+    a, b = pair
+    with Session(a.engine) as session:
+        publisher_id = session.exec(
+            select(Publisher.id).where(Publisher.code == "kab-banyuwangi")
+        ).one()
+    wrong = []
+    for sender_side in ("requester", "receiver"):
+        for current in STATUSES:
+            for target in STATUSES:
+                # A fresh partnership held by Banyuwangi with Pariaman, in ``current``.
+                with Session(a.engine) as session:
+                    row = Partnership(
+                        publisher_id=publisher_id,
+                        peer_node_id=b.url,
+                        partner_code="kota-pariaman",
+                        direction=direction_of(other(sender_side)),
+                        status=PartnershipStatus(current),
+                    )
+                    session.add(row)
+                    session.commit()
+                    partnership_id = str(row.id)
+                want = expected_notice(sender_side, current, target)
+                path = f"/federation/v1/partnerships/{partnership_id}/status"
+                response = signed_post(b, a, path, {"status": target})
+                with a.engine.connect() as connection:
+                    now = connection.execute(
+                        sa.text("SELECT status FROM partnerships WHERE id = :id"),
+                        {"id": row.id.hex if a.database_url is None else row.id},
+                    ).scalar_one()
+                should_be = target if want == 200 else current
+                if response.status_code != want or now != should_be:
+                    wrong.append((sender_side, current, target, response.status_code, now))
+    assert wrong == []
