@@ -20,9 +20,11 @@ their app or dataset):
   qualifies;
 - a **mirror** (a peer's item, ``origin`` set) that carries an ``audience`` (the origin's
   list of this node's publishers it shares the item with, refreshed by the feed as its
-  partnerships change): only the publishers in that audience. A mirror without an
-  audience: everyone if it is public, else no one. Mirrors are never shown to another
-  node: partner data is not passed on.
+  partnerships change): only the publishers in that audience, and each only while it
+  holds a partnership in force with the item's owner (on the item's origin node) — so
+  a partnership ended here hides the item at once, before the next sync. A mirror
+  without an audience: everyone if it is public, else no one. Mirrors are never shown
+  to another node: partner data is not passed on.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from registry.catalog.models import App, Dataset, Visibility
+from registry.catalog.models import App, Dataset, Publisher, Visibility
 from registry.oauth.principal import Principal
 from registry.sharing.models import Partnership, PartnershipStatus
 
@@ -91,13 +93,16 @@ class Viewer:
 
     ``partners`` maps each local publisher whose ``partners`` items this reader may see
     to the codes of the reader's publishers it is partnered with (for a peer node: the
-    ``audience`` the feed gives those items).
+    ``audience`` the feed gives those items). ``partnered_mirrors`` holds the ids of the
+    mirrored (peer) publishers that the reader's own publisher holds a partnership in
+    force with.
     """
 
     publisher_id: uuid.UUID | None = None
     node_id: str | None = None
     admin: bool = False
     partners: Mapping[uuid.UUID, tuple[str, ...]] = field(default_factory=dict)
+    partnered_mirrors: frozenset[uuid.UUID] = frozenset()
 
     def sees(self, item: Any) -> bool:
         """May this reader see ``item`` (an app or dataset, or a row with its
@@ -108,7 +113,11 @@ class Viewer:
         if item.origin is not None:
             audience = item.audience
             if audience is not None:
-                return self.publisher_id is not None and str(self.publisher_id) in audience
+                return (
+                    self.publisher_id is not None
+                    and str(self.publisher_id) in audience
+                    and item.publisher_id in self.partnered_mirrors
+                )
             return bool(item.visibility == Visibility.public)
         if item.visibility == Visibility.public:
             return True
@@ -138,10 +147,25 @@ def viewer(session: Session, principal: Principal | None) -> Viewer:
     if principal.node_id is not None:
         for partnership in partnerships_with(session, principal.node_id):
             partners.setdefault(partnership.publisher_id, set()).add(partnership.partner_code)
+    mirrors: frozenset[uuid.UUID] = frozenset()
+    if principal.publisher_id is not None:
+        held = session.exec(
+            select(Partnership).where(Partnership.publisher_id == principal.publisher_id)
+        ).all()
+        pairs = {(p.peer_node_id, p.partner_code) for p in held if in_force(p)}
+        if pairs:
+            mirrors = frozenset(
+                session.exec(
+                    select(Publisher.id).where(
+                        sa.tuple_(col(Publisher.origin), col(Publisher.code)).in_(pairs)
+                    )
+                ).all()
+            )
     return Viewer(
         principal.publisher_id,
         principal.node_id,
         partners={owner: tuple(sorted(codes)) for owner, codes in partners.items()},
+        partnered_mirrors=mirrors,
     )
 
 
@@ -159,6 +183,23 @@ def _partnered_with_node(node_id: str) -> Any:
     return (
         sa.select(col(Partnership.publisher_id))
         .where(col(Partnership.peer_node_id) == node_id, active_partnership_clause())
+        .scalar_subquery()
+    )
+
+
+def _partnered_mirrors(publisher_id: uuid.UUID) -> Any:
+    """Ids of mirrored publishers that local ``publisher_id`` holds a partnership in
+    force with: the partnership names the peer node and the partner's code."""
+    return (
+        sa.select(col(Publisher.id))
+        .join(
+            Partnership,
+            sa.and_(
+                col(Partnership.peer_node_id) == col(Publisher.origin),
+                col(Partnership.partner_code) == col(Publisher.code),
+            ),
+        )
+        .where(col(Partnership.publisher_id) == publisher_id, active_partnership_clause())
         .scalar_subquery()
     )
 
@@ -184,7 +225,13 @@ def visible_clause(model: Owned, principal: Principal | None) -> ColumnElement[b
     mirror = [sa.and_(audience.is_(None), visibility == Visibility.public)]
     if principal is not None and principal.publisher_id is not None:
         local.append(owner == principal.publisher_id)
-        mirror.append(sa.and_(audience.is_not(None), in_audience(audience, principal.publisher_id)))
+        mirror.append(
+            sa.and_(
+                audience.is_not(None),
+                in_audience(audience, principal.publisher_id),
+                owner.in_(_partnered_mirrors(principal.publisher_id)),
+            )
+        )
     if principal is not None and principal.node_id is not None:
         local.append(
             sa.and_(

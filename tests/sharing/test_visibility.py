@@ -78,8 +78,10 @@ def world(session: Session) -> World:
     local = [
         Publisher(code=f"pub-{n}", name=f"Pub {n}", kind=PublisherKind.city) for n in range(LOCAL)
     ]
+    # Mirrored publishers carry the codes partnerships name, so that some of the drawn
+    # partnerships join a local publisher to one of them.
     mirrored = [
-        Publisher(code=f"peer-{n}", name=f"Peer {n}", kind=PublisherKind.city, origin=NODES[n])
+        Publisher(code=CODES[n], name=f"Peer {n}", kind=PublisherKind.city, origin=NODES[n])
         for n in range(MIRRORED)
     ]
     session.add_all(local + mirrored)
@@ -228,3 +230,37 @@ def test_each_publisher_s_own_partnership_decides(session: Session, world: World
     neighbour = Principal(client_id="p", scopes=frozenset(), publisher_id=second.id)
     assert not can_see(shared, neighbour, session)
     assert Viewer(admin=True).sees(shared)
+
+
+def test_a_mirror_is_seen_by_its_audience_only_while_their_partnership_is_in_force(
+    session: Session, world: World
+) -> None:
+    """The origin's audience names the local publisher, but a partnership ended here
+    hides the item at once, before the next sync brings the origin's tombstone."""
+    local, _ = world.local
+    owner = world.mirrored[0]  # kota-a on NODES[0]
+    item = App(
+        slug="m",
+        name="M",
+        visibility=Visibility.partners,
+        publisher_id=owner.id,
+        origin=NODES[0],
+        audience=[str(local.id)],
+    )
+    partnership = Partnership(
+        publisher_id=local.id,
+        peer_node_id=NODES[0],
+        partner_code=owner.code,
+        direction=Direction.outgoing,
+        status=PartnershipStatus.active,
+    )
+    session.add_all([item, partnership])
+    session.flush()
+    reader = Principal(client_id="p", scopes=frozenset(), publisher_id=local.id)
+    listed = select(App.id).where(visible_clause(App, reader))
+    assert can_see(item, reader, session)
+    assert item.id in set(session.exec(listed))
+    partnership.status = PartnershipStatus.revoked
+    session.flush()
+    assert not can_see(item, reader, session)
+    assert item.id not in set(session.exec(listed))
