@@ -493,3 +493,21 @@ def test_search_snippets_keep_only_marks():
 
     html = "Layanan <mark>desa</mark> &lt;b&gt; <img src=x onerror=alert(1)><script>x</script>"
     assert str(snippet(html)) == "Layanan <mark>desa</mark> &lt;b&gt; x"
+
+
+@pytest.mark.parametrize("batches", [1, 5])
+def test_newest_items_are_those_the_reader_may_see(
+    session, catalog, make_app, monkeypatch, batches
+):
+    # Newest first: three private apps after the public one. With one batch of one
+    # row, the newest rows hold nothing visible and the database filters instead.
+    for n in range(3):
+        make_app(catalog["banyuwangi"], f"rahasia-{n}", visibility="private")
+    monkeypatch.setattr(web_service, "NEWEST_BATCH", 1)
+    monkeypatch.setattr(web_service, "NEWEST_BATCHES", batches)
+    from registry.catalog.models import App
+
+    found = web_service.newest(session, None, App, 2)
+    assert [app.slug for app in found] == ["smart-kampung"]
+    admin = web_service.newest(session, ADMIN, App, 2)
+    assert [app.slug for app in admin] == ["rahasia-2", "rahasia-1"]
