@@ -16,6 +16,7 @@ API_PREFIXES = (
     "/federation/",
     "/.well-known/",
     "/artifacts/",
+    "/catalog",
     "/openapi.json",
     "/docs",
     "/redoc",

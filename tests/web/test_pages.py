@@ -511,3 +511,26 @@ def test_newest_items_are_those_the_reader_may_see(
     assert [app.slug for app in found] == ["smart-kampung"]
     admin = web_service.newest(session, ADMIN, App, 2)
     assert [app.slug for app in admin] == ["rahasia-2", "rahasia-1"]
+
+
+async def test_item_pages_link_their_machine_readable_documents(client, session, catalog):
+    from sqlmodel import select
+
+    from registry.catalog.models import Dataset
+
+    app = catalog["app"]
+    dataset = session.exec(select(Dataset)).first()
+    pages = {
+        f"/apps/{app.id}": [f"/api/v1/apps/{app.id}", f"/api/v1/apps/{app.id}/publiccode.yml"],
+        f"/datasets/{dataset.id}": [
+            f"/api/v1/datasets/{dataset.id}",
+            f"/api/v1/datasets/{dataset.id}.jsonld",
+            f"/api/v1/datasets/{dataset.id}.ttl",
+        ],
+        "/node": ["/catalog.jsonld", "/catalog.ttl", "/.well-known/lumbung-node"],
+    }
+    for page, links in pages.items():
+        html = (await client.get(page, headers=EN)).text
+        for link in links:
+            assert f'href="{link}"' in html, (page, link)
+            assert (await client.get(link)).status_code == 200, link
