@@ -396,6 +396,8 @@ def wrk(url: str, paths: list[str], duration: int, work: Path) -> float:
         text=True,
         check=True,
     )
+    if "Non-2xx" in result.stdout:
+        raise RuntimeError(f"{url} answered errors under load:\n{result.stdout}")
     for line in result.stdout.splitlines():
         if line.startswith("Requests/sec:"):
             return float(line.split()[1])
@@ -404,15 +406,16 @@ def wrk(url: str, paths: list[str], duration: int, work: Path) -> float:
 
 BARE_APP = """
 import json, sys
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 pages = json.load(open(sys.argv[1]))
 app = FastAPI()
 
 @app.get("/{path:path}")
-async def page(path: str) -> HTMLResponse:
-    return HTMLResponse(pages["/" + path])
+async def page(request: Request) -> HTMLResponse:
+    query = request.url.query
+    return HTMLResponse(pages[request.url.path + ("?" + query if query else "")])
 
 if __name__ == "__main__":
     import uvicorn
