@@ -16,7 +16,7 @@ from registry.federation.router import router as federation_router
 from registry.formats.router import catalog_router as dcat_catalog_router
 from registry.formats.router import router as formats_router
 from registry.health import router as health_router
-from registry.middleware import BodySizeLimit
+from registry.middleware import BodySizeLimit, RefuseNul, is_upload
 from registry.oauth.keys import KeyStore
 from registry.oauth.router import router as oauth_router
 from registry.search.router import router as search_router
@@ -76,7 +76,10 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
 
     install_error_handlers(app)
     app.state.error_page = error_page
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, exempt=("/artifacts",))
+    # Starlette runs the last added middleware first: the size limit bounds what the
+    # NUL check buffers.
+    app.add_middleware(RefuseNul, exempt=is_upload)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, exempt=is_upload)
 
     # The catalog pages first: the router tries routes in order, and a page request
     # is the most common kind; no page path can match an API route or the reverse.

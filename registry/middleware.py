@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.errors import PayloadTooLarge, problem_response
+from registry.errors import (
+    FieldError,
+    PayloadTooLarge,
+    ValidationFailed,
+    field_error,
+    problem_response,
+)
+
+# The one route whose body may exceed ``max_body_bytes``: a release file upload, which
+# enforces its own (larger) limit while streaming the file to disk.
+_UPLOAD_PATH = re.compile(r"/api/v1/apps/[^/]+/releases/[^/]+/artifacts")
+
+
+def is_upload(scope: Scope) -> bool:
+    return scope.get("method") == "POST" and _UPLOAD_PATH.fullmatch(scope["path"]) is not None
 
 
 class BodySizeLimit:
     """Refuse bodies over ``limit`` bytes with 413, whether announced by
-    Content-Length or streamed without it. Paths under ``exempt`` (file uploads,
-    which enforce their own larger limit while streaming) pass through."""
+    Content-Length or streamed without it. Requests for which ``exempt`` is true
+    (file uploads, which enforce their own larger limit while streaming) pass through."""
 
-    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, exempt: Callable[[Scope], bool] = lambda _: False
+    ) -> None:
         self.app = app
         self.limit = limit
         self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].endswith(self.exempt):
+        if scope["type"] != "http" or self.exempt(scope):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -49,3 +71,126 @@ class BodySizeLimit:
                 await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
+
+
+# A JSON ``\u0000`` escape that is not itself escaped: an even run of backslashes
+# (escaped backslashes) before the one that starts the escape.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_FORM = b"application/x-www-form-urlencoded"
+
+
+def _is_json(content_type: bytes) -> bool:
+    kind = content_type.split(b";", 1)[0].strip().lower()
+    return kind == b"application/json" or kind.endswith(b"+json")
+
+
+def _nul_locs(value: Any, loc: list[str | int]) -> Iterator[list[str | int]]:
+    """Where in a parsed JSON document a string (or key) holds a NUL."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield loc
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_locs(item, [*loc, index])
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                yield [*loc, key]
+            else:
+                yield from _nul_locs(item, [*loc, key])
+
+
+class RefuseNul:
+    """Answer 422 to any request whose path, query, headers or (JSON or form) body
+    holds a NUL character.
+
+    No text this node stores or searches may contain one: PostgreSQL refuses NUL in
+    text and jsonb, so without this a ``?q=%00`` or a ``"\\u0000"`` in any field would
+    reach the database and fail there as a 500. Checking here, once for every route,
+    means no field can be forgotten. Bodies are buffered to be checked, so this sits
+    inside the size limit; raw uploads (``exempt``) are files and pass unread.
+    """
+
+    def __init__(self, app: ASGIApp, exempt: Callable[[Scope], bool] = lambda _: False) -> None:
+        self.app = app
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        errors = list(self._head_errors(scope))
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        wants_body = not errors and not self.exempt(scope)
+        wants_body = wants_body and (_is_json(content_type) or content_type.startswith(_FORM))
+        if not wants_body:
+            if errors:
+                await _refuse(scope, receive, send, errors)
+            else:
+                await self.app(scope, receive, send)
+            return
+
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # The client went away (or the size limit answered): nothing to check.
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if _is_json(content_type):
+            if _JSON_NUL.search(body):
+                try:
+                    document = json.loads(body)
+                except ValueError:
+                    document = None  # malformed: the route's own parser says why
+                errors = [field_error(["body", *loc], _MSG) for loc in _nul_locs(document, [])]
+        elif b"%00" in body:
+            errors = [
+                field_error(["body", name], _MSG)
+                for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+                if "\x00" in name or "\x00" in value
+            ]
+        if errors:
+            await _refuse(scope, receive, send, errors)
+            return
+        await self.app(scope, _replay(chunks, None, receive), send)
+
+    @staticmethod
+    def _head_errors(scope: Scope) -> Iterator[FieldError]:
+        if "\x00" in scope["path"]:
+            yield field_error(["path"], _MSG)
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if "\x00" in name or "\x00" in value:
+                    yield field_error(["query", name.replace("\x00", "")], _MSG)
+        for name, value in scope["headers"]:
+            if b"\x00" in value:
+                yield field_error(["header", name.decode("latin-1")], _MSG)
+
+
+_MSG = "may not contain a NUL character"
+
+
+def _replay(chunks: list[bytes], last: Message | None, receive: Receive) -> Receive:
+    """A ``receive`` that hands out the buffered body, then the original stream."""
+    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}] if chunks else []
+    if last is not None:
+        pending.append(last)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, errors: list[FieldError]) -> None:
+    fields = ", ".join(".".join(map(str, e.loc)) for e in errors)
+    problem = ValidationFailed(f"invalid fields: {fields}", errors=errors).problem(scope["path"])
+    await problem_response(problem)(scope, receive, send)

@@ -20,6 +20,7 @@ document is parsed and serialised again on the way out.
 from __future__ import annotations
 
 import heapq
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -62,10 +63,16 @@ _HEAD = ("id", "change_seq", "deleted_at", "origin")
 _VERDICT = ("id", "deleted_at", "origin", "visibility", "publisher_id", "audience")
 
 
+_CURSOR = re.compile(r"[0-9]{1,19}")
+MAX_SEQ = 2**63 - 1
+
+
 def parse_cursor(cursor: str | None) -> int:
     if cursor is None or cursor == "":
         return 0
-    if not cursor.isdigit() or len(cursor) > 19:
+    # ASCII digits only (str.isdigit also accepts "²" and other Unicode digits, which
+    # int() refuses), and within the BIGINT that change_seq is stored in.
+    if not _CURSOR.fullmatch(cursor) or int(cursor) > MAX_SEQ:
         raise invalid(["query", "after"], "not a cursor of this feed")
     return int(cursor)
 

@@ -1,0 +1,118 @@
+"""Hostile input at the HTTP layer: NUL characters anywhere and out-of-range cursors
+are refused with a 422 naming the field, never a 500 from the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.catalog.test_bad_input import BASE
+
+
+def _assert_422(response, loc: list) -> None:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert loc in [error["loc"] for error in response.json()["errors"]], response.json()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/apps",
+        "/api/v1/datasets",
+        "/api/v1/publishers",
+        "/api/v1/search",
+    ],
+)
+async def test_nul_in_a_query_parameter_is_422(client, path):
+    response = await client.get(f"{path}?q=%00")
+    _assert_422(response, ["query", "q"])
+
+
+async def test_nul_in_a_path_segment_is_422(client):
+    response = await client.get("/api/v1/publishers/kab%00x")
+    _assert_422(response, ["path"])
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        pytest.param(BASE | {"name": "Apli\u0000kasi"}, ["body", "name"], id="top-level"),
+        pytest.param(BASE | {"tags": ["ok", "\u0000"]}, ["body", "tags", 1], id="in-a-list"),
+        pytest.param(
+            BASE | {"description": {"id": {"short_description": "x\u0000"}}},
+            ["body", "description", "id", "short_description"],
+            id="nested",
+        ),
+        pytest.param(
+            BASE | {"description": {"i\u0000d": {"short_description": "x"}}},
+            ["body", "description", "i\u0000d"],
+            id="in-a-key",
+        ),
+    ],
+)
+async def test_nul_in_a_json_body_is_422_and_writes_nothing(
+    client, make_publisher, token_for, body, loc
+):
+    auth = await token_for(make_publisher("kab-banyuwangi"), "catalog:write")
+    response = await client.post("/api/v1/apps", json=body, headers=auth)
+    _assert_422(response, loc)
+    listed = await client.get("/api/v1/apps", headers=auth)
+    assert listed.json()["items"] == []
+
+
+async def test_an_escaped_backslash_before_u0000_is_not_a_nul(client, make_publisher, token_for):
+    auth = await token_for(make_publisher("kab-banyuwangi"), "catalog:write")
+    response = await client.post(
+        "/api/v1/apps", json=BASE | {"name": "C:\\u0000 path"}, headers=auth
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "C:\\u0000 path"
+
+
+async def test_nul_in_an_anonymous_json_body_is_422(client):
+    response = await client.post(
+        "/federation/v1/partnerships",
+        content=b'{"reference": "\\u0000"}',
+        headers={"Content-Type": "application/json"},
+    )
+    _assert_422(response, ["body", "reference"])
+
+
+async def test_nul_in_a_token_request_form_is_422(client):
+    response = await client.post(
+        "/oauth/token",
+        content=b"grant_type=client_credentials&client_id=%00&client_secret=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    _assert_422(response, ["body", "client_id"])
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "9223372036854775808",  # one past the largest BIGINT
+        "9999999999999999999",
+        "\u00b2",  # a Unicode digit that str.isdigit accepts
+        "\u0661\u0662",  # Arabic-Indic digits
+        "12\n",
+        "-1",
+        "+1",
+        " 1",
+    ],
+)
+async def test_feed_cursor_out_of_range_or_not_ascii_is_422(client, after):
+    response = await client.get("/federation/v1/changes", params={"after": after})
+    _assert_422(response, ["query", "after"])
+
+
+async def test_feed_cursor_at_the_largest_bigint_is_an_empty_page(client):
+    response = await client.get("/federation/v1/changes", params={"after": str(2**63 - 1)})
+    assert response.status_code == 200, response.text
+    assert response.json()["entries"] == []
+
+
+@pytest.mark.parametrize("cursor", ["\u00b2", "%%%", "A" * 200, "AAAA"])
+@pytest.mark.parametrize("path", ["/api/v1/apps", "/api/v1/datasets", "/api/v1/search"])
+async def test_list_cursor_garbage_is_422(client, path, cursor):
+    response = await client.get(path, params={"cursor": cursor})
+    _assert_422(response, ["query", "cursor"])
