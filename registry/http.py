@@ -4,7 +4,7 @@ header of paged lists, and ``Idempotency-Key`` on creates."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
@@ -12,8 +12,11 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from registry import idempotency
-from registry.errors import PreconditionFailed
+from registry.db import Tracked
+from registry.errors import NotFound, PreconditionFailed
 from registry.oauth.principal import Principal
+
+T = TypeVar("T", bound=Tracked)
 
 IfMatch = Annotated[
     str | None,
@@ -51,6 +54,24 @@ def check_if_match(if_match: str | None, change_seq: int) -> None:
         )
 
 
+def lock_for_write(session: Session, item: T, if_match: str | None) -> T:
+    """Re-read ``item`` holding its row until the transaction ends, then test If-Match.
+
+    The precondition and the write must be one step: with a plain read, concurrent
+    requests carrying the same ETag all pass the test before any of them writes, and
+    all but one lose their update without knowing (on PostgreSQL; SQLite serialises
+    writers at BEGIN). With the row lock the second request waits for the first to
+    commit, re-reads the row, sees the new change_seq and gets its 412. Every PATCH
+    and DELETE calls this, with or without If-Match, so each change applies to the
+    latest version of the row.
+    """
+    session.refresh(item, with_for_update=True)
+    check_if_match(if_match, item.change_seq)
+    if item.deleted_at is not None:
+        raise NotFound("the item was deleted by a concurrent request")
+    return item
+
+
 def with_etag(response: Response, change_seq: int) -> None:
     response.headers["ETag"] = etag_of(change_seq)
 
@@ -79,20 +100,20 @@ def created(
         request.method, request.url.path, payload.model_dump_json(exclude_unset=True).encode()
     )
     if key is not None:
-        earlier = idempotency.find(session, principal.client_id, key, body_print)
-        if earlier is not None:
-            return _created_response(earlier.body, earlier.status_code, location, replayed=True)
-    body = create().model_dump(mode="json")
-    if key is not None:
-        idempotency.remember(
+        earlier = idempotency.claim(
             session,
             client_id=principal.client_id,
             key=key,
             method=request.method,
             path=request.url.path,
             print_=body_print,
-            status_code=201,
-            body=body,
+        )
+        if earlier is not None:
+            return _created_response(earlier.body, earlier.status_code, location, replayed=True)
+    body = create().model_dump(mode="json")
+    if key is not None:
+        idempotency.complete(
+            session, client_id=principal.client_id, key=key, status_code=201, body=body
         )
     return _created_response(body, 201, location, replayed=False)
 

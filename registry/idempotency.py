@@ -2,8 +2,9 @@
 never a second row.
 
 The stored response is written in the same transaction as the row it describes, so
-either both exist or neither does; a unique constraint on (client, key) makes a
-concurrent duplicate fail instead of creating twice.
+either both exist or neither does. A request claims its key before it creates
+(:func:`claim`): a concurrent request with the same key waits for the first to finish
+and replays its response instead of creating twice.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, select
 
 from registry.db import JSONDoc, timestamp_field, utcnow, uuid7
@@ -44,14 +47,47 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
-def find(session: Session, client_id: str, key: str, print_: str) -> IdempotencyRecord | None:
-    """The earlier response for this key, or None; a reused key with another body is refused."""
+def claim(
+    session: Session, *, client_id: str, key: str, method: str, path: str, print_: str
+) -> IdempotencyRecord | None:
+    """Take ``key`` for this request, or return the response of the request that took
+    it first; a reused key with another body is refused.
+
+    The claim is an insert that does nothing on conflict. While another transaction
+    holding the same key is still open, the database makes this insert wait on the
+    unique index; once that one commits, the insert conflicts and its stored response
+    is read and replayed. So two concurrent requests with one key never both create,
+    and the second is answered as a retry, not with a 409. If the first rolls back,
+    the claim passes and this request creates.
+    """
+    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    values = {
+        "id": uuid7(),
+        "client_id": client_id,
+        "key": key,
+        "method": method,
+        "path": path,
+        "fingerprint": print_,
+        # Filled in by ``complete`` in the same transaction, before anyone can see it.
+        "status_code": 0,
+        "body": {},
+        "created_at": utcnow(),
+    }
+    claimed = session.execute(
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["client_id", "key"])
+        .returning(table.c.id)
+    ).first()
+    if claimed is not None:
+        return None
     record = session.exec(
         select(IdempotencyRecord).where(
             IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
         )
-    ).first()
-    if record is not None and record.fingerprint != print_:
+    ).one()
+    if record.fingerprint != print_:
         raise ValidationFailed(
             "this Idempotency-Key was already used with a different request",
             errors=[field_error(["header", "Idempotency-Key"], "reused with a different body")],
@@ -59,27 +95,15 @@ def find(session: Session, client_id: str, key: str, print_: str) -> Idempotency
     return record
 
 
-def remember(
-    session: Session,
-    *,
-    client_id: str,
-    key: str,
-    method: str,
-    path: str,
-    print_: str,
-    status_code: int,
-    body: Any,
-) -> None:
-    session.add(
-        IdempotencyRecord(
-            client_id=client_id,
-            key=key,
-            method=method,
-            path=path,
-            fingerprint=print_,
-            status_code=status_code,
-            body=body,
+def complete(session: Session, *, client_id: str, key: str, status_code: int, body: Any) -> None:
+    """Store the response of the request that claimed ``key``."""
+    session.execute(
+        sa.update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.client_id == client_id,  # type: ignore[arg-type]
+            IdempotencyRecord.key == key,  # type: ignore[arg-type]
         )
+        .values(status_code=status_code, body=body)
     )
 
 

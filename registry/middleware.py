@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from registry.errors import (
     FieldError,
     PayloadTooLarge,
+    Unauthorized,
     ValidationFailed,
     field_error,
     problem_response,
@@ -40,10 +41,22 @@ class BodySizeLimit:
         self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.exempt(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        if self.exempt(scope):
+            if b"authorization" not in headers:
+                # Only a caller with a token may send a large body; say so before
+                # reading a byte of it (the route would refuse it too, but only once
+                # FastAPI has started on the request).
+                anonymous = Unauthorized("this operation needs an access token")
+                await problem_response(anonymous.problem(scope["path"]), anonymous.headers)(
+                    scope, receive, send
+                )
+                return
+            await self.app(scope, receive, send)
+            return
         declared = headers.get(b"content-length")
         too_large = PayloadTooLarge(f"request bodies are limited to {self.limit} bytes")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:

@@ -252,7 +252,8 @@ async def receive(request: Request, settings: Settings, *, sha256: str | None) -
 
     too_large = PayloadTooLarge(f"files are limited to {limit} bytes")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > body_limit:
+    # ASCII digits only: str.isdigit also takes "²", which int() refuses.
+    if declared.isascii() and declared.isdigit() and int(declared) > body_limit:
         raise too_large
 
     directory = tmp_dir(settings)

@@ -21,6 +21,7 @@ from registry.http import (
     IfMatch,
     check_if_match,
     created,
+    lock_for_write,
     preferred_media,
     set_next_link,
     with_etag,
@@ -143,7 +144,7 @@ def update_publisher(
     if_match: IfMatch = None,
 ) -> schemas.PublisherPublic:
     publisher = service.get_publisher(session, publisher_ref)
-    check_if_match(if_match, publisher.change_seq)
+    publisher = lock_for_write(session, publisher, if_match)
     publisher = service.update_publisher(session, publisher, publisher_in)
     with_etag(response, publisher.change_seq)
     return publisher_public(settings, publisher)
@@ -160,7 +161,7 @@ def delete_publisher(
     publisher_ref: str, session: SessionDep, principal: Admin, if_match: IfMatch = None
 ) -> None:
     publisher = service.get_publisher(session, publisher_ref)
-    check_if_match(if_match, publisher.change_seq)
+    publisher = lock_for_write(session, publisher, if_match)
     service.delete_publisher(session, publisher)
 
 
@@ -294,7 +295,7 @@ def update_app(
     if_match: IfMatch = None,
 ) -> schemas.AppPublic:
     app = service.get_app(session, principal, app_id)
-    check_if_match(if_match, app.change_seq)
+    app = lock_for_write(session, app, if_match)
     app = service.update_app(session, principal, app, app_in)
     with_etag(response, app.change_seq)
     return app_public(session, settings, app)
@@ -311,7 +312,7 @@ def delete_app(
     app_id: uuid.UUID, session: SessionDep, principal: CatalogWriter, if_match: IfMatch = None
 ) -> None:
     app = service.get_app(session, principal, app_id)
-    check_if_match(if_match, app.change_seq)
+    app = lock_for_write(session, app, if_match)
     service.delete_app(session, principal, app)
 
 
@@ -421,7 +422,7 @@ def update_release(
 ) -> schemas.ReleasePublic:
     app = service.get_app(session, principal, app_id)
     release = service.get_release(session, app, release_id)
-    check_if_match(if_match, release.change_seq)
+    release = lock_for_write(session, release, if_match)
     release = service.update_release(session, principal, app, release, release_in)
     with_etag(response, release.change_seq)
     return release_public(settings, release)
@@ -443,7 +444,7 @@ def delete_release(
 ) -> None:
     app = service.get_app(session, principal, app_id)
     release = service.get_release(session, app, release_id)
-    check_if_match(if_match, release.change_seq)
+    release = lock_for_write(session, release, if_match)
     service.delete_release(session, principal, app, release)
 
 
@@ -486,8 +487,7 @@ async def upload_artifact(
     received = await artifacts.receive(request, settings, sha256=sha256)
 
     def add() -> schemas.ReleasePublic:
-        locked = service.lock_release(session, release)
-        check_if_match(if_match, locked.change_seq)
+        locked = lock_for_write(session, release, if_match)
         artifacts.store(settings, received)
         return release_public(
             settings, service.add_artifact(session, principal, app, locked, artifact)
@@ -738,7 +738,7 @@ def update_dataset(
     if_match: IfMatch = None,
 ) -> schemas.DatasetPublic:
     dataset = service.get_dataset(session, principal, dataset_id)
-    check_if_match(if_match, dataset.change_seq)
+    dataset = lock_for_write(session, dataset, if_match)
     dataset = service.update_dataset(session, principal, dataset, dataset_in)
     with_etag(response, dataset.change_seq)
     return dataset_public(session, settings, dataset)
@@ -755,7 +755,7 @@ def delete_dataset(
     dataset_id: uuid.UUID, session: SessionDep, principal: CatalogWriter, if_match: IfMatch = None
 ) -> None:
     dataset = service.get_dataset(session, principal, dataset_id)
-    check_if_match(if_match, dataset.change_seq)
+    dataset = lock_for_write(session, dataset, if_match)
     service.delete_dataset(session, principal, dataset)
 
 
@@ -868,7 +868,7 @@ def update_distribution(
 ) -> schemas.DistributionPublic:
     dataset = service.get_dataset(session, principal, dataset_id)
     distribution = service.get_distribution(session, dataset, distribution_id)
-    check_if_match(if_match, distribution.change_seq)
+    distribution = lock_for_write(session, distribution, if_match)
     distribution = service.update_distribution(
         session, principal, dataset, distribution, distribution_in
     )
@@ -892,5 +892,5 @@ def delete_distribution(
 ) -> None:
     dataset = service.get_dataset(session, principal, dataset_id)
     distribution = service.get_distribution(session, dataset, distribution_id)
-    check_if_match(if_match, distribution.change_seq)
+    distribution = lock_for_write(session, distribution, if_match)
     service.delete_distribution(session, principal, dataset, distribution)

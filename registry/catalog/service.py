@@ -293,15 +293,6 @@ def delete_release(session: Session, principal: Principal, app: App, release: Re
     session.flush()
 
 
-def lock_release(session: Session, release: Release) -> Release:
-    """Re-read ``release`` and hold it until the transaction ends, so concurrent
-    changes to its artifacts queue up instead of overwriting each other."""
-    session.refresh(release, with_for_update=True)
-    if release.deleted_at is not None:
-        raise NotFound(f"app {release.app_id} has no release {release.id}")
-    return release
-
-
 def ensure_artifact_name_free(release: Release, name: str) -> None:
     if artifacts.find(release.artifacts, name) is not None:
         raise Conflict(
@@ -318,7 +309,7 @@ def add_artifact(
     release: Release,
     artifact: schemas.Artifact,
 ) -> Release:
-    """List an uploaded file in the release (locked with :func:`lock_release`)."""
+    """List an uploaded file in the release (locked with ``registry.http.lock_for_write``)."""
     ensure_local(app)
     ensure_owner(principal, app.publisher_id)
     ensure_artifact_name_free(release, artifact.name)

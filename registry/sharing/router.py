@@ -16,9 +16,9 @@ from registry.errors import problem_responses
 from registry.http import (
     IdempotencyKey,
     IfMatch,
-    check_if_match,
     created,
     etag_of,
+    lock_for_write,
     set_next_link,
     with_etag,
 )
@@ -281,7 +281,7 @@ def update_adoption(
     if_match: IfMatch = None,
 ) -> schemas.AdoptionPublic:
     adoption = service.get_adoption(session, principal, adoption_id)
-    check_if_match(if_match, adoption.change_seq)
+    adoption = lock_for_write(session, adoption, if_match)
     adoption = service.update_adoption(session, principal, adoption, adoption_in)
     with_etag(response, adoption.change_seq)
     return adoption_public(settings, adoption)
@@ -301,5 +301,5 @@ def delete_adoption(
     if_match: IfMatch = None,
 ) -> None:
     adoption = service.get_adoption(session, principal, adoption_id)
-    check_if_match(if_match, adoption.change_seq)
+    adoption = lock_for_write(session, adoption, if_match)
     service.delete_adoption(session, principal, adoption)

@@ -3,6 +3,8 @@ are refused with a 422 naming the field, never a 500 from the database."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.catalog.test_bad_input import BASE
@@ -116,3 +118,46 @@ async def test_feed_cursor_at_the_largest_bigint_is_an_empty_page(client):
 async def test_list_cursor_garbage_is_422(client, path, cursor):
     response = await client.get(path, params={"cursor": cursor})
     _assert_422(response, ["query", "cursor"])
+
+
+class _Stream:
+    """A lazily generated request body that counts what the server pulled from it."""
+
+    def __init__(self, total: int, chunk: int = 64 * 1024) -> None:
+        self.total, self.chunk, self.sent = total, chunk, 0
+
+    async def __aiter__(self):
+        while self.sent < self.total:
+            self.sent += self.chunk
+            yield b"x" * self.chunk
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PATCH", "/api/v1/publishers/artifacts"),
+        ("POST", "/api/v1/apps/artifacts"),
+        ("PUT", "/api/v1/apps/x/releases/y/artifacts"),
+        ("POST", "/api/v1/apps/x/releases/y/artifacts/z"),
+    ],
+)
+async def test_only_the_upload_route_may_send_a_large_body(client, settings, method, path):
+    body = _Stream(32 * 1024 * 1024)
+    response = await client.request(
+        method, path, content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413, response.text
+    # The server stopped reading at the limit instead of buffering the whole body.
+    assert body.sent <= settings.max_body_bytes + 2 * body.chunk
+
+
+async def test_an_anonymous_upload_is_refused_before_its_body_is_read(client):
+    body = _Stream(32 * 1024 * 1024)
+    response = await client.post(
+        f"/api/v1/apps/{uuid.uuid4()}/releases/{uuid.uuid4()}/artifacts",
+        params={"name": "a.bin"},
+        content=body,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code == 401, response.text
+    assert body.sent <= body.chunk
