@@ -155,6 +155,9 @@ def seed_datasets(engine: sa.Engine, count: int) -> None:
 
 def export_child(data_dir: str, limit: int, media: str) -> None:
     """Run in a fresh process: stream the catalog to nowhere, print bytes and RSS."""
+    from registry.cli import tune_gc
+
+    tune_gc()  # as `lumbung serve` starts
     settings = load_settings(data_dir=Path(data_dir), base_url="http://127.0.0.1:8000")
     engine = create_db_engine(settings)
     page = service.CatalogPage(limit=limit)

@@ -134,9 +134,11 @@ def _stamp_change_seq(session: OrmSession, flush_context: Any, instances: Any) -
     if not changed:
         return
     now = utcnow()
+    # session.new builds a new set on each access: take it once, not once per row.
+    new = session.new
     for obj, seq in zip(changed, take_change_seqs(session, len(changed)), strict=True):
         obj.change_seq = seq
-        if obj not in session.new:
+        if obj not in new:
             obj.updated_at = now
 
 

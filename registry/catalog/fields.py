@@ -37,13 +37,16 @@ def check_spdx(value: str) -> str:
     return str(info.normalized_expression)
 
 
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
+
+
 def check_http_url(value: str) -> str:
     """Only absolute http(s) URLs: a ``javascript:`` or ``data:`` link in a catalog is
     an attack on whoever clicks it."""
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an absolute http:// or https:// URL")
-    if any(ch.isspace() or ord(ch) < 32 for ch in value):
+    if _SPACE_OR_CONTROL.search(value):
         raise ValueError("must not contain spaces or control characters")
     return value
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -259,18 +260,22 @@ def catalog_node(
 # --- Turtle ------------------------------------------------------------------------
 
 
+_NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f]')
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Characters Turtle does not allow in an IRI reference.
+_IRI_FORBIDDEN = re.compile(r'[<>"{}|^`\\\x00-\x20]')
+
+
 def _escape(value: str) -> str:
-    out = value.replace("\\", "\\\\").replace('"', '\\"')
-    out = out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return "".join(ch if ord(ch) >= 0x20 else f"\\u{ord(ch):04X}" for ch in out)
+    if not _NEEDS_ESCAPE.search(value):
+        return value  # most text has nothing to escape
+    return _NEEDS_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(), f"\\u{ord(m.group()):04X}"), value)
 
 
 def _iri(value: str) -> str:
-    # Characters Turtle does not allow in an IRI reference are percent-encoded.
-    safe = "".join(
-        ch if ch not in '<>"{}|^`\\ ' and ord(ch) > 0x20 else quote(ch, safe="") for ch in value
-    )
-    return f"<{safe}>"
+    if _IRI_FORBIDDEN.search(value):
+        value = _IRI_FORBIDDEN.sub(lambda m: quote(m.group(), safe=""), value)
+    return f"<{value}>"
 
 
 def turtle_prefixes() -> str:

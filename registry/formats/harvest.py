@@ -222,8 +222,7 @@ def run(
                 packages.append(package)
             with session_scope(bind) as session:
                 _renew_lease(session, source_id, holder)
-                for package in packages:
-                    _apply(session, publisher_id, source_id, package, report)
+                _apply_page(session, publisher_id, source_id, packages, report)
                 _save_run(session, report)
             start += len(results)
             if not results or start >= count or pages > count // rows + 2:
@@ -338,7 +337,166 @@ def _finish(
         session.add(run_row)
 
 
-# --- applying a package ------------------------------------------------------------
+# --- applying a page ---------------------------------------------------------------
+
+
+def _apply_page(
+    session: Session,
+    publisher_id: uuid.UUID,
+    source_id: uuid.UUID,
+    packages: list[ckan.Package],
+    report: RunReport,
+) -> None:
+    """A page's packages in a few statements: what exists is read in bulk, the rows
+    are changed in memory and written in one flush. Every value was validated when
+    the package was mapped; should the database still refuse the page, it is applied
+    again package by package, each in a savepoint, so only the culprit is reported."""
+    counts = (report.created, report.updated, report.unchanged, report.deleted)
+    errors = len(report.errors)
+    try:
+        with session.begin_nested():
+            _apply_bulk(session, publisher_id, source_id, packages, report)
+    except sa.exc.IntegrityError:
+        report.created, report.updated, report.unchanged, report.deleted = counts
+        del report.errors[errors:]
+        session.expunge_all()
+        for package in packages:
+            _apply(session, publisher_id, source_id, package, report)
+    session.expunge_all()  # this page's rows need not stay in memory for the next
+
+
+def _apply_bulk(
+    session: Session,
+    publisher_id: uuid.UUID,
+    source_id: uuid.UUID,
+    packages: list[ckan.Package],
+    report: RunReport,
+) -> None:
+    ids = [p.ckan_id for p in packages]
+    records = {
+        r.ckan_id: r
+        for r in session.exec(
+            select(HarvestRecord).where(
+                HarvestRecord.source_id == source_id, col(HarvestRecord.ckan_id).in_(ids)
+            )
+        )
+    }
+    datasets = {
+        d.id: d
+        for d in session.exec(
+            select(Dataset).where(col(Dataset.id).in_([r.dataset_id for r in records.values()]))
+        )
+    }
+    distributions = {
+        d.id: d
+        for d in session.exec(
+            select(Distribution).where(
+                col(Distribution.id).in_(
+                    [uuid.UUID(v) for r in records.values() for v in r.resources.values()]
+                ),
+                live(Distribution),
+            )
+        )
+    }
+    slugs: set[str] | None = None
+    now = utcnow()
+    gone_datasets: list[uuid.UUID] = []
+    for package in packages:
+        record = records.get(package.ckan_id)
+        dataset = datasets.get(record.dataset_id) if record else None
+        if dataset is not None and dataset.deleted_at is not None:
+            dataset = None
+        if not package.active:
+            if dataset is not None:
+                dataset.deleted_at = now
+                gone_datasets.append(dataset.id)
+                report.deleted += 1
+            continue
+        if (
+            record is not None
+            and dataset is not None
+            and (record.metadata_modified == package.metadata_modified)
+        ):
+            report.unchanged += 1
+            continue
+        for problem in package.problems:
+            report.error(package.ckan_id, problem)
+        fields = dict(package.dataset)
+        if dataset is None:
+            if slugs is None:
+                slugs = _live_slugs(session, publisher_id)
+            fields["slug"] = _next_slug(slugs, fields["slug"])
+            dataset = Dataset.model_validate(fields, update={"publisher_id": publisher_id})
+            session.add(dataset)
+        else:
+            _update_dataset(dataset, fields)
+        mapping = dict(record.resources) if record else {}
+        kept: dict[str, Any] = {}
+        for resource_id, values in package.resources:
+            existing = distributions.get(uuid.UUID(mapping[resource_id])) if (
+                resource_id in mapping
+            ) else None  # fmt: skip
+            if existing is not None and existing.dataset_id == dataset.id:
+                apply_changes(existing, {n: values.get(n) for n in _DISTRIBUTION_FIELDS})
+                kept[resource_id] = str(existing.id)
+            else:
+                created = Distribution.model_validate(values, update={"dataset_id": dataset.id})
+                session.add(created)
+                kept[resource_id] = str(created.id)
+        for resource_id, distribution_id in mapping.items():
+            gone = distributions.get(uuid.UUID(distribution_id))
+            if resource_id not in kept and gone is not None:
+                gone.deleted_at = now
+        if record is None:
+            record = HarvestRecord(
+                source_id=source_id, ckan_id=package.ckan_id, dataset_id=dataset.id
+            )
+            session.add(record)
+            report.created += 1
+        elif record.dataset_id != dataset.id:
+            record.dataset_id = dataset.id
+            report.created += 1
+        else:
+            report.updated += 1
+        record.metadata_modified = package.metadata_modified
+        record.resources = kept
+    if gone_datasets:
+        for distribution in session.exec(
+            select(Distribution).where(
+                col(Distribution.dataset_id).in_(gone_datasets), live(Distribution)
+            )
+        ):
+            distribution.deleted_at = now
+    session.flush()
+
+
+def _live_slugs(session: Session, publisher_id: uuid.UUID) -> set[str]:
+    return set(
+        session.exec(
+            select(Dataset.slug).where(Dataset.publisher_id == publisher_id, live(Dataset))
+        )
+    )
+
+
+def _next_slug(taken: set[str], base: str) -> str:
+    base = base[:90].strip("-") or "dataset"
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    taken.add(slug)
+    return slug
+
+
+def _update_dataset(dataset: Dataset, fields: dict[str, Any]) -> None:
+    changes = {name: fields.get(name) for name in _DATASET_FIELDS if name != "slug"}
+    changes["title"] = fields["title"]
+    for name in ("description", "keywords", "themes"):
+        changes[name] = fields.get(name) or ([] if name != "description" else {})
+    apply_changes(dataset, changes)
+
+
+# --- applying a package (when a page must be taken apart) --------------------------
 
 
 def _apply(
@@ -404,11 +562,7 @@ def _upsert_dataset(
         return catalog.create_dataset(
             session, OPERATOR, schemas.DatasetCreate(publisher=publisher.code, **fields)
         )
-    changes = {name: fields.get(name) for name in _DATASET_FIELDS if name != "slug"}
-    changes["title"] = fields["title"]
-    for name in ("description", "keywords", "themes"):
-        changes[name] = fields.get(name) or ([] if name != "description" else {})
-    apply_changes(dataset, changes)
+    _update_dataset(dataset, fields)
     session.add(dataset)
     session.flush()
     return dataset

@@ -208,3 +208,18 @@ def test_worker_runs_due_sources_only(connection, session, allowed, source, pack
     assert [(r.source_id, r.created) for r in reports] == [(source.id, len(packages))]
     worker.tick(on_report=reports.append)  # not due again before its interval
     assert len(reports) == 1
+
+
+def test_a_page_the_database_refuses_is_applied_package_by_package(
+    connection, session, allowed, source, packages, monkeypatch
+):
+    import sqlalchemy as sa
+
+    def refuse(*args, **kwargs):
+        raise sa.exc.IntegrityError("INSERT", {}, Exception("duplicate"))
+
+    monkeypatch.setattr(harvest, "_apply_bulk", refuse)
+    report = harvest.run(connection, allowed, source.id)
+    assert report.status == "ok", report.message
+    assert report.created == len(packages)
+    assert len(datasets_of(session, source)) == len(packages)
