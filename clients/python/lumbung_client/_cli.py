@@ -115,7 +115,8 @@ class _Bars:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lumbung-client",
-        description="Publish releases to, and pull them from, a Lumbung node.",
+        description="Publish releases and publiccode.yml files to, and pull releases from, "
+        "a Lumbung node.",
         epilog="Exit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found, 5 conflict, "
         "6 invalid, 7 checksum mismatch, 8 node unavailable.",
     )
@@ -160,7 +161,28 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument(
         "--publisher", metavar="CODE", help="the adopting publisher (only for admin accounts)"
     )
+    imported = commands.add_parser(
+        "import",
+        help="create or update an app from its publiccode.yml (a file, or a URL the node fetches)",
+    )
+    imported.add_argument("source", metavar="PATH_OR_URL", help="publiccode.yml file or URL")
+    imported.add_argument(
+        "--publisher", metavar="CODE", help="the owning publisher (only for admin accounts)"
+    )
+    imported.add_argument(
+        "--strict", action="store_true", help="refuse on any error, as the official parser does"
+    )
+    imported.add_argument("--visibility", choices=("public", "partners", "private"))
     return parser
+
+
+def _import(client: Client, args: argparse.Namespace) -> dict[str, Any]:
+    options = {"publisher": args.publisher, "strict": args.strict, "visibility": args.visibility}
+    if args.source.startswith(("http://", "https://")):
+        report = client.apps.import_publiccode(url=args.source, **options)
+    else:
+        report = client.apps.import_publiccode(Path(args.source), **options)
+    return report.model_dump(mode="json")
 
 
 def _release_create(client: Client, args: argparse.Namespace, bars: _Bars) -> dict[str, Any]:
@@ -277,7 +299,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_bars = not args.quiet and err.is_terminal
     try:
         with client, _Bars(err, show_bars) as bars:
-            if args.command == "release":
+            if args.command == "import":
+                result = _import(client, args)
+                issues = result["issues"]
+                summary = (
+                    f"app {result['app']['publisher']}/{result['app']['slug']} "
+                    f"{'created' if result['created'] else 'updated'}; {len(issues)} issue(s)"
+                    + "".join(
+                        f"\n  {i['path'] or '(file)'}: {i['level']}: {i['rule']}: {i['message']}"
+                        for i in issues
+                    )
+                )
+            elif args.command == "release":
                 result = _release_create(client, args, bars)
                 summary = (
                     f"release {result['release']['version']} of {result['app']} "

@@ -37,6 +37,8 @@ __all__ = [
     "Distribution",
     "DistributionCreate",
     "DistributionUpdate",
+    "ImportIssue",
+    "ImportReport",
     "Localisation",
     "Maintenance",
     "Page",
@@ -203,6 +205,9 @@ class App(Resource):
     maintenance: Maintenance | None = None
     localisation: Localisation | None = None
     spbe_class: str | None = Field(default=None, description="umum or khusus")
+    raa_codes: list[str] = Field(
+        default_factory=list, description="Codes of the SPBE reference architecture (RAA)."
+    )
     tags: list[str] = Field(default_factory=list)
     visibility: str = Field(default="private", description="public, partners or private")
     demo: bool = False
@@ -211,6 +216,24 @@ class App(Resource):
     def ref(self) -> str:
         """``publisher/slug``, the human-readable way to name this app."""
         return f"{self.publisher}/{self.slug}"
+
+
+class ImportIssue(_Response):
+    """One problem found in an imported publiccode.yml."""
+
+    path: str = Field(description="Key path in the file, e.g. ``description.en.features``.")
+    rule: str
+    level: str = Field(description="``error`` (the official parser refuses it) or ``warning``.")
+    message: str
+    value: Any = None
+
+
+class ImportReport(_Response):
+    """The outcome of importing a publiccode.yml: the app, and every problem found."""
+
+    app: App
+    created: bool = Field(description="True for a new app, false when one was updated.")
+    issues: list[ImportIssue] = Field(default_factory=list)
 
 
 class _AppFields(_Request):

@@ -134,6 +134,14 @@ ROUTES: dict[str, Route] = {
         m.DistributionCreate,
         m.DistributionUpdate,
     ),
+    "apps.import": Route(
+        "POST",
+        "/api/v1/apps/import",
+        m.ImportReport,
+        query=("publisher", "strict", "visibility"),
+        raw_body=True,
+    ),
+    "apps.publiccode": Route("GET", "/api/v1/apps/{app_id}/publiccode.yml"),
     "releases.upload": Route(
         "POST",
         "/api/v1/apps/{app_id}/releases/{release_id}/artifacts",

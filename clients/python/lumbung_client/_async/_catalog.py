@@ -48,6 +48,7 @@ from lumbung_client._models import (
     Distribution,
     DistributionCreate,
     DistributionUpdate,
+    ImportReport,
     Page,
     Publisher,
     PublisherCreate,
@@ -266,6 +267,53 @@ class AsyncApps(_Resource):
         """Remove an app (it stays in the change feed as a tombstone)."""
         headers = if_match_header(app, if_match)
         await self._delete("apps.delete", headers, app_id=await self.id_of(app))
+
+    async def import_publiccode(
+        self,
+        source: str | bytes | Path | None = None,
+        *,
+        url: str | None = None,
+        publisher: str | None = None,
+        strict: bool = False,
+        visibility: str | None = None,
+    ) -> ImportReport:
+        """Create or update an app from its publiccode.yml: a file (path or bytes), or
+        ``url=`` for the node to fetch. Importing the same ``url`` again updates that app,
+        so the call is safe to repeat (and is retried). A file the node refuses raises
+        :class:`~lumbung_client.ValidationFailed`, whose errors name each key path."""
+        route = ROUTES["apps.import"]
+        params = {
+            "publisher": publisher,
+            "strict": "true" if strict else None,
+            "visibility": visibility,
+        }
+        if (source is None) == (url is None):
+            raise ValueError("give a publiccode.yml (path or bytes) or url=, not both")
+        if url is not None:
+            response = await self._client._transport.request(
+                route.method, route.format(), params=params, json_body={"url": url}, idempotent=True
+            )
+        else:
+            data = source if isinstance(source, bytes) else await AsyncBackend.run_blocking(
+                Path(str(source)).read_bytes
+            )  # fmt: skip
+            response = await self._client._transport.request(
+                route.method,
+                route.format(),
+                params=params,
+                body=lambda: data,
+                headers={"Content-Type": "application/yaml"},
+                idempotent=True,
+            )
+        return parse(ImportReport, response)
+
+    async def export_publiccode(self, app: AppRef) -> str:
+        """The app as a current publiccode.yml (text)."""
+        route = ROUTES["apps.publiccode"]
+        response = await self._client._transport.request(
+            route.method, route.format(app_id=await self.id_of(app))
+        )
+        return response.text
 
     async def pull(
         self,
