@@ -308,6 +308,9 @@ def _ttl_body(node: Node, indent: str, pending: list[Node]) -> str:
     return " ;\n".join(lines)
 
 
+_OWN_NODES = frozenset(["dcat:Dataset", "dcat:Distribution", "rdfs:Resource", "foaf:Document"])
+
+
 def _walk(nodes: Iterable[Node], seen: set[str]) -> Iterator[tuple[Node, list[Node]]]:
     """Each node to write with a list to fill with the named nodes it links to. The
     nodes given are always written; a linked node only the first time ``seen`` meets
@@ -318,7 +321,11 @@ def _walk(nodes: Iterable[Node], seen: set[str]) -> Iterator[tuple[Node, list[No
         if node.id is not None:
             if node.id in seen and not given:
                 continue
-            seen.add(node.id)
+            # Only nodes that many datasets share are remembered: a set of every
+            # dataset's and distribution's IRI would grow with the catalog. One of
+            # those met twice is written twice, which repeats the same triples.
+            if node.types[0] not in _OWN_NODES:
+                seen.add(node.id)
         found: list[Node] = []
         yield node, found
         pending.extend((linked, False) for linked in found)
