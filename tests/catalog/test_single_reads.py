@@ -1,7 +1,7 @@
 """Reading one item by its id follows the visibility rule, as lists do: a ``partners``
 item is found by its owner, the admin and a node partnered with its owner; any other
 caller — another publisher of this node, a node partnered with another publisher — gets
-404, on the item and on every child and file of it."""
+404, on the item and on every child, adoption and file of it."""
 
 from __future__ import annotations
 
@@ -61,12 +61,20 @@ async def world(
                 headers=admin,
             )
         ).json()
+        adoption = await client.post(
+            "/api/v1/adoptions",
+            json={"app_id": str(app.id), "publisher": "kab-banyuwangi", "status": "production"},
+            headers=admin,
+        )
+        assert adoption.status_code == 201, adoption.text
         base = f"/api/v1/apps/{app.id}"
         paths |= {
             f"{visibility} app": base,
             f"{visibility} releases": f"{base}/releases",
             f"{visibility} release": f"{base}/releases/{release['id']}",
             f"{visibility} file": f"{base}/releases/{release['id']}/artifacts/paket.zip",
+            f"{visibility} adoptions": f"{base}/adoptions",
+            f"{visibility} adoption": f"/api/v1/adoptions/{adoption.json()['id']}",
             f"{visibility} dataset": f"/api/v1/datasets/{dataset.id}",
             f"{visibility} distributions": f"/api/v1/datasets/{dataset.id}/distributions",
             f"{visibility} distribution": (
