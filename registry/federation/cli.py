@@ -135,9 +135,9 @@ def partnership_request(
         fail(str(exc))
     keys = KeyStore.open(settings.keys_dir)
     try:
-        with session_scope(node_engine(settings)) as session:
-            partnership = service.request_partnership(session, settings, keys, OPERATOR, request_in)
-            partnership_id = partnership.id
+        partnership_id = service.request_partnership(
+            node_engine(settings), settings, keys, OPERATOR, request_in
+        )
     except LumbungError as exc:
         fail(str(exc.detail or exc))
     out.print(str(partnership_id))

@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from authlib.oauth2.rfc6749 import InvalidClientError
 from sqlmodel import Session, select
 
+from registry.db import Bind, session_scope
 from registry.errors import Unauthorized
 from registry.federation.models import Peer
-from registry.federation.signing import ASSERTION_TYPE, unverified_parts, verify
+from registry.federation.signing import ASSERTION_TYPE, refresh_keys, unverified_parts, verify
 from registry.oauth.models import OAuthClient
 from registry.oauth.service import get_active_client
 from registry.settings import Settings
@@ -51,3 +52,24 @@ def authenticate_assertion(
     except Unauthorized as exc:
         raise _refuse(exc.detail or "invalid client assertion") from None
     return client
+
+
+def refresh_assertion_keys(bind: Bind, form: Mapping[str, str]) -> None:
+    """Before the token request's transaction begins, fetch the keys of the peer whose
+    client the assertion names, if its ``kid`` needs it (see ``refresh_keys``). Anything
+    wrong with the assertion is left for ``authenticate_assertion`` to refuse."""
+    assertion = form.get("client_assertion")
+    if not assertion:
+        return
+    try:
+        header, claims = unverified_parts(assertion)
+    except Unauthorized:
+        return
+    client_id, kid = claims.get("sub"), header.get("kid")
+    if not isinstance(client_id, str) or not isinstance(kid, str) or not kid:
+        return
+    with session_scope(bind, write=False) as session:
+        client = get_active_client(session, client_id)
+        node_id = client.node_id if client is not None else None
+    if node_id:
+        refresh_keys(bind, node_id, kid)

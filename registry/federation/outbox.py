@@ -2,7 +2,8 @@
 
 Writers call ``enqueue`` inside their own transaction, so a notice exists exactly when
 the change it announces was committed. ``drain`` (run by ``lumbung sync`` and the
-background worker) sends what is due, each message in its own unit of work, and backs
+background worker) claims what is due in a short transaction, sends each message with
+no transaction open, records each outcome in a short transaction of its own, and backs
 off on failure.
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from registry.db import Bind, session_scope, utcnow
+from registry.db import Bind, session_scope, transaction, utcnow
 from registry.federation import signing
 from registry.federation.models import OutboxMessage
 from registry.federation.transport import PeerError, new_client, request_json
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 BATCH = 100
+# A claimed message is not sent by anyone else for this long: longer than a request
+# to a peer may take (``transport.DEADLINE_SECONDS``).
+CLAIM_FOR = timedelta(minutes=2)
 
 
 def enqueue(
@@ -69,49 +74,110 @@ def send_signed(
     return answer
 
 
-def drain(bind: Bind, settings: Settings, keys: KeyStore, node_id: str | None = None) -> int:
-    """Send every due message (to one peer, or to all); return how many were accepted."""
-    from registry.sharing.models import Adoption
+@dataclass(frozen=True)
+class _Claimed:
+    id: uuid.UUID
+    node_id: str
+    path: str
+    payload: dict[str, Any]
+    dedupe_key: str
+    attempts: int
 
-    with session_scope(bind, write=False) as session:
-        stmt = select(OutboxMessage.id).where(
+
+def claim(bind: Bind, node_id: str | None = None) -> list[_Claimed]:
+    """Take the due messages (to one peer, or to all) in one short transaction: each is
+    put off by ``CLAIM_FOR``, so no other worker sends it meanwhile, and one whose
+    sender died is sent again once that runs out."""
+    now = utcnow()
+    claimed: list[_Claimed] = []
+    with session_scope(bind) as session:
+        stmt = select(OutboxMessage).where(
             col(OutboxMessage.delivered_at).is_(None),
-            col(OutboxMessage.next_attempt_at) <= utcnow(),
+            col(OutboxMessage.next_attempt_at) <= now,
         )
         if node_id is not None:
             stmt = stmt.where(OutboxMessage.node_id == node_id)
-        due = list(session.exec(stmt.order_by(col(OutboxMessage.created_at)).limit(BATCH)))
+        due = session.exec(stmt.order_by(col(OutboxMessage.created_at)).limit(BATCH)).all()
+        for message in due:
+            # Conditional on the time read: of two workers claiming the same message at
+            # once, the second updates nothing and leaves it to the first.
+            taken = session.execute(
+                sa.update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id) == message.id,
+                    col(OutboxMessage.next_attempt_at) == message.next_attempt_at,
+                    col(OutboxMessage.delivered_at).is_(None),
+                )
+                .values(next_attempt_at=now + CLAIM_FOR)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(
+                    _Claimed(
+                        message.id,
+                        message.node_id,
+                        message.path,
+                        dict(message.payload),
+                        message.dedupe_key,
+                        message.attempts,
+                    )
+                )
+    return claimed
+
+
+def drain(bind: Bind, settings: Settings, keys: KeyStore, node_id: str | None = None) -> int:
+    """Send every due message (to one peer, or to all); return how many were accepted.
+
+    Each message is claimed, sent and recorded in three steps, and the sending happens
+    with no transaction open: a slow or dead peer must not hold this node's write lock
+    (DESIGN §7) for as long as it takes to answer.
+    """
     sent = 0
-    for message_id in due:
-        with session_scope(bind) as session:
-            message = session.get(OutboxMessage, message_id)
-            if message is None or message.delivered_at is not None:
-                continue
-            try:
-                send_signed(
-                    settings,
-                    keys,
-                    node_id=message.node_id,
-                    path=message.path,
-                    payload=message.payload,
-                )
-            except PeerError as exc:
-                message.attempts += 1
-                delay = min(timedelta(seconds=10 * 2 ** min(message.attempts, 12)), MAX_BACKOFF)
-                message.next_attempt_at = utcnow() + delay
-                message.last_error = str(exc)[:2000]
-                log.info("notice to %s not delivered: %s", message.node_id, exc)
-                session.add(message)
-                continue
-            message.delivered_at = utcnow()
-            message.last_error = None
-            session.add(message)
-            if message.dedupe_key.startswith("adoption:"):
-                # A plain UPDATE: delivery is bookkeeping, not a change to feed.
-                session.execute(
-                    sa.update(Adoption)
-                    .where(col(Adoption.id) == uuid.UUID(str(message.payload["id"])))
-                    .values(delivered_at=utcnow())
-                )
-            sent += 1
+    for message in claim(bind, node_id):
+        try:
+            send_signed(
+                settings, keys, node_id=message.node_id, path=message.path, payload=message.payload
+            )
+        except PeerError as exc:
+            log.info("notice to %s not delivered: %s", message.node_id, exc)
+            _record_failure(bind, message, exc)
+            continue
+        _record_delivery(bind, message)
+        sent += 1
     return sent
+
+
+def _record_failure(bind: Bind, message: _Claimed, exc: PeerError) -> None:
+    attempts = message.attempts + 1
+    delay = min(timedelta(seconds=10 * 2 ** min(attempts, 12)), MAX_BACKOFF)
+    with transaction(bind) as connection:
+        connection.execute(
+            sa.update(OutboxMessage)
+            .where(col(OutboxMessage.id) == message.id, col(OutboxMessage.delivered_at).is_(None))
+            .values(
+                attempts=attempts,
+                next_attempt_at=utcnow() + delay,
+                last_error=str(exc)[:2000],
+            )
+        )
+
+
+def _record_delivery(bind: Bind, message: _Claimed) -> None:
+    from registry.sharing.models import Adoption
+
+    now = utcnow()
+    with transaction(bind) as connection:
+        # A message replaced meanwhile by a newer one about the same thing is gone;
+        # the newer one is sent in its turn.
+        connection.execute(
+            sa.update(OutboxMessage)
+            .where(col(OutboxMessage.id) == message.id)
+            .values(delivered_at=now, last_error=None)
+        )
+        if message.dedupe_key.startswith("adoption:"):
+            # A plain UPDATE: delivery is bookkeeping, not a change to feed.
+            connection.execute(
+                sa.update(Adoption)
+                .where(col(Adoption.id) == uuid.UUID(str(message.payload["id"])))
+                .values(delivered_at=now)
+            )

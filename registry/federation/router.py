@@ -19,7 +19,7 @@ from registry.errors import Conflict, NotFound, Unauthorized, problem_responses
 from registry.federation import feed, peers
 from registry.federation.models import Peer
 from registry.federation.schemas import FeedPage
-from registry.federation.signing import verify_federation_request
+from registry.federation.signing import refresh_signer_keys, verify_federation_request
 from registry.sharing import schemas as sharing_schemas
 from registry.sharing import service as sharing
 
@@ -77,19 +77,33 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
+def _bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("federation requests carry a signed JWT as a Bearer token")
+    return token.strip()
+
+
+def fresh_signer_keys(request: Request) -> None:
+    """Fetch the sending peer's keys again when its request names a key not cached.
+    This runs before the request's own transaction begins (the session does not touch
+    the database until ``signed_peer`` reads with it): nothing talks to another node
+    while a write transaction is open (DESIGN §7)."""
+    refresh_signer_keys(request.app.state.engine, _bearer_token(request))
+
+
 def signed_peer(
     request: Request,
+    _keys: Annotated[None, Depends(fresh_signer_keys)],
     session: SessionDep,
     settings: SettingsDep,
     body: Annotated[bytes, Depends(raw_body)],
 ) -> Peer:
     """The peer that signed this request (see ``registry.federation.signing``)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("federation requests carry a signed JWT as a Bearer token")
+    token = _bearer_token(request)
     return verify_federation_request(
         session,
-        token.strip(),
+        token,
         settings=settings,
         method=request.method,
         path=request.url.path,
@@ -251,6 +265,9 @@ def list_peers(session: SessionDep, principal: Admin) -> list[PeerPublic]:
 def add_peer(session: SessionDep, principal: Admin, peer_in: PeerCreate) -> PeerPublic:
     """Fetch a node's metadata and keys and trust it. Give ``key_thumbprints`` you
     confirmed with the peer's operator to refuse a node that publishes other keys."""
+    # The node is asked with no transaction open (checking the caller's token began
+    # one): nothing talks to another node while a write transaction is open.
+    session.commit()
     metadata, jwks = peers.discover(peer_in.url)
     if peer_in.key_thumbprints is not None:
         from registry.federation.signing import thumbprints

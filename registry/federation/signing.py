@@ -25,7 +25,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 from sqlmodel import Session, col, select
 
-from registry.db import utcnow
+from registry.db import Bind, session_scope, utcnow
 from registry.errors import Unauthorized
 from registry.federation.models import Peer, SeenAssertion
 from registry.federation.transport import PeerError, new_client, request_json
@@ -208,22 +208,62 @@ def remember_once(session: Session, issuer: str, jti: str, exp: int) -> None:
 
 
 def peer_key(session: Session, peer: Peer, kid: str) -> ECKey | None:
-    """The peer's public key ``kid`` from the cached JWKS, fetched again when the kid
-    is unknown (at most once a minute) or the cache is old."""
+    """The peer's public key ``kid`` from the cached JWKS; None when it is not there or
+    the cache is too old to trust. Never fetches: ``refresh_keys`` does, beforehand,
+    outside any transaction."""
+    fetched = peer.jwks_fetched_at
+    if fetched is None or utcnow() - fetched > CACHE_FOR:
+        return None
+    return _find(peer.jwks, kid)
+
+
+def keys_due(peer: Peer, kid: str) -> bool:
+    """Whether the peer's JWKS should be fetched before ``kid`` is checked: the cache
+    is old, or it lacks ``kid`` and was not fetched in the last minute (a peer that
+    rotated its key is believed soon; a stream of made-up kids costs a fetch a minute)."""
     now = utcnow()
     fetched = peer.jwks_fetched_at
-    stale = fetched is None or now - fetched > CACHE_FOR
-    key = None if stale else _find(peer.jwks, kid)
-    if key is None and (stale or now - fetched > REFETCH_AFTER):  # type: ignore[operator]
-        try:
-            peer.jwks = fetch_jwks(peer.jwks_uri)
-        except PeerError:
-            return None if stale else _find(peer.jwks, kid)
-        peer.jwks_fetched_at = now
+    if fetched is None or now - fetched > CACHE_FOR:
+        return True
+    return _find(peer.jwks, kid) is None and now - fetched > REFETCH_AFTER
+
+
+def refresh_keys(bind: Bind, node_id: str, kid: str) -> None:
+    """Fetch a peer's JWKS again when checking ``kid`` needs it, and cache it.
+
+    Call it before the caller's own transaction begins: the fetch runs with no
+    transaction open, so a slow peer never holds this node's write lock (DESIGN §7);
+    the keys are stored in a short unit of work of their own. A failed fetch leaves the
+    cache as it was, and verification then decides with what is cached.
+    """
+    with session_scope(bind, write=False) as session:
+        peer = session.exec(select(Peer).where(Peer.node_id == node_id)).first()
+        if peer is None or not keys_due(peer, kid):
+            return
+        jwks_uri = peer.jwks_uri
+    try:
+        jwks = fetch_jwks(jwks_uri)
+    except PeerError:
+        return
+    with session_scope(bind) as session:
+        peer = session.exec(select(Peer).where(Peer.node_id == node_id)).first()
+        if peer is None or peer.jwks_uri != jwks_uri:
+            return  # the peer was removed or re-added meanwhile
+        peer.jwks = jwks
+        peer.jwks_fetched_at = utcnow()
         session.add(peer)
-        session.flush()
-        key = _find(peer.jwks, kid)
-    return key
+
+
+def refresh_signer_keys(bind: Bind, token: str) -> None:
+    """``refresh_keys`` for the peer that a signed federation request says sent it;
+    nothing for a token too broken to name one (verification refuses it later)."""
+    try:
+        header, claims = unverified_parts(token)
+    except Unauthorized:
+        return
+    node_id, kid = claims.get("iss"), header.get("kid")
+    if isinstance(node_id, str) and isinstance(kid, str) and node_id and kid:
+        refresh_keys(bind, node_id, kid)
 
 
 def fetch_jwks(url: str) -> dict[str, Any]:

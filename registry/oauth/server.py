@@ -38,13 +38,12 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
-from registry.db import session_scope
+from registry.db import Bind, session_scope
 from registry.errors import Unauthorized
 from registry.oauth import service
 from registry.oauth.keys import ALGORITHM, KeyStore
@@ -413,7 +412,7 @@ async def handle(request: Request, endpoint: str) -> JSONResponse:
 
 def _dispatch(
     *,
-    engine: Engine,
+    engine: Bind,
     settings: Settings,
     keys: KeyStore,
     endpoint: str,
@@ -434,8 +433,15 @@ def _dispatch(
         oauth_request = StarletteOAuth2Request(method=method, uri=uri, headers=headers, form=form)
     except OAuth2Error as exc:
         return _error(exc)
+    if "client_assertion" in form:
+        # A peer's keys are fetched again (when its assertion names a key not cached)
+        # before this request's transaction begins: nothing talks to another node
+        # while a write transaction is open (DESIGN §7).
+        from registry.federation.client_auth import refresh_assertion_keys
+
+        refresh_assertion_keys(engine, form)
     # Revocation writes; the others only read, and need not queue for SQLite's lock.
-    # A client assertion's jti is recorded (and a peer's keys may be cached): a write.
+    # A client assertion's jti is recorded: a write.
     writes = endpoint == REVOCATION or "client_assertion" in form
     with session_scope(engine, write=writes) as session:
         server = create_server(session=session, settings=settings, keys=keys)

@@ -89,9 +89,13 @@ def request_partnership(
 ) -> schemas.PartnershipPublic:
     """Ask a publisher on a peer node for a partnership; the request is signed with
     this node's key and delivered at once."""
-    partnership = service.request_partnership(
-        session, settings, request.app.state.keys, principal, request_in
+    # The partner's node is asked with no transaction open here (checking the
+    # caller's token began one): the service records and sends in units of its own.
+    session.commit()
+    partnership_id = service.request_partnership(
+        request.app.state.engine, settings, request.app.state.keys, principal, request_in
     )
+    partnership = service.get_partnership(session, principal, partnership_id)
     return partnerships_public(session, [partnership])[0]
 
 

@@ -19,11 +19,12 @@ import uuid
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from registry.catalog import service as catalog
 from registry.catalog.models import App, Publisher
-from registry.db import utcnow
+from registry.db import Bind, session_scope, utcnow
 from registry.errors import Conflict, Forbidden, LumbungError, NotFound, invalid
 from registry.federation.models import Peer
 from registry.federation.outbox import enqueue, send_signed
@@ -484,17 +485,26 @@ class PeerUnavailable(LumbungError):
 
 
 def request_partnership(
-    session: Session,
+    bind: Bind,
     settings: Settings,
     keys: KeyStore,
     principal: Principal,
     request_in: schemas.PartnershipRequest,
-) -> Partnership:
-    """Record the request and deliver it, signed, to the partner's node. Nothing is
-    kept when the partner's node does not take it."""
-    partnership, peer, message = new_outgoing(session, principal, request_in)
+) -> uuid.UUID:
+    """Record the request and deliver it, signed, to the partner's node; return its id.
+
+    Three units of work, so that no transaction is open while the partner's node takes
+    its time to answer (DESIGN §7): the request is recorded and committed, then sent;
+    when the partner's node does not take it, the record is removed again and
+    ``PeerUnavailable`` raised. The caller must hold no transaction of its own.
+    """
+    with session_scope(bind) as session:
+        partnership, peer, message = new_outgoing(session, principal, request_in)
+        partnership_id, node_id = partnership.id, peer.node_id
     try:
-        send_signed(settings, keys, node_id=peer.node_id, path=PARTNERSHIPS_PATH, payload=message)
+        send_signed(settings, keys, node_id=node_id, path=PARTNERSHIPS_PATH, payload=message)
     except PeerError as exc:
+        with session_scope(bind) as session:
+            session.execute(sa.delete(Partnership).where(col(Partnership.id) == partnership_id))
         raise PeerUnavailable(str(exc)) from exc
-    return partnership
+    return partnership_id
