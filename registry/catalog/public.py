@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from registry.catalog import schemas
 from registry.catalog.models import App, Publisher
+from registry.catalog.service import publisher_ref
 from registry.http import etag_of
 from registry.querying import by_ids
 from registry.settings import Settings
@@ -36,6 +37,7 @@ def apps_public(
             {
                 **app.model_dump(exclude={"publiccode"}),
                 "publisher": publishers[app.publisher_id].code,
+                "publisher_ref": publisher_ref(publishers[app.publisher_id]),
                 **tracked(settings, app, f"apps/{app.id}"),
             }
         )

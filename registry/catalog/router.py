@@ -173,7 +173,9 @@ app_public = public.app_public
 
 
 def app_filters(
-    publisher: Annotated[str | None, Query(description="Publisher code or id")] = None,
+    publisher: Annotated[
+        str | None, Query(description="Publisher id, code, or `code@node-id` (`publisher_ref`)")
+    ] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     development_status: Annotated[str | None, Query(max_length=32)] = None,
     license: Annotated[str | None, Query(max_length=500)] = None,
@@ -598,6 +600,7 @@ def datasets_public(
             {
                 **dataset.model_dump(),
                 "publisher": publishers[dataset.publisher_id].code,
+                "publisher_ref": service.publisher_ref(publishers[dataset.publisher_id]),
                 **_tracked(settings, dataset, f"datasets/{dataset.id}"),
             }
         )
@@ -612,7 +615,9 @@ def dataset_public(
 
 
 def dataset_filters(
-    publisher: Annotated[str | None, Query(description="Publisher code or id")] = None,
+    publisher: Annotated[
+        str | None, Query(description="Publisher id, code, or `code@node-id` (`publisher_ref`)")
+    ] = None,
     theme: Annotated[
         str | None, Query(max_length=8, description="EU data theme, e.g. HEAL")
     ] = None,

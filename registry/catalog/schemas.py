@@ -180,7 +180,12 @@ class AppUpdate(AppFields):
 
 
 class AppPublic(Tracked):
-    publisher: str
+    publisher: str = Field(description="The publisher's code on its own node.")
+    publisher_ref: str = Field(
+        description="The publisher's identity: its code for a publisher of this node, "
+        "`code@node-id` for a mirrored one (two nodes may use the same code). Accepted by "
+        "every `publisher` filter; the key of publisher facets."
+    )
     publisher_id: uuid.UUID
     slug: str
     name: str
@@ -351,7 +356,12 @@ class DatasetUpdate(DatasetFields):
 
 
 class DatasetPublic(Tracked):
-    publisher: str
+    publisher: str = Field(description="The publisher's code on its own node.")
+    publisher_ref: str = Field(
+        description="The publisher's identity: its code for a publisher of this node, "
+        "`code@node-id` for a mirrored one (two nodes may use the same code). Accepted by "
+        "every `publisher` filter; the key of publisher facets."
+    )
     publisher_id: uuid.UUID
     slug: str
     title: dict[str, str]

@@ -49,15 +49,41 @@ def ensure_local(item: Publisher | App | Dataset) -> None:
 # --- publishers --------------------------------------------------------------------
 
 
+def publisher_ref(publisher: Publisher) -> str:
+    """A publisher's identity as one string: its code for this node's own publisher,
+    ``code@node-id`` for a mirrored one. A peer may host a publisher with the same code
+    as one of ours (or of another peer); the ref never confuses them. Every
+    ``publisher`` filter accepts it, and publisher facets are keyed by it."""
+    return publisher.code if publisher.origin is None else f"{publisher.code}@{publisher.origin}"
+
+
 def get_publisher(session: Session, ref: str) -> Publisher:
-    """A live publisher by id or by code."""
+    """A live publisher by id, by ref (``code@node-id``, see ``publisher_ref``) or by
+    code. A bare code names this node's own publisher; failing that, a mirrored one
+    only when a single peer hosts that code."""
     try:
-        condition = Publisher.id == uuid.UUID(ref)
+        return _get_publisher(session, Publisher.id == uuid.UUID(ref), ref)
     except ValueError:
-        condition = Publisher.code == ref
-    # A code names a local publisher first; a mirrored one may share it.
-    publisher = first_live(session, Publisher, condition, col(Publisher.origin).is_(None))
-    publisher = publisher or first_live(session, Publisher, condition)
+        pass
+    code, at, node_id = ref.partition("@")
+    if at:
+        return _get_publisher(session, Publisher.code == code, ref, Publisher.origin == node_id)
+    local = first_live(session, Publisher, Publisher.code == code, col(Publisher.origin).is_(None))
+    if local is not None:
+        return local
+    mirrors = session.exec(select(Publisher).where(live(Publisher), Publisher.code == code)).all()
+    if len(mirrors) > 1:
+        raise NotFound(
+            f"several peers host a publisher {code!r}: name one by its id, or in a filter "
+            f"as {', '.join(sorted(publisher_ref(p) for p in mirrors))}"
+        )
+    if not mirrors:
+        raise NotFound(f"no publisher {ref!r}")
+    return mirrors[0]
+
+
+def _get_publisher(session: Session, condition: Any, ref: str, *where: Any) -> Publisher:
+    publisher = first_live(session, Publisher, condition, *where)
     if publisher is None:
         raise NotFound(f"no publisher {ref!r}")
     return publisher

@@ -177,7 +177,7 @@ def receive_adoption(
     session: SessionDep, peer: SignedPeer, body: Annotated[bytes, Depends(raw_body)]
 ) -> dict[str, Any]:
     """A peer's publisher reports that it uses (or stopped recording) one of this
-    node's apps."""
+    node's apps. 403 when the adopter is not a publisher of the sending node."""
     notice = _parse(sharing_schemas.AdoptionNotice, body)
     adoption = sharing.receive_adoption(session, peer, notice)
     return {"id": str(adoption.id), "deleted": adoption.deleted_at is not None}

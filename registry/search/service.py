@@ -15,7 +15,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from registry.catalog.models import App, Dataset, Publisher
-from registry.catalog.service import AppFilters, DatasetFilters, apps_query, datasets_query
+from registry.catalog.service import (
+    AppFilters,
+    DatasetFilters,
+    apps_query,
+    datasets_query,
+    publisher_ref,
+)
 from registry.oauth.principal import Principal
 from registry.querying import by_ids, decode_cursor, encode_cursor, json_array_elements
 
@@ -133,13 +139,15 @@ def _facets(session: Session, statements: list[tuple[Kind, Any, Any]]) -> dict[s
             .group_by(elements.c.value)
         ):
             counted[str(value)] = count
-    codes = {
-        row.id: row.code
+    # Keyed by identity (``code@node-id`` for a mirror), not by code: a peer's
+    # publisher may share a code with ours, and must neither merge with it nor hide it.
+    refs = {
+        row.id: publisher_ref(row)
         for row in session.exec(select(Publisher).where(Publisher.id.in_(list(by_publisher))))  # type: ignore[attr-defined]
     }
     return {
         "kind": kinds,
-        "publisher": {codes[pid]: n for pid, n in by_publisher.items() if pid in codes},
+        "publisher": {refs[pid]: n for pid, n in by_publisher.items() if pid in refs},
         "category": categories,
         "theme": themes,
     }

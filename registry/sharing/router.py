@@ -171,7 +171,14 @@ def list_adoptions(
     settings: SettingsDep,
     principal: PrincipalDep,
     app_id: uuid.UUID | None = None,
-    publisher: Annotated[str | None, Query(max_length=64, description="Adopter's code")] = None,
+    publisher: Annotated[
+        str | None,
+        Query(
+            max_length=2200,
+            description="The adopter: `code@node-id`, or a bare code for this node's own "
+            "publisher (any node's, when this node hosts none by that code).",
+        ),
+    ] = None,
     status_: Annotated[AdoptionStatus | None, Query(alias="status")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,

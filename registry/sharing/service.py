@@ -352,10 +352,23 @@ def list_adoptions(
     if app_id is not None:
         stmt = stmt.where(Adoption.app_id == app_id)
     if publisher is not None:
-        stmt = stmt.where(Adoption.adopter_code == publisher)
+        stmt = stmt.where(_adopter_is(session, publisher))
     if status is not None:
         stmt = stmt.where(Adoption.status == status)
     return paginate(session, stmt, Adoption.id, limit, cursor)
+
+
+def _adopter_is(session: Session, ref: str) -> Any:
+    """Adoptions by one publisher, named as in every ``publisher`` filter: ``code@node-id``
+    for another node's publisher; a bare code for this node's own publisher, or (when
+    this node hosts none by that code) any node's publisher with that code."""
+    code, at, node_id = ref.partition("@")
+    if at:
+        return sa.and_(col(Adoption.adopter_code) == code, col(Adoption.adopter_node) == node_id)
+    local = first_live(session, Publisher, Publisher.code == code, col(Publisher.origin).is_(None))
+    if local is not None:
+        return Adoption.publisher_id == local.id
+    return Adoption.adopter_code == code
 
 
 def get_adoption(session: Session, principal: Principal | None, adoption_id: uuid.UUID) -> Adoption:
@@ -456,7 +469,19 @@ def _announce(session: Session, app: App, adoption: Adoption) -> None:
 
 
 def receive_adoption(session: Session, peer: Peer, notice: schemas.AdoptionNotice) -> Adoption:
-    """A peer's publisher reports using one of our apps."""
+    """A peer's publisher reports using one of our apps. A node speaks for its own
+    publishers only: an adoption naming a publisher it does not host is refused."""
+    if not hosts_publisher(session, peer, notice.adopter_code):
+        log.warning(
+            "adoption refused: peer=%s adoption=%s names publisher %r, which it does not host",
+            peer.node_id,
+            notice.id,
+            notice.adopter_code,
+        )
+        raise Forbidden(
+            f"{peer.node_id} hosts no publisher {notice.adopter_code!r}; "
+            "a node reports the adoptions of its own publishers only"
+        )
     node = Principal(
         client_id=peer_client_id(peer.node_id), scopes=frozenset(), node_id=peer.node_id
     )
@@ -478,6 +503,18 @@ def receive_adoption(session: Session, peer: Peer, notice: schemas.AdoptionNotic
     session.add(adoption)
     session.flush()
     return adoption
+
+
+def hosts_publisher(session: Session, peer: Peer, code: str) -> bool:
+    """Whether the peer's node hosts a publisher ``code``, as this node knows it: from
+    the node's metadata (read when it was added as a peer) or its mirrored publishers
+    (kept up to date by every sync)."""
+    if any(p.get("code") == code for p in peer.publishers):
+        return True
+    mirrored = first_live(
+        session, Publisher, Publisher.code == code, Publisher.origin == peer.node_id
+    )
+    return mirrored is not None
 
 
 class PeerUnavailable(LumbungError):

@@ -264,18 +264,17 @@ def search_facets(
     return page.facets
 
 
-def publishers_by_code(session: Session, codes: list[str]) -> dict[str, Publisher]:
-    if not codes:
+def publishers_by_code(session: Session, refs: list[str]) -> dict[str, Publisher]:
+    """The publishers that publisher facets name, by their key: a ``publisher_ref``
+    (the code of this node's publisher, ``code@node-id`` of a mirrored one)."""
+    if not refs:
         return {}
+    codes = {ref.partition("@")[0] for ref in refs}
     rows = session.exec(
         select(Publisher).where(live(Publisher), col(Publisher.code).in_(codes))
     ).all()
-    found: dict[str, Publisher] = {}
-    for row in rows:
-        # A code names a local publisher first; a mirrored one may share it.
-        if row.code not in found or row.origin is None:
-            found[row.code] = row
-    return found
+    wanted = set(refs)
+    return {catalog.publisher_ref(row): row for row in rows if catalog.publisher_ref(row) in wanted}
 
 
 # --- search ------------------------------------------------------------------------

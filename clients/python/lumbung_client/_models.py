@@ -189,6 +189,11 @@ class App(Resource):
 
     publisher: str = Field(description="The owner's publisher code.")
     publisher_id: uuid.UUID | None = None
+    publisher_ref: str | None = Field(
+        default=None,
+        description="The publisher's identity: its code on this node, code@node-id for a "
+        "mirrored one. Accepted by every publisher filter.",
+    )
     slug: str
     name: str
     url: str | None = Field(default=None, description="Source code repository.")
@@ -346,6 +351,11 @@ class Dataset(Resource):
 
     publisher: str
     publisher_id: uuid.UUID | None = None
+    publisher_ref: str | None = Field(
+        default=None,
+        description="The publisher's identity: its code on this node, code@node-id for a "
+        "mirrored one. Accepted by every publisher filter.",
+    )
     slug: str
     title: dict[str, str] = Field(default_factory=dict, description="Per language tag.")
     description: dict[str, str] = Field(default_factory=dict)
