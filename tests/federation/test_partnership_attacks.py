@@ -26,18 +26,27 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node]]:
-    nodes = start_nodes(tmp_path_factory.mktemp("attack"), ["banyuwangi", "pariaman"])
-    a, b = nodes
+def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node, Node]]:
+    """Banyuwangi, Pariaman and Surabaya, each a peer of the others."""
+    nodes = start_nodes(tmp_path_factory.mktemp("attack"), ["banyuwangi", "pariaman", "surabaya"])
+    a, b, c = nodes
     try:
         a.cli("publisher", "add", "kab-banyuwangi", "--name", "Kabupaten Banyuwangi",
               "--kind", "regency")  # fmt: skip
         b.cli("publisher", "add", "kota-pariaman", "--name", "Kota Pariaman")
-        a.cli("peer", "add", b.url, "--yes")
-        b.cli("peer", "add", a.url, "--yes")
-        yield a, b
+        c.cli("publisher", "add", "kota-surabaya", "--name", "Kota Surabaya")
+        for node in nodes:
+            for other_node in nodes:
+                if other_node is not node:
+                    node.cli("peer", "add", other_node.url, "--yes")
+        yield a, b, c
     finally:
         stop_nodes(nodes)
+
+
+@pytest.fixture
+def pair(trio: tuple[Node, Node, Node]) -> tuple[Node, Node]:
+    return trio[0], trio[1]
 
 
 def _status_on(node: Node, partnership_id: str) -> str:
@@ -135,3 +144,34 @@ def test_every_notice_over_the_wire_follows_the_table(pair: tuple[Node, Node]) -
                 if response.status_code != want or now != should_be:
                     wrong.append((sender_side, current, target, response.status_code, now))
     assert wrong == []
+
+
+def test_a_third_node_cannot_change_a_partnership_it_is_not_party_to(
+    trio: tuple[Node, Node, Node],
+) -> None:
+    a, b, c = trio
+    partnership_id = b.cli(
+        "partnership", "request", "--publisher", "kota-pariaman", "--peer", a.url,
+        "--partner", "kab-banyuwangi",
+    ).stdout.strip()  # fmt: skip
+    path = f"/federation/v1/partnerships/{partnership_id}/status"
+    # Surabaya, a peer of both, signs with its own key: as the requester, then as the
+    # receiver, on each side of the partnership.
+    for target, receiver in (("withdrawn", a), ("active", b)):
+        response = signed_post(c, receiver, path, {"status": target})
+        assert response.status_code == 404, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert _refusal_logged(receiver, c, partnership_id, "requested", target)
+    assert _status_on(a, partnership_id) == "requested"
+    assert _status_on(b, partnership_id) == "requested"
+    assert _token_status(c, a) == 401
+
+    a.cli("partnership", "approve", partnership_id)
+    for receiver in (a, b):
+        response = signed_post(c, receiver, path, {"status": "revoked"})
+        assert response.status_code == 404, response.text
+        assert _refusal_logged(receiver, c, partnership_id, "active", "revoked")
+        assert _status_on(receiver, partnership_id) == "active"
+    # The control: the partnership's own peer may revoke it.
+    assert signed_post(b, a, path, {"status": "revoked"}).status_code == 200
+    assert _status_on(a, partnership_id) == "revoked"
