@@ -65,19 +65,19 @@ def _restamp_dependents(session: OrmSession, flush_context: Any) -> None:
     owners: set[uuid.UUID] = set()
     # Everything whose exposure may have grown: written rows, and (below) re-stamped ones.
     exposed: dict[Any, set[uuid.UUID]] = {}
-    for obj in list(session.dirty) + list(session.new):
+    # session.new builds a new set on each access: take it once, not once per row.
+    new = session.new
+    for obj in list(session.dirty) + list(new):
         fed = isinstance(obj, App | Dataset | Release | Distribution | Adoption)
         if fed and obj.origin is None and obj.deleted_at is None:
             exposed.setdefault(type(obj), set()).add(obj.id)
-        if isinstance(obj, App) and obj.origin is None and obj not in session.new:
+        if isinstance(obj, App) and obj.origin is None and obj not in new:
             if session.is_modified(obj, include_collections=False):
                 apps.append(obj.id)
-        elif isinstance(obj, Dataset) and obj.origin is None and obj not in session.new:
+        elif isinstance(obj, Dataset) and obj.origin is None and obj not in new:
             if session.is_modified(obj, include_collections=False):
                 datasets.append(obj.id)
-        elif isinstance(obj, Partnership) and (
-            obj in session.new or _changed(obj, _RESTAMP_FIELDS)
-        ):
+        elif isinstance(obj, Partnership) and (obj in new or _changed(obj, _RESTAMP_FIELDS)):
             owners.add(obj.publisher_id)
     if not (apps or datasets or owners or exposed):
         return
