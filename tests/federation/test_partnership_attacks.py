@@ -175,3 +175,26 @@ def test_a_third_node_cannot_change_a_partnership_it_is_not_party_to(
     # The control: the partnership's own peer may revoke it.
     assert signed_post(b, a, path, {"status": "revoked"}).status_code == 200
     assert _status_on(a, partnership_id) == "revoked"
+
+
+def test_the_requester_withdraws_and_the_receiver_can_no_longer_approve(
+    pair: tuple[Node, Node],
+) -> None:
+    a, b = pair
+    partnership_id = b.cli(
+        "partnership", "request", "--publisher", "kota-pariaman", "--peer", a.url,
+        "--partner", "kab-banyuwangi",
+    ).stdout.strip()  # fmt: skip
+    # Only the requester withdraws: Banyuwangi's CLI refuses, Pariaman's does it.
+    refused = a.cli("partnership", "withdraw", partnership_id, check=False)
+    assert refused.returncode != 0
+    assert "requester" in refused.stdout + refused.stderr
+    done = b.cli("partnership", "withdraw", partnership_id)
+    assert "withdrawn" in done.stdout
+    assert _status_on(a, partnership_id) == "withdrawn"
+    # Final: approving it now is refused, and nothing reaches Pariaman.
+    late = a.cli("partnership", "approve", partnership_id, check=False)
+    assert late.returncode != 0
+    assert "final" in late.stdout + late.stderr
+    assert _status_on(b, partnership_id) == "withdrawn"
+    assert _token_status(b, a) == 401
