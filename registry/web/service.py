@@ -264,17 +264,23 @@ def search_facets(
     return page.facets
 
 
-def publishers_by_code(session: Session, refs: list[str]) -> dict[str, Publisher]:
-    """The publishers that publisher facets name, by their key: a ``publisher_ref``
-    (the code of this node's publisher, ``code@node-id`` of a mirrored one)."""
-    if not refs:
+def publishers_by_code(session: Session, keys: list[str]) -> dict[str, Publisher]:
+    """The publishers a facet names, by its keys: a code, or ``code@origin`` for a
+    mirrored publisher (a code names the local publisher first)."""
+    if not keys:
         return {}
-    codes = {ref.partition("@")[0] for ref in refs}
+    codes = {key.partition("@")[0] for key in keys}
     rows = session.exec(
         select(Publisher).where(live(Publisher), col(Publisher.code).in_(codes))
     ).all()
-    wanted = set(refs)
-    return {catalog.publisher_ref(row): row for row in rows if catalog.publisher_ref(row) in wanted}
+    found: dict[str, Publisher] = {}
+    for key in keys:
+        code, _, origin = key.partition("@")
+        matching = [row for row in rows if row.code == code]
+        exact = [row for row in matching if row.origin == (origin or None)]
+        if exact or matching:
+            found[key] = (exact or matching)[0]
+    return found
 
 
 # --- search ------------------------------------------------------------------------
@@ -282,7 +288,9 @@ def publishers_by_code(session: Session, refs: list[str]) -> dict[str, Publisher
 
 @dataclass
 class Results:
-    page: search.SearchPage
+    # The search service's result: hits, next_cursor, total and facets (and, where the
+    # service gives them, did_you_mean and facets_exact, which the template asks for).
+    page: Any
     publishers: dict[str, Publisher]
 
 

@@ -534,3 +534,16 @@ async def test_item_pages_link_their_machine_readable_documents(client, session,
         for link in links:
             assert f'href="{link}"' in html, (page, link)
             assert (await client.get(link)).status_code == 200, link
+
+
+def test_facet_keys_name_local_and_mirrored_publishers(session, catalog, make_publisher):
+    mirrored = make_publisher("kota-pariaman-mirror", name="Kota Pariaman (mitra)")
+    mirrored.code = "kota-pariaman"
+    mirrored.origin = "https://peer.example"
+    session.commit()
+    found = web_service.publishers_by_code(
+        session, ["kota-pariaman", "kota-pariaman@https://peer.example", "nobody"]
+    )
+    assert found["kota-pariaman"].name == "Kota Pariaman"
+    assert found["kota-pariaman@https://peer.example"].name == "Kota Pariaman (mitra)"
+    assert "nobody" not in found
