@@ -7,7 +7,7 @@ DEVSTAMP := $(VENV)/.installed-dev-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint bench fmt clean messages
+.PHONY: install run test lint bench fmt clean messages fuzz mutate
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,27 @@ test: lint
 		echo "--- again on $$LUMBUNG_TEST_DATABASE_URL"; \
 		$(BIN)/pytest; \
 	fi
+
+# Schemathesis as in `make test` (tests/fuzz), with many more examples per operation,
+# on SQLite and then on PostgreSQL when LUMBUNG_TEST_DATABASE_URL is set.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(DEVSTAMP)
+	env -u LUMBUNG_TEST_DATABASE_URL LUMBUNG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz
+	@if [ -n "$$LUMBUNG_TEST_DATABASE_URL" ]; then \
+		echo "--- again on $$LUMBUNG_TEST_DATABASE_URL"; \
+		LUMBUNG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz; \
+	fi
+
+# Mutation testing of the security-critical modules ([tool.mutmut] in pyproject.toml
+# says which, and which tests). Slow: it runs at the lowest priority, stops after
+# MUTATE_SECONDS, keeps finished results in mutants/ for the next run, and lists the
+# mutants no test killed. Not part of `make test`.
+MUTATE_SECONDS ?= 5400
+MUTATE_CHILDREN ?= 1
+mutate: $(DEVSTAMP)
+	-env -u LUMBUNG_TEST_DATABASE_URL nice -n 19 timeout $(MUTATE_SECONDS) \
+		$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN)
+	$(BIN)/mutmut results
 
 # Each script prints its medians and writes them to bench-results/.
 bench: $(STAMP)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from registry import __version__
+from registry import __version__, openapi
 from registry.catalog.router import router as catalog_router
 from registry.db import Bind, create_db_engine
 from registry.errors import install_error_handlers
@@ -93,4 +93,5 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.include_router(sharing_router, prefix="/api/v1")
     app.include_router(search_router, prefix="/api/v1")
     app.include_router(federation_router)
+    openapi.install(app)
     return app

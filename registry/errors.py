@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,25 @@ def _loc(loc: Sequence[Any]) -> list[str | int]:
     return [part if isinstance(part, int) else str(part) for part in loc]
 
 
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path, for the ``Allow`` header of a 405
+    (RFC 9110 §15.5.6). Starlette names only the methods of the first route whose path
+    matched, and FastAPI makes one route per method, so ``Allow`` listed one of several.
+    Each method is tried against the router as a request would be."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LumbungError)
     async def _domain(request: Request, exc: LumbungError) -> Response:
@@ -183,7 +203,10 @@ def install_error_handlers(app: FastAPI) -> None:
             detail=str(exc.detail) if exc.detail else None,
             instance=request.url.path,
         )
-        return _respond(request, problem, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return _respond(request, problem, headers)
 
     @app.exception_handler(sa.exc.IntegrityError)
     async def _integrity(request: Request, exc: sa.exc.IntegrityError) -> Response:

@@ -51,7 +51,15 @@ def check_http_url(value: str) -> str:
     return value
 
 
-HttpUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(check_http_url)]
+# What check_http_url enforces, said in the OpenAPI document so clients (and the
+# fuzzer) know it: http or https, a host, no whitespace or control characters.
+HTTP_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s\x00-\x1f]+[^\s\x00-\x1f]*$"
+HttpUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(check_http_url),
+    Field(json_schema_extra={"pattern": HTTP_URL_PATTERN}),
+]
 Spdx = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(check_spdx)]
 Slug = Annotated[
     str,

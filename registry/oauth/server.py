@@ -14,10 +14,12 @@ pinned JWKS, ``jti`` remembered until expiry, short lifetime) live in
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import (
@@ -33,7 +35,7 @@ from authlib.oauth2.rfc6749 import (
     grants,
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
+from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from fastapi import Request
@@ -343,9 +345,10 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
     ) -> LumbungClient | None:
         # Replaces authlib's own, whose quick answer for an unknown client id would
         # tell an attacker which ids exist.
-        client_id, secret = extract_basic_authorization(request.headers)
-        if not client_id or not secret:
+        credentials = basic_credentials(request.headers.get("Authorization"))
+        if credentials is None:
             return None
+        client_id, secret = credentials
         model = service.authenticate_secret(self.session, client_id, secret)
         return LumbungClient(model) if model is not None else None
 
@@ -480,3 +483,21 @@ def _printable(text: str) -> str:
 def _error(error: OAuth2Error) -> OAuthResponse:
     status, body, headers = error()
     return OAuthResponse(status, body, headers)
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """The client id and secret of an HTTP Basic ``Authorization`` header (RFC 7617,
+    each part form-encoded as RFC 6749 §2.3.1 asks), or None when there is none or it
+    is not well-formed. authlib's parser lets bytes that are not UTF-8 escape as an
+    exception, which made such a header a 500 instead of an unknown client."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip()).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id or not secret:
+        return None
+    return unquote(client_id), unquote(secret)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import stat
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -92,6 +93,28 @@ async def test_bad_client_credentials_get_invalid_client(
 
     assert_oauth_error(response, 401, "invalid_client")
     assert response.headers["www-authenticate"].startswith("Basic realm=")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Basic " + base64.b64encode(b"\x80\xd9:\xc5").decode(),  # not UTF-8
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Basic " + base64.b64encode(b":secret-without-id").decode(),
+        "Basic %%%",  # not base64
+        "Basic",
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["/oauth/token", "/oauth/introspect", "/oauth/revoke"])
+async def test_malformed_basic_credentials_are_an_unknown_client(
+    client: httpx2.AsyncClient, endpoint: str, authorization: str
+) -> None:
+    # Found by fuzzing: bytes that are not UTF-8 in the Basic credentials were a 500.
+    response = await client.post(
+        endpoint, data={**GRANT, "token": "x"}, headers={"Authorization": authorization}
+    )
+
+    assert_oauth_error(response, 401, "invalid_client")
 
 
 async def test_secret_in_the_body_is_not_accepted(
