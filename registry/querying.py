@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, select
@@ -78,13 +80,28 @@ def live(model: Any) -> ColumnElement[bool]:
 
 
 def apply_changes(obj: SQLModel, changes: Mapping[str, Any]) -> None:
-    """Set the given fields, refusing ``null`` for a column that cannot hold it."""
+    """Set the given fields, refusing ``null`` for a column that cannot hold it.
+
+    Changes usually come from ``model_dump(mode="json")``, and a table model does not
+    validate on assignment: each value is turned back into the field's own type
+    (an enum, a datetime), or a row would hold the string until it is read again."""
     table = obj.__table__  # type: ignore[attr-defined]
     for name, value in changes.items():
         column = table.columns.get(name)
         if value is None and column is not None and not column.nullable:
             raise invalid(["body", name], "may not be null")
+        adapter = _field_adapter(type(obj), name)
+        if adapter is not None and value is not None:
+            value = adapter.validate_python(value)
         setattr(obj, name, value)
+
+
+@functools.cache
+def _field_adapter(model: type[SQLModel], name: str) -> TypeAdapter[Any] | None:
+    field = model.model_fields.get(name)
+    if field is None or field.annotation is None:
+        return None
+    return TypeAdapter(field.annotation)
 
 
 def first_live(session: Session, model: type[T], *where: Any) -> T | None:

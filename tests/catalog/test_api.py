@@ -239,3 +239,26 @@ async def test_health(client):
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+
+
+@pytest.mark.parametrize(
+    ("collection", "body"),
+    [
+        ("apps", {"slug": "layanan", "name": "Layanan", "visibility": "private"}),
+        ("datasets", {"slug": "penduduk", "title": {"id": "Penduduk"}, "visibility": "private"}),
+    ],
+)
+async def test_a_patched_visibility_is_stored_as_the_enum(client, banyuwangi, collection, body):
+    # Found by fuzzing: PATCH stored visibility as the JSON string, so the next read
+    # of the row serialised a str where the model holds an enum (a warning on every
+    # response, and a 500 wherever warnings are errors).
+    _, auth = banyuwangi
+    created = await client.post(f"/api/v1/{collection}", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    url = f"/api/v1/{collection}/{created.json()['id']}"
+
+    patched = await client.patch(url, json={"visibility": "public"}, headers=auth)
+
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["visibility"] == "public"
+    assert (await client.get(url, headers=auth)).json()["visibility"] == "public"
