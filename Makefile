@@ -39,14 +39,15 @@ test: lint
 		$(BIN)/pytest; \
 	fi
 
-# Schemathesis as in `make test` (tests/fuzz), with many more examples per operation,
+# Schemathesis as in `make test` (tests/fuzz), with many more examples per operation
+# and then linked sequences (tests/fuzz/stateful.py),
 # on SQLite and then on PostgreSQL when LUMBUNG_TEST_DATABASE_URL is set.
 FUZZ_EXAMPLES ?= 200
 fuzz: $(DEVSTAMP)
-	env -u LUMBUNG_TEST_DATABASE_URL LUMBUNG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz
+	env -u LUMBUNG_TEST_DATABASE_URL LUMBUNG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz tests/fuzz/stateful.py
 	@if [ -n "$$LUMBUNG_TEST_DATABASE_URL" ]; then \
 		echo "--- again on $$LUMBUNG_TEST_DATABASE_URL"; \
-		LUMBUNG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz; \
+		LUMBUNG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz tests/fuzz/stateful.py; \
 	fi
 
 # Mutation testing of the security-critical modules ([tool.mutmut] in pyproject.toml

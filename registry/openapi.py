@@ -12,6 +12,7 @@ the node to what it really does.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ SHARED_ANSWERS = {
     "412": "`If-Match` does not name the current version.",
     "413": "The request body is larger than the node accepts.",
     "422": "A parameter, header or body field is not valid; `errors` names each.",
+    "429": "Too many requests; `Retry-After` says when to try again.",
 }
 
 
@@ -48,10 +50,12 @@ def install(app: FastAPI) -> None:
 
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     document = copy.deepcopy(document)
-    for item in document.get("paths", {}).values():
+    paths: dict[str, Any] = document.get("paths", {})
+    for item in paths.values():
         for method in METHODS:
             if method in item:
                 _complete_operation(item[method])
+    _link_created_items(paths)
     schemas = document.get("components", {}).get("schemas", {})
     for schema in schemas.values():
         _walk(schema, _keys_match_their_pattern)
@@ -89,6 +93,41 @@ def _complete_operation(operation: dict[str, Any]) -> None:
                 "description": "The `Bearer` scheme, with the error and the scope needed.",
                 "schema": {"type": "string"},
             }
+        if status == "429":
+            response.setdefault("headers", {})["Retry-After"] = {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+
+
+def _link_created_items(paths: dict[str, Any]) -> None:
+    """OpenAPI links from each create (a 201 at ``…/things``) to the operations on the
+    item it made (``…/things/{thing_id}``): the new ``id`` fills the last parameter and
+    the create's own path parameters the others. Clients and stateful fuzzers follow
+    them to chain a create with its reads, updates and deletes."""
+    for path, item in paths.items():
+        created = item.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        links = {}
+        for child, child_item in paths.items():
+            match = re.fullmatch(re.escape(path) + r"/\{(\w+)\}", child)
+            # Items addressed by something other than their id (an artifact's name)
+            # are left unlinked.
+            if match is None or not match.group(1).endswith(("_id", "_ref")):
+                continue
+            inherited = re.findall(r"\{(\w+)\}", path)
+            parameters = {name: f"$request.path.{name}" for name in inherited}
+            parameters[match.group(1)] = "$response.body#/id"
+            for method in METHODS:
+                operation = child_item.get(method)
+                if operation and "operationId" in operation:
+                    links[operation["operationId"]] = {
+                        "operationId": operation["operationId"],
+                        "parameters": dict(parameters),
+                    }
+        if links:
+            created["links"] = links
 
 
 def _is_problem(status: str, response: dict[str, Any]) -> bool:

@@ -148,6 +148,26 @@ async def test_idempotency_key_creates_once(client, banyuwangi, session):
     assert session.exec(select(func.count()).select_from(App)).one() == 1
 
 
+async def test_an_idempotency_key_belongs_to_the_client_that_used_it(
+    client, banyuwangi, make_publisher, token_for
+):
+    # Another client sending the same key gets its own request executed, never the
+    # first client's stored response (which may describe a private item).
+    _, auth = banyuwangi
+    pariaman = make_publisher("kota-pariaman")
+    other = await token_for(pariaman, "catalog:write")
+    key = {"Idempotency-Key": "nightly-import"}
+    private = FULL_APP | {"visibility": "private"}
+
+    first = await client.post("/api/v1/apps", json=private, headers=auth | key)
+    second = await client.post("/api/v1/apps", json=private, headers=other | key)
+
+    assert first.status_code == second.status_code == 201, second.text
+    assert "Idempotent-Replayed" not in second.headers
+    assert second.json()["publisher"] == "kota-pariaman"
+    assert second.json()["id"] != first.json()["id"]
+
+
 async def test_pagination_follows_cursor_and_link(client, banyuwangi, make_app):
     publisher, _ = banyuwangi
     for n in range(5):
