@@ -45,8 +45,25 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Leave out what SQLModel cannot declare: SQLite's FTS5 search table and the
+    shadow tables FTS5 keeps beside it (created by the search index migration)."""
+    return not (type_ == "table" and name is not None and name.startswith("search_fts"))
+
+
+def _include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    # The GIN index exists only on PostgreSQL (the column is a tsvector only there).
+    if type_ == "index" and name == "ix_search_documents_vector":
+        return context.get_bind().dialect.name == "postgresql"
+    return True
+
+
 def _run(connection: object) -> None:
     context.configure(
+        include_name=_include_name,
+        include_object=_include_object,
         connection=connection,  # type: ignore[arg-type]
         target_metadata=target_metadata,
         # SQLite alters tables by copying them; batch mode does that for us.

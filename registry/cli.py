@@ -26,6 +26,7 @@ from registry.federation.cli import sync as sync_command
 from registry.formats.cli import export_app, harvest_app, import_app
 from registry.oauth.cli import client_app, keys_app
 from registry.querying import live
+from registry.search.cli import search_app
 
 app = typer.Typer(
     help="Lumbung: a federated registry of e-government apps and datasets.",
@@ -43,6 +44,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(peer_app, name="peer")
 app.add_typer(partnership_app, name="partnership")
 app.add_typer(adoption_app, name="adoption")
+app.add_typer(search_app, name="search")
 app.command("sync")(sync_command)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")

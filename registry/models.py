@@ -7,6 +7,8 @@ from registry.federation.models import OutboxMessage, Peer, SeenAssertion
 from registry.formats.models import HarvestRecord, HarvestRun, HarvestSource
 from registry.idempotency import IdempotencyRecord
 from registry.oauth.models import OAuthClient, RevokedToken
+from registry.search.glossary import GlossaryTerm
+from registry.search.models import SearchDocument, SearchTerm
 from registry.sharing.models import Adoption, Partnership
 
 __all__ = [
@@ -14,6 +16,7 @@ __all__ = [
     "App",
     "ChangeCounter",
     "Dataset",
+    "GlossaryTerm",
     "Distribution",
     "HarvestRecord",
     "HarvestRun",
@@ -26,5 +29,7 @@ __all__ = [
     "Publisher",
     "Release",
     "RevokedToken",
+    "SearchDocument",
+    "SearchTerm",
     "SeenAssertion",
 ]

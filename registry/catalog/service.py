@@ -9,8 +9,9 @@ not see is reported as not found, so its existence does not leak.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -182,6 +183,19 @@ class AppFilters:
     origin: str | None = None
 
 
+# How ``q`` matches on the list endpoints: the search index's full-text match, which
+# registry.search hands down at import (it sits above the catalog, which may not
+# import it), so ``q`` finds on a list exactly what search finds. Without it (a tool
+# that loads the catalog alone), a substring match.
+TextSearch = Callable[[Session, Principal | None, str, Literal["app", "dataset"]], Any]
+_text_search: list[TextSearch] = []
+
+
+def use_text_search(matching_ids: TextSearch) -> None:
+    """Make ``q`` on lists select ``id IN matching_ids(session, principal, q, kind)``."""
+    _text_search[:] = [matching_ids]
+
+
 def list_apps(
     session: Session,
     principal: Principal | None,
@@ -216,7 +230,9 @@ def apps_query(
     ):
         if element is not None:
             stmt = stmt.where(json_array_contains(session, array, element))
-    if filters.q:
+    if filters.q and _text_search:
+        stmt = stmt.where(col(App.id).in_(_text_search[0](session, principal, filters.q, "app")))
+    elif filters.q:
         stmt = stmt.where(text_match(filters.q, App.name, App.slug, App.description, App.tags))
     return stmt
 
@@ -410,7 +426,10 @@ def datasets_query(
                 sa.func.upper(Distribution.format) == filters.format.upper(),
             )
         )
-    if filters.q:
+    if filters.q and _text_search:
+        matching = _text_search[0](session, principal, filters.q, "dataset")
+        stmt = stmt.where(col(Dataset.id).in_(matching))
+    elif filters.q:
         stmt = stmt.where(
             text_match(
                 filters.q, Dataset.slug, Dataset.title, Dataset.description, Dataset.keywords

@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
+from registry import indexing
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
 from registry.db import Bind, session_scope, transaction, utcnow
 from registry.federation import outbox, signing
@@ -352,15 +353,20 @@ def _set_view(bind: Bind, node_id: str, cursor: str, mode: str, *, purge: bool) 
             now = utcnow()
             for model in MIRROR_MODELS:
                 table = model.__table__
-                dropped += connection.execute(
-                    sa.update(table)
-                    .where(
-                        table.c.origin == node_id,
-                        table.c.audience.is_not(None),
-                        table.c.deleted_at.is_(None),
-                    )
-                    .values(deleted_at=now)
-                ).rowcount
+                purged = list(
+                    connection.execute(
+                        sa.update(table)
+                        .where(
+                            table.c.origin == node_id,
+                            table.c.audience.is_not(None),
+                            table.c.deleted_at.is_(None),
+                        )
+                        .values(deleted_at=now)
+                        .returning(table.c.id)
+                    ).scalars()
+                )
+                dropped += len(purged)
+                indexing.rows_written(connection, table.name, purged)
         connection.execute(
             sa.update(PEERS)
             .where(PEERS.c.node_id == node_id)
@@ -652,6 +658,7 @@ def _apply_kind(
         insert.execute(connection, new)
     if known:
         upsert.execute(connection, known)
+    written = [row["id"] for row in new] + [row["id"] for row in known]
     if tombstones:
         now = utcnow()
         live -= connection.execute(
@@ -663,10 +670,11 @@ def _apply_kind(
             )
             .values(deleted_at=now)
         ).rowcount
+        written += tombstones
         # A hidden parent hides its children at once, whatever the feed sends next.
         for child_kind, column in CHILDREN.get(kind, []):
             child = MODELS[child_kind].__table__
-            live -= connection.execute(
+            hidden = connection.execute(
                 sa.update(child)
                 .where(
                     child.c[column].in_(tombstones),
@@ -674,7 +682,13 @@ def _apply_kind(
                     child.c.deleted_at.is_(None),
                 )
                 .values(deleted_at=now)
-            ).rowcount
+                .returning(child.c.id)
+            ).scalars()
+            hidden_ids = list(hidden)
+            live -= len(hidden_ids)
+            indexing.rows_written(connection, child.name, hidden_ids)
+    # Derived data (the search index) follows in this same transaction.
+    indexing.rows_written(connection, table.name, written)
     return len(new) + len(known), len(tombstones), live
 
 

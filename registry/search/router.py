@@ -27,6 +27,11 @@ class SearchHit(BaseModel):
     origin: str
     global_id: str
     visibility: str
+    snippet: str | None = Field(
+        default=None,
+        description="HTML: a passage of the item's text with the matching words in "
+        "<mark>; everything else in it is escaped text.",
+    )
 
 
 class SearchResults(BaseModel):
@@ -34,8 +39,19 @@ class SearchResults(BaseModel):
     next_cursor: str | None
     total: int = Field(description="How many items match, over all pages.")
     facets: dict[str, dict[str, int]] = Field(
-        description="Counts over all matches by kind, publisher, category (apps) and "
-        "theme (datasets)."
+        description="Counts over all matches by kind, publisher (its code, or "
+        "code@origin for a mirrored one), category (apps), theme and format (datasets), "
+        "license, development_status, spbe_class and origin."
+    )
+    facets_exact: bool = Field(
+        default=True,
+        description="False when the matches were too many to count one by one and the "
+        "facet counts are estimated from a sample of them.",
+    )
+    did_you_mean: str | None = Field(
+        default=None,
+        description="The corrected query, when words that match nothing were replaced by "
+        "the nearest indexed words (the results are for it).",
     )
 
 
@@ -48,9 +64,28 @@ def search_query(
     origin: Annotated[
         str | None, Query(max_length=2048, description="local, peers, or a peer's node id")
     ] = None,
+    format: Annotated[
+        str | None, Query(max_length=64, description="A dataset distribution's format")
+    ] = None,
+    license: Annotated[str | None, Query(max_length=500, description="SPDX expression")] = None,
+    development_status: Annotated[
+        str | None, Query(max_length=32, description="An app's development status")
+    ] = None,
+    spbe_class: Annotated[
+        str | None, Query(max_length=16, description="An app's SPBE class")
+    ] = None,
 ) -> service.SearchQuery:
     return service.SearchQuery(
-        q=q, kind=kind, publisher=publisher, category=category, theme=theme, origin=origin
+        q=q,
+        kind=kind,
+        publisher=publisher,
+        category=category,
+        theme=theme,
+        origin=origin,
+        format=format,
+        license=license,
+        development_status=development_status,
+        spbe_class=spbe_class,
     )
 
 
@@ -83,6 +118,7 @@ def hit_public(settings: Settings, hit: service.Hit) -> SearchHit:
         origin=origin,
         global_id=f"{origin}/api/v1/{path}/{item.id}",
         visibility=item.visibility.value,
+        snippet=hit.snippet,
     )
 
 
@@ -97,7 +133,10 @@ def search(
     limit: Limit,
     cursor: Cursor = None,
 ) -> SearchResults:
-    """Apps and datasets the caller may see, local and mirrored, newest last."""
+    """Apps and datasets the caller may see, local and mirrored: with `q`, best match
+    first (by relevance, then id); without, oldest first. Words are matched in any
+    form (Indonesian and English stems), across languages through the glossary, as a
+    prefix for the last word, and corrected when they match nothing."""
     page = service.search(session, principal, query, limit=limit, cursor=cursor)
     set_next_link(request, response, page.next_cursor)
     return SearchResults(
@@ -105,4 +144,6 @@ def search(
         next_cursor=page.next_cursor,
         total=page.total,
         facets=page.facets,
+        facets_exact=page.facets_exact,
+        did_you_mean=page.did_you_mean,
     )

@@ -1,0 +1,67 @@
+"""Tables of the search index.
+
+``search_documents`` holds one row per live app and dataset that this node can
+serve (local or mirrored): the columns that visibility, filters and facets read,
+copied from the item so a search reads one table, plus, on PostgreSQL, the item's
+weighted ``tsvector``. On SQLite the text lives in the FTS5 table ``search_fts``
+(created by the migration, since SQLModel cannot declare a virtual table), whose
+rowid is ``docid``.
+
+``search_terms`` is the vocabulary: every word indexed, with roughly how many
+items use it, for correcting a mistyped query word.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlmodel import Field, SQLModel
+
+from registry.catalog.models import Visibility, enum_column
+
+# Virtual and shadow tables that only SQLite has, unknown to the metadata; Alembic's
+# comparison skips them (see migrations/env.py).
+FTS_TABLE = "search_fts"
+
+_NullableJSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class SearchDocument(SQLModel, table=True):
+    __tablename__ = "search_documents"
+
+    # An integer key: FTS5 addresses its rows by an integer rowid.
+    docid: int | None = Field(default=None, primary_key=True)
+    item_id: uuid.UUID = Field(unique=True)
+    kind: str = Field(max_length=8)
+    publisher_id: uuid.UUID = Field(index=True)
+    origin: str | None = Field(default=None, max_length=2048)
+    visibility: Visibility = Field(sa_type=enum_column(Visibility))
+    audience: list[str] | None = Field(default=None, sa_type=_NullableJSON)
+    license: str | None = Field(default=None, max_length=500)
+    development_status: str | None = Field(default=None, max_length=32)
+    spbe_class: str | None = Field(default=None, max_length=16)
+    # Multi-valued facets as a JSON array of "dimension:value" ("category:health",
+    # "theme:SOCI", "format:CSV"), counted by the database (json_each,
+    # jsonb_array_elements_text) and filtered on as text, in one column.
+    labels: str = Field(default="[]")
+    vector: str | None = Field(
+        default=None, sa_type=sa.Text().with_variant(TSVECTOR(), "postgresql")
+    )
+
+    __table_args__ = (
+        sa.Index(
+            "ix_search_documents_vector",
+            "vector",
+            postgresql_using="gin",
+            # Only PostgreSQL has the column as a tsvector to index.
+        ).ddl_if(dialect="postgresql"),
+    )
+
+
+class SearchTerm(SQLModel, table=True):
+    __tablename__ = "search_terms"
+
+    term: str = Field(primary_key=True, max_length=64)
+    docs: int = Field(default=0)

@@ -1,0 +1,133 @@
+"""From what a person typed to what the index is asked.
+
+A query is a list of groups that must all match. A group is one query word, or a
+phrase the glossary knows ("akta kelahiran"); it matches through any of its
+alternatives: the words as typed, or a translation ("birth certificate"). An
+alternative matches when all its terms do, and a term when any of its variants (the
+word and its stems) is in the item, or, for the last word typed, any indexed word
+that begins with it (search as you type).
+
+The same structure is written as an FTS5 MATCH expression for SQLite and as a
+``tsquery`` for PostgreSQL; every term is a run of letters and digits (see
+``analysis.words``), so quoting it is enough to keep the syntax of either intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from registry.search.analysis import STOP_WORDS, query_variants, words
+
+MIN_PREFIX = 3  # shorter prefixes match too much to be worth the time
+MAX_WORDS = 12
+
+
+@dataclass(frozen=True)
+class Term:
+    variants: frozenset[str]
+    prefix: str | None = None  # also match indexed words that begin with this
+
+    @classmethod
+    def of(cls, word: str, *, prefix: bool = False) -> Term:
+        return cls(
+            frozenset(query_variants(word)),
+            word if prefix and len(word) >= MIN_PREFIX else None,
+        )
+
+
+Alternative = tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class Group:
+    alternatives: tuple[Alternative, ...]
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    groups: tuple[Group, ...]
+    words: tuple[str, ...]  # the words searched for (after corrections)
+
+    def fts5(self) -> str:
+        return " AND ".join(_fts5_group(g) for g in self.groups)
+
+    def tsquery(self) -> str:
+        return " & ".join(_ts_group(g) for g in self.groups)
+
+    def highlight_terms(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        """Every variant and every prefix in the query, for marking snippets."""
+        variants: set[str] = set()
+        prefixes: list[str] = []
+        for group in self.groups:
+            for alternative in group.alternatives:
+                for term in alternative:
+                    variants |= term.variants
+                    if term.prefix:
+                        prefixes.append(term.prefix)
+        return frozenset(variants), tuple(prefixes)
+
+
+Expand = Callable[[Sequence[str]], list[tuple[int, int, list[list[str]]]]]
+
+
+def parse(text: str, expand: Expand | None = None, *, typing: bool = True) -> ParsedQuery | None:
+    """Parse ``text``; ``expand`` finds glossary phrases in the words and gives, for
+    each, its span and its translations (as word lists). ``typing``: the last word may
+    be unfinished, unless the text ends with a space. None when nothing is left to
+    search for (only stop words or punctuation)."""
+    found = words(text)[:MAX_WORDS]
+    kept = [w for w in found if w not in STOP_WORDS] or found
+    if not kept:
+        return None
+    last_open = typing and not text[-1:].isspace() and found[-1:] == kept[-1:]
+    spans = {start: (end, alts) for start, end, alts in (expand(kept) if expand else [])}
+    groups: list[Group] = []
+    i = 0
+    while i < len(kept):
+        if i in spans:
+            end, translations = spans[i]
+            own = tuple(
+                Term.of(w, prefix=last_open and j == len(kept) - 1)
+                for j, w in enumerate(kept[i:end], start=i)
+            )
+            alternatives = [own]
+            for translation in translations:
+                alternative = tuple(Term.of(w) for w in translation if w not in STOP_WORDS)
+                if alternative and alternative not in alternatives:
+                    alternatives.append(alternative)
+            groups.append(Group(tuple(alternatives)))
+            i = end
+        else:
+            prefix = last_open and i == len(kept) - 1
+            groups.append(Group(((Term.of(kept[i], prefix=prefix),),)))
+            i += 1
+    return ParsedQuery(tuple(groups), tuple(kept))
+
+
+def _fts5_term(term: Term) -> str:
+    parts = [f'"{v}"' for v in sorted(term.variants)]
+    if term.prefix:
+        parts.append(f'"{term.prefix}"*')
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def _fts5_group(group: Group) -> str:
+    alternatives = [" AND ".join(_fts5_term(t) for t in alt) for alt in group.alternatives]
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return "(" + " OR ".join(f"({a})" for a in alternatives) + ")"
+
+
+def _ts_term(term: Term) -> str:
+    parts = [f"'{v}'" for v in sorted(term.variants)]
+    if term.prefix:
+        parts.append(f"'{term.prefix}':*")
+    return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+
+
+def _ts_group(group: Group) -> str:
+    alternatives = [" & ".join(_ts_term(t) for t in alt) for alt in group.alternatives]
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return "(" + " | ".join(f"({a})" for a in alternatives) + ")"

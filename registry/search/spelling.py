@@ -1,0 +1,131 @@
+"""Correcting a mistyped query word against the index's vocabulary.
+
+A query word that matches nothing indexed (not as typed, not by its stems, and, for
+the word still being typed, not as a prefix) is replaced by the indexed word that is
+fewest edits away (at most two; insertions, deletions, substitutions and swaps of
+neighbours), the more common one on a tie. "kependudkan" becomes "kependudukan".
+
+Candidates are read from ``search_terms`` by their first letter and their length, a
+range of the primary key, so a correction reads a few thousand short rows at most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from registry.search.analysis import STOP_WORDS, query_variants, words
+from registry.search.models import SearchTerm
+
+TERMS: sa.Table = SearchTerm.__table__  # type: ignore[attr-defined]
+MIN_LENGTH = 4  # shorter words have too many neighbours to correct safely
+MAX_EDITS = 2
+
+
+def correct(session: Session, text: str, known: Collection[str] = frozenset()) -> tuple[str, bool]:
+    """``text`` with each unknown word replaced by its nearest indexed word; and
+    whether anything was replaced. Words in ``known`` are left as they are."""
+    found = words(text)
+    checkable = [
+        w for w in found if len(w) >= MIN_LENGTH and w not in STOP_WORDS and w not in known
+    ]
+    if not checkable:
+        return text, False
+    typing = not text[-1:].isspace()
+    known = _known(session, checkable, prefix=found[-1] if typing else None)
+    replaced: dict[str, str] = {}
+    for word in checkable:
+        if word in known:
+            continue
+        suggestion = nearest(session, word)
+        if suggestion is not None:
+            replaced[word] = suggestion
+    if not replaced:
+        return text, False
+    return " ".join(replaced.get(w, w) for w in found), True
+
+
+def _known(session: Session, checkable: list[str], *, prefix: str | None) -> set[str]:
+    """The words of ``checkable`` that match something indexed."""
+    variants = {w: query_variants(w) for w in checkable}
+    everything = sorted(set().union(*variants.values()))
+    present = set(
+        session.execute(sa.select(TERMS.c.term).where(TERMS.c.term.in_(everything))).scalars()
+    )
+    known = {w for w, v in variants.items() if v & present}
+    if prefix is not None and prefix in variants and prefix not in known:
+        hit = session.execute(
+            sa.select(TERMS.c.term)
+            .where(TERMS.c.term >= prefix, TERMS.c.term < prefix + "\uffff")
+            .limit(1)
+        ).first()
+        if hit is not None:
+            known.add(prefix)
+    # A word the vocabulary lacks may still be indexed as a stem of other words
+    # ("lahir" in an item that only says "kelahiran"): the stems are not in the
+    # vocabulary, so those words are checked against the index itself.
+    return known | _in_index(session, [w for w in checkable if w not in known])
+
+
+def _in_index(session: Session, candidates: list[str]) -> set[str]:
+    from registry.search.index import DOCS
+    from registry.search.models import FTS_TABLE
+
+    found = set()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for word in candidates:
+        terms = sorted(query_variants(word))
+        if postgres:
+            tsquery = " | ".join(f"'{t}'" for t in terms)
+            stmt = sa.select(DOCS.c.docid).where(
+                DOCS.c.vector.op("@@")(sa.func.to_tsquery("simple", tsquery))
+            )
+        else:
+            expression = " OR ".join(f'"{t}"' for t in terms)
+            stmt = (
+                sa.select(sa.literal_column("rowid"))
+                .select_from(sa.table(FTS_TABLE))
+                .where(sa.literal_column(FTS_TABLE).op("MATCH")(expression))
+            )
+        if session.execute(stmt.limit(1)).first() is not None:
+            found.add(word)
+    return found
+
+
+def nearest(session: Session, word: str) -> str | None:
+    rows = session.execute(
+        sa.select(TERMS.c.term, TERMS.c.docs).where(
+            TERMS.c.term >= word[0],
+            TERMS.c.term < word[0] + "\uffff",
+            sa.func.length(TERMS.c.term).between(len(word) - MAX_EDITS, len(word) + MAX_EDITS),
+        )
+    ).all()
+    best: tuple[int, int, str] | None = None
+    for term, docs in rows:
+        distance = edit_distance(word, term, MAX_EDITS)
+        if distance <= MAX_EDITS and (best is None or (distance, -docs, term) < best):
+            best = (distance, -docs, term)
+    return best[2] if best is not None else None
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance between ``a`` and ``b``, or ``limit + 1`` as
+    soon as it is known to exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cost = ca != cb
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                value = min(value, previous2[j - 2] + 1)
+            current[j] = value
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
