@@ -115,7 +115,10 @@ class App(Mirrored, table=True):
     # Codes of the national SPBE reference architecture for applications (RAA).
     raa_codes: list[str] = json_field(default_factory=list)
     tags: list[str] = json_field(default_factory=list)
-    visibility: Visibility = Field(sa_type=enum_column(Visibility), index=True)
+    # No index of its own: three values tell rows apart too little to help, and
+    # SQLite, which has no statistics by default, would take it to serve a list by
+    # reading every public row and sorting them, instead of walking the primary key.
+    visibility: Visibility = Field(sa_type=enum_column(Visibility))
     demo: bool = Field(default=False)
     # The publiccode.yml the app was imported from, normalised to the current spec,
     # with every key the catalog has no column for (round trip on export).
@@ -150,7 +153,10 @@ class Dataset(Mirrored, table=True):
     spatial: dict[str, Any] | None = json_field(default=None)
     update_frequency: str | None = Field(default=None, max_length=32)
     landing_page: str | None = Field(default=None, max_length=2048)
-    visibility: Visibility = Field(sa_type=enum_column(Visibility), index=True)
+    # No index of its own: three values tell rows apart too little to help, and
+    # SQLite, which has no statistics by default, would take it to serve a list by
+    # reading every public row and sorting them, instead of walking the primary key.
+    visibility: Visibility = Field(sa_type=enum_column(Visibility))
     demo: bool = Field(default=False)
 
 
