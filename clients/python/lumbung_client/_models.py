@@ -558,6 +558,11 @@ class SearchHit(_Response):
     origin: str = Field(description="Node id of the node the item comes from.")
     global_id: str
     visibility: str | None = None
+    snippet: str | None = Field(
+        default=None,
+        description="HTML: a passage of the item's text, escaped, with the matched words "
+        "in <mark>.",
+    )
 
     @property
     def ref(self) -> str:
@@ -571,7 +576,17 @@ class SearchResults(Page[SearchHit]):
     total: int | None = Field(default=None, description="Matches over all pages.")
     facets: dict[str, dict[str, int]] = Field(
         default_factory=dict,
-        description="Counts over all matches by kind, publisher, category and theme.",
+        description="Counts over all matches by kind, publisher (code, or code@origin for "
+        "a mirrored one), category, theme, format, license, development_status, "
+        "spbe_class and origin.",
+    )
+    facets_exact: bool = Field(
+        default=True, description="False when the facet counts are estimated from a sample."
+    )
+    did_you_mean: str | None = Field(
+        default=None,
+        description="The corrected query when words matching nothing were replaced; the "
+        "results are for it.",
     )
 
 
