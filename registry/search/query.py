@@ -55,17 +55,21 @@ class ParsedQuery:
     def tsquery(self) -> str:
         return " & ".join(_ts_group(g) for g in self.groups)
 
-    def highlight_terms(self) -> tuple[frozenset[str], tuple[str, ...]]:
-        """Every variant and every prefix in the query, for marking snippets."""
+    def highlight_terms(self) -> tuple[frozenset[str], tuple[str, ...], frozenset[str]]:
+        """Every variant and every prefix in the query, for marking snippets; and the
+        variants of the words as typed (not their translations)."""
         variants: set[str] = set()
         prefixes: list[str] = []
+        typed: set[str] = set()
         for group in self.groups:
-            for alternative in group.alternatives:
+            for n, alternative in enumerate(group.alternatives):
                 for term in alternative:
                     variants |= term.variants
+                    if n == 0:
+                        typed |= term.variants
                     if term.prefix:
                         prefixes.append(term.prefix)
-        return frozenset(variants), tuple(prefixes)
+        return frozenset(variants), tuple(prefixes), frozenset(typed)
 
 
 Expand = Callable[[Sequence[str]], list[tuple[int, int, list[list[str]]]]]

@@ -318,7 +318,7 @@ class _Marker:
     compared it (folded, and stemmed in the text's language)."""
 
     def __init__(self, parsed: ParsedQuery) -> None:
-        self.variants, self.prefixes = parsed.highlight_terms()
+        self.variants, self.prefixes, self.typed = parsed.highlight_terms()
         self.seen: dict[str, bool] = {}
 
     def matches(self, word: str, tag: str) -> bool:
@@ -333,12 +333,25 @@ class _Marker:
         return any(stem(folded, language) in self.variants for language in LANGUAGES.values())
 
     def snippet(self, texts: list[tuple[str, str]]) -> str | None:
-        """A passage of the first text (most telling first) with a match."""
+        """A passage of the text with the most matches, the words as typed counting
+        more than their translations (so a query in English shows the English text);
+        on a tie, the most telling text (they come in that order)."""
+        best: tuple[int, str, str, list[re.Match[str]]] | None = None
         for tag, text in texts:
             spans = list(WORD.finditer(text))
-            if any(self.matches(m.group(), tag) for m in spans):
-                return self._passage(text, tag, spans)
-        return None
+            score = sum(self._weight(m.group()) for m in spans)
+            if score and (best is None or score > best[0]):
+                best = (score, tag, text, spans)
+        return self._passage(best[2], best[1], best[3]) if best is not None else None
+
+    def _weight(self, word: str) -> int:
+        if not self.matches(word, ""):
+            return 0
+        folded = fold(word)
+        typed = folded in self.typed or any(
+            stem(folded, language) in self.typed for language in LANGUAGES.values()
+        )
+        return 3 if typed or any(folded.startswith(p) for p in self.prefixes) else 1
 
     def _passage(self, text: str, tag: str, spans: list[re.Match[str]]) -> str:
         first = next(i for i, m in enumerate(spans) if self.matches(m.group(), tag))

@@ -15,6 +15,7 @@ from registry.federation.sync import sync_peer
 from registry.oauth.principal import Principal
 from registry.search.index import reindex
 from registry.search.service import SearchQuery, search
+from registry.sharing.models import Direction, Partnership, PartnershipStatus
 from tests.federation.test_sync import peer  # noqa: F401  (the scripted peer fixture)
 
 ADMIN = Principal(client_id="test", scopes=frozenset({"admin"}))
@@ -87,6 +88,17 @@ def test_sync_indexes_mirrors_for_their_audience_only(
 ):
     scripted, keys = peer
     pariaman = make_publisher("kota-pariaman")
+    # The reader's publisher holds a partnership in force with the mirror's owner.
+    session.add(
+        Partnership(
+            publisher_id=pariaman.id,
+            peer_node_id=scripted.url,
+            partner_code="kab-mitra",
+            direction=Direction.outgoing,
+            status=PartnershipStatus.active,
+        )
+    )
+    session.commit()
     partner = Principal(client_id="c", scopes=frozenset(), publisher_id=pariaman.id)
     pub, shared, public = (str(uuid.uuid4()) for _ in range(3))
 

@@ -8,8 +8,8 @@ spelling suggestions. The index is filled from the catalog at once, so a node th
 upgrades finds its items straight away.
 
 Revision ID: 5e4c1d2a9b70
-Revises: e277fb5cf50b
-Create Date: 2026-11-29 00:00:00
+Revises: c54bca1e80b1
+Create Date: 2026-11-29 01:00:00
 """
 
 from collections.abc import Sequence
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "5e4c1d2a9b70"
-down_revision: str | None = "e277fb5cf50b"
+down_revision: str | None = "c54bca1e80b1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

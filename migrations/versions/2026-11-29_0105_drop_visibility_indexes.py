@@ -8,7 +8,7 @@ Three values cannot make a useful index on PostgreSQL either.
 
 Revision ID: 8a3f60c2d415
 Revises: 5e4c1d2a9b70
-Create Date: 2026-11-29 00:10:00
+Create Date: 2026-11-29 01:05:00
 """
 
 from collections.abc import Sequence
