@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from registry.catalog import public, schemas
@@ -243,8 +244,19 @@ CatalogLimit = Annotated[
 CatalogCursor = Annotated[
     str | None, Query(max_length=200, description="From the page's `hydra:next`.")
 ]
+
+
+def _iso_only(value: object) -> object:
+    # pydantic would also read a bare number as a Unix time; the parameter is declared
+    # as an ISO 8601 date-time, so only that is accepted.
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[\d.]+(?:[eE][+-]?\d+)?\s*", value):
+        raise ValueError("an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
 ModifiedSince = Annotated[
     datetime | None,
+    BeforeValidator(_iso_only),
     Query(description="Only datasets changed at or after this time (ISO 8601)."),
 ]
 PublisherFilter = Annotated[str | None, Query(description="A publisher's code or id.")]

@@ -147,3 +147,12 @@ async def test_content_negotiation(client, world):
     assert redirect.headers["location"] == f"/api/v1/datasets/{full.id}.ttl"
     plain = await client.get(f"/api/v1/datasets/{full.id}")
     assert plain.json()["slug"] == "penduduk-2025"
+
+
+async def test_modified_since_takes_only_iso_8601(client, world):
+    for value in ("0.5", "1700000000", "1e9"):
+        refused = await client.get("/catalog.ttl", params={"modified_since": value})
+        assert refused.status_code == 422, value
+    assert (
+        await client.get("/catalog.ttl", params={"modified_since": "2026-01-01"})
+    ).status_code == 200
