@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from registry import __version__, openapi
+from registry.apidocs import install_api_docs
 from registry.catalog.router import router as catalog_router
 from registry.db import Bind, create_db_engine
 from registry.errors import install_error_handlers
@@ -16,7 +17,7 @@ from registry.federation.router import router as federation_router
 from registry.formats.router import catalog_router as dcat_catalog_router
 from registry.formats.router import router as formats_router
 from registry.health import router as health_router
-from registry.middleware import BodySizeLimit, RefuseNul, is_upload
+from registry.middleware import BodySizeLimit, RefuseNul, SecurityHeaders, is_upload
 from registry.oauth.keys import KeyStore
 from registry.oauth.router import router as oauth_router
 from registry.search.router import router as search_router
@@ -69,6 +70,11 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
         description=API_DESCRIPTION,
         lifespan=lifespan,
         separate_input_output_schemas=True,
+        # Served by install_api_docs from the node's own assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        # Starlette's trailing-slash redirect builds its Location from the Host header.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings)
@@ -79,7 +85,14 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     # Starlette runs the last added middleware first: the size limit bounds what the
     # NUL check buffers.
     app.add_middleware(RefuseNul, exempt=is_upload)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, exempt=is_upload)
+    app.add_middleware(
+        BodySizeLimit,
+        limit=settings.max_body_bytes,
+        exempt=is_upload,
+        body_timeout=settings.body_timeout,
+    )
+    # Outermost, so even the size limit's and the NUL check's answers carry them.
+    app.add_middleware(SecurityHeaders)
 
     # The catalog pages first: the router tries routes in order, and a page request
     # is the most common kind; no page path can match an API route or the reverse.
@@ -94,4 +107,5 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.include_router(search_router, prefix="/api/v1")
     app.include_router(federation_router)
     openapi.install(app)
+    install_api_docs(app)
     return app

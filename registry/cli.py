@@ -65,8 +65,7 @@ def serve(
     ] = None,
 ) -> None:
     """Migrate the database, prepare keys and the admin client, then serve the node."""
-    import uvicorn
-
+    from registry import serving
     from registry.app import create_app
     from registry.oauth.service import ensure_admin_client
 
@@ -97,7 +96,7 @@ def serve(
         out.print("  demo     : demo catalog loaded (marked as demo data)")
     out.print(f"  catalog  : http://{host}:{port}/")
     out.print(f"  API docs : http://{host}:{port}/docs   (OpenAPI: /openapi.json)")
-    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
+    serving.run(create_app(settings, engine=engine), settings, host=host, port=port)
 
 
 @db_app.command("upgrade")

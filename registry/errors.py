@@ -96,6 +96,10 @@ class PreconditionFailed(LumbungError):
     status, code, title = 412, "precondition-failed", "Precondition failed"
 
 
+class RequestTimeout(LumbungError):
+    status, code, title = 408, "request-timeout", "Request body too slow"
+
+
 class PayloadTooLarge(LumbungError):
     status, code, title = 413, "payload-too-large", "Request body too large"
 

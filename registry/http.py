@@ -10,6 +10,7 @@ from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session
+from starlette.datastructures import URL
 
 from registry import idempotency
 from registry.db import Tracked
@@ -78,7 +79,11 @@ def with_etag(response: Response, change_seq: int) -> None:
 
 def set_next_link(request: Request, response: Response, next_cursor: str | None) -> None:
     if next_cursor is not None:
-        url = request.url.include_query_params(cursor=next_cursor)
+        # From the configured base URL, never from the request's Host header, which
+        # the client (or anyone in front of the node) chooses.
+        issuer: str = request.app.state.settings.issuer
+        query = f"?{request.url.query}" if request.url.query else ""
+        url = URL(f"{issuer}{request.url.path}{query}").include_query_params(cursor=next_cursor)
         response.headers["Link"] = f'<{url}>; rel="next"'
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.errors import (
     FieldError,
+    LumbungError,
     PayloadTooLarge,
+    RequestTimeout,
     Unauthorized,
     ValidationFailed,
     field_error,
@@ -30,21 +36,30 @@ def is_upload(scope: Scope) -> bool:
 
 class BodySizeLimit:
     """Refuse bodies over ``limit`` bytes with 413, whether announced by
-    Content-Length or streamed without it. Requests for which ``exempt`` is true
-    (file uploads, which enforce their own larger limit while streaming) pass through."""
+    Content-Length or streamed without it, and bodies that stall for more than
+    ``body_timeout`` seconds between two pieces with 408 (a client announcing 100 MB
+    and sending 3 bytes would otherwise hold a worker for ever). Requests for which
+    ``exempt`` is true (file uploads, which enforce their own larger limit while
+    streaming) skip the size limit, not the timeout, and must carry credentials."""
 
     def __init__(
-        self, app: ASGIApp, limit: int, exempt: Callable[[Scope], bool] = lambda _: False
+        self,
+        app: ASGIApp,
+        limit: int,
+        exempt: Callable[[Scope], bool] = lambda _: False,
+        body_timeout: float = 30.0,
     ) -> None:
         self.app = app
         self.limit = limit
         self.exempt = exempt
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        limit: int | None = self.limit
         if self.exempt(scope):
             if b"authorization" not in headers:
                 # Only a caller with a token may send a large body; say so before
@@ -55,33 +70,53 @@ class BodySizeLimit:
                     scope, receive, send
                 )
                 return
-            await self.app(scope, receive, send)
-            return
+            limit = None
         declared = headers.get(b"content-length")
         too_large = PayloadTooLarge(f"request bodies are limited to {self.limit} bytes")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        announced = int(declared) if declared is not None and declared.isdigit() else None
+        if limit is not None and announced is not None and announced > limit:
             await problem_response(too_large.problem(scope["path"]))(scope, receive, send)
             return
 
         received = 0
-        refused = False
+        body_done = False
+        answered = False  # this middleware sent the response; the app's is dropped
+        started = False
+
+        async def answer(error: LumbungError) -> Message:
+            nonlocal answered
+            if not started:
+                answered = True
+                await problem_response(error.problem(scope["path"]))(scope, receive, send)
+            # Tell the app the client went away, so it stops reading.
+            return {"type": "http.disconnect"}
 
         async def limited_receive() -> Message:
-            nonlocal received, refused
-            message = await receive()
+            nonlocal received, body_done
+            if body_done or answered:
+                # After the body, receive() waits for a disconnect for as long as the
+                # response takes: no timeout there.
+                return await receive()
+            try:
+                with anyio.fail_after(self.body_timeout):
+                    message = await receive()
+            except TimeoutError:
+                return await answer(
+                    RequestTimeout(f"no part of the body arrived for {self.body_timeout:g} s")
+                )
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
-                if received > self.limit and not refused:
-                    # Answer now and tell the app the client went away, so it stops
-                    # reading; whatever it tries to send afterwards is dropped.
-                    refused = True
-                    await problem_response(too_large.problem(scope["path"]))(scope, receive, send)
-                    return {"type": "http.disconnect"}
+                if limit is not None and received > limit:
+                    return await answer(too_large)
             return message
 
         async def guarded_send(message: Message) -> None:
-            if not refused:
-                await send(message)
+            nonlocal started
+            if answered:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
 
@@ -147,8 +182,8 @@ class RefuseNul:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                # The client went away (or the size limit answered): nothing to check.
-                await self.app(scope, _replay([], message, receive), send)
+                # The client went away, or the size limit or body timeout answered it:
+                # there is no request left to serve.
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -170,7 +205,7 @@ class RefuseNul:
         if errors:
             await _refuse(scope, receive, send, errors)
             return
-        await self.app(scope, _replay(chunks, None, receive), send)
+        await self.app(scope, _replay(chunks, receive), send)
 
     @staticmethod
     def _head_errors(scope: Scope) -> Iterator[FieldError]:
@@ -189,11 +224,9 @@ class RefuseNul:
 _MSG = "may not contain a NUL character"
 
 
-def _replay(chunks: list[bytes], last: Message | None, receive: Receive) -> Receive:
+def _replay(chunks: list[bytes], receive: Receive) -> Receive:
     """A ``receive`` that hands out the buffered body, then the original stream."""
-    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}] if chunks else []
-    if last is not None:
-        pending.append(last)
+    pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
 
     async def replay() -> Message:
         if pending:
@@ -207,3 +240,76 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, errors: list[Field
     fields = ", ".join(".".join(map(str, e.loc)) for e in errors)
     problem = ValidationFailed(f"invalid fields: {fields}", errors=errors).problem(scope["path"])
     await problem_response(problem)(scope, receive, send)
+
+
+# --- security headers --------------------------------------------------------------
+
+# What an HTML page of this node may load: only from the node itself. Pages that need
+# more (an inline script, injected styles) say so with :func:`html_csp`.
+_HTML_POLICY: dict[str, str] = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+# Anything else (JSON, files) is never a document to render or frame.
+_OTHER_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def html_csp(html: str = "", **directives: str) -> str:
+    """The Content-Security-Policy of an HTML page of this node.
+
+    Inline ``<script>`` blocks of ``html`` are allowed by their hash (and nothing
+    else inline is); ``directives`` replace the default of a directive, named with
+    underscores (``style_src="'self' 'unsafe-inline'"``).
+    """
+    policy = dict(_HTML_POLICY)
+    for name, value in directives.items():
+        policy[name.replace("_", "-")] = value
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(html)
+    ]
+    if hashes:
+        policy["script-src"] = " ".join([policy["script-src"], *hashes])
+    return "; ".join(f"{name} {value}" for name, value in policy.items())
+
+
+_DEFAULT_HTML_CSP = html_csp()
+
+
+class SecurityHeaders:
+    """Headers every response carries: no MIME sniffing, no referrer leaking ids or
+    cursors to other sites, no framing, and a Content-Security-Policy (the page's own
+    if the route set one; the strict default for HTML; nothing-loads otherwise)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("X-Frame-Options", "DENY")
+                if "content-security-policy" not in headers:
+                    html = headers.get("content-type", "").startswith("text/html")
+                    policy = _DEFAULT_HTML_CSP if html else _OTHER_POLICY
+                    headers["Content-Security-Policy"] = policy
+                if "server" in headers:
+                    del headers["server"]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

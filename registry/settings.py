@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=512 * 1024 * 1024, description="Largest uploaded artifact, in bytes."
     )
+    header_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=10.0,
+        description="Seconds a client has to send a request's line and headers; a slower "
+        "connection is closed.",
+    )
+    body_timeout: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0,
+        description="Seconds the node waits for each next piece of a request body; a "
+        "client that stalls longer gets 408.",
+    )
+    keep_alive_timeout: Annotated[int, Field(ge=1, le=300)] = Field(
+        default=5, description="Seconds an idle keep-alive connection stays open."
+    )
     default_page_size: Annotated[int, Field(ge=1, le=200)] = 50
     max_page_size: Annotated[int, Field(ge=1, le=200)] = 200
     sync_interval: Annotated[int, Field(ge=0)] = Field(

@@ -65,6 +65,7 @@ class Node:
     port: int = field(default_factory=free_port)
     database_url: str | None = None
     serve_args: tuple[str, ...] = ("--no-demo",)
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     _engine: sa.Engine | None = None
     _token: tuple[dict[str, str], float] | None = None
@@ -85,6 +86,7 @@ class Node:
         )
         if self.database_url:
             env["LUMBUNG_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         return env
 
     @property
