@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -147,6 +148,7 @@ def create_db_engine(settings: Settings, **kwargs: Any) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_files(url.database)
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -156,6 +158,19 @@ def create_db_engine(settings: Settings, **kwargs: Any) -> Engine:
         _make_sqlite_transactional(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _private_sqlite_files(database: str) -> None:
+    """Create the SQLite database file readable by the node's user only (0600), like
+    the signing keys: it holds client secret hashes and private items. SQLite gives
+    its -wal and -shm files the database file's permissions; files an older version
+    left readable by others are tightened."""
+    path = Path(database)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:
