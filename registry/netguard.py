@@ -1,10 +1,13 @@
 """Which addresses this node may send a request to on someone else's say-so.
 
-A URL given by a caller (a publiccode.yml to import, a CKAN portal to harvest) must
-not make the node reach into its own network: loopback, link-local (cloud metadata
-at 169.254.169.254), private, shared, multicast and reserved addresses are refused,
-unless the operator's allow-list (``LUMBUNG_FETCH_ALLOW``) names the host or a
-network that holds the address.
+A URL given by a caller (a publiccode.yml to import, a CKAN portal to harvest, a peer
+node's base URL) must not make the node reach into its own network: loopback,
+link-local (cloud metadata at 169.254.169.254), private, shared, multicast and
+reserved addresses are refused, unless the operator's allow-list
+(``LUMBUNG_FETCH_ALLOW``) names the host or a network that holds the address.
+
+A URL carrying a user name or password is refused as well, and no message here ever
+repeats a URL with them: errors name the host only.
 """
 
 from __future__ import annotations
@@ -52,18 +55,31 @@ def resolve(host: str, port: int) -> list[Address]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
+def redact(url: str) -> str:
+    """The URL without any user name or password, for messages and logs."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
 def check_url(url: str, allow: Iterable[str] = ()) -> None:
-    """Refuse ``url`` unless it is http(s) and every address its host resolves to is
-    public or allowed. Resolving every address (not only the first) closes the trick of
-    a name that answers with one public and one private address."""
+    """Refuse ``url`` unless it is http(s), carries no credentials, and every address
+    its host resolves to is public or allowed. Resolving every address (not only the
+    first) closes the trick of a name that answers with one public and one private
+    address."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise UnsafeAddress(f"only http:// and https:// URLs can be fetched, not {url!r}")
+        raise UnsafeAddress(f"only http:// and https:// URLs can be fetched, not {redact(url)!r}")
+    if "@" in parts.netloc:
+        raise UnsafeAddress(
+            "the URL carries a user name or password; give it without them (they are never sent)"
+        )
     host = parts.hostname
     try:
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     except ValueError:
-        raise UnsafeAddress(f"{url!r} has an invalid port") from None
+        raise UnsafeAddress(f"{redact(url)!r} has an invalid port") from None
     allow = list(allow)
     for address in resolve(host, port):
         if not is_public(address) and not _allowed(host, address, allow):

@@ -58,7 +58,9 @@ def _cheap_secret_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("node")
     return load_settings(
-        data_dir=data_dir, database_url=TEST_DATABASE_URL, base_url="http://testserver"
+        data_dir=data_dir,
+        database_url=TEST_DATABASE_URL,
+        base_url="http://testserver",
     )
 
 

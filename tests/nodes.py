@@ -83,6 +83,8 @@ class Node:
             LUMBUNG_BASE_URL=self.url,
             LUMBUNG_NODE_NAME=self.name.title(),
             LUMBUNG_SYNC_INTERVAL="0",
+            # Test nodes all listen on 127.0.0.1, and peer with each other there.
+            LUMBUNG_FETCH_ALLOW='["127.0.0.0/8", "::1"]',
         )
         if self.database_url:
             env["LUMBUNG_DATABASE_URL"] = self.database_url

@@ -57,7 +57,7 @@ def peer_add(
     peer's operator, and trust it."""
     settings = settings_or_exit()
     try:
-        metadata, jwks = peers.discover(url)
+        metadata, jwks = peers.discover(url, settings)
     except LumbungError as exc:
         fail(str(exc.detail or exc))
     out.print(f"Node      [bold]{metadata.node_id}[/bold] — {metadata.name}")

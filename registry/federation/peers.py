@@ -17,6 +17,7 @@ from registry.errors import Conflict, NotFound, invalid
 from registry.federation.models import Peer
 from registry.federation.signing import fetch_jwks, public_keys, thumbprints
 from registry.federation.transport import PeerError, new_client, request_json
+from registry.netguard import check_url
 from registry.querying import live
 from registry.settings import Settings
 
@@ -91,9 +92,11 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme.lower(), parts.netloc.lower()
 
 
-def discover(url: str) -> tuple[NodeMetadata, dict[str, Any]]:
-    """Fetch and check a node's metadata and JWKS. Every URL it gives must lie on its
-    own origin: a node that points its keys elsewhere is refused."""
+def discover(url: str, settings: Settings) -> tuple[NodeMetadata, dict[str, Any]]:
+    """Fetch and check a node's metadata and JWKS. The URL must be one the node may
+    fetch from (``netguard``), and every URL the metadata gives must lie on its own
+    origin: a node that points its keys elsewhere is refused."""
+    check_url(url, settings.fetch_allow)
     node_id = normalize_node_id(url)
     try:
         with new_client() as client:

@@ -262,13 +262,15 @@ def list_peers(session: SessionDep, principal: Admin) -> list[PeerPublic]:
     response_model=PeerPublic,
     responses=problem_responses(401, 403, 409, 422),
 )
-def add_peer(session: SessionDep, principal: Admin, peer_in: PeerCreate) -> PeerPublic:
+def add_peer(
+    session: SessionDep, settings: SettingsDep, principal: Admin, peer_in: PeerCreate
+) -> PeerPublic:
     """Fetch a node's metadata and keys and trust it. Give ``key_thumbprints`` you
     confirmed with the peer's operator to refuse a node that publishes other keys."""
     # The node is asked with no transaction open (checking the caller's token began
     # one): nothing talks to another node while a write transaction is open.
     session.commit()
-    metadata, jwks = peers.discover(peer_in.url)
+    metadata, jwks = peers.discover(peer_in.url, settings)
     if peer_in.key_thumbprints is not None:
         from registry.federation.signing import thumbprints
 

@@ -105,6 +105,8 @@ def start_node(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[
         "LUMBUNG_DATA_DIR": str(data_dir),
         "LUMBUNG_BASE_URL": url,
         "LUMBUNG_NODE_NAME": f"SDK test {name}",
+        # The SDK's nodes peer with each other on 127.0.0.1.
+        "LUMBUNG_FETCH_ALLOW": '["127.0.0.0/8", "::1"]',
     }
     log = data_dir / "server.log"
     with log.open("wb") as out:
