@@ -19,6 +19,7 @@ from registry.formats.router import router as formats_router
 from registry.health import router as health_router
 from registry.middleware import BodySizeLimit, RefuseNul, SecurityHeaders, is_upload
 from registry.oauth.keys import KeyStore
+from registry.oauth.limits import TokenLimits
 from registry.oauth.router import router as oauth_router
 from registry.search.router import router as search_router
 from registry.settings import Settings, get_settings
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings)
     app.state.keys = KeyStore.open(settings.keys_dir)
+    app.state.token_limits = TokenLimits(settings)
 
     install_error_handlers(app)
     app.state.error_page = error_page

@@ -104,6 +104,10 @@ class PayloadTooLarge(LumbungError):
     status, code, title = 413, "payload-too-large", "Request body too large"
 
 
+class TooManyRequests(LumbungError):
+    status, code, title = 429, "too-many-requests", "Too many requests"
+
+
 class ValidationFailed(LumbungError):
     status, code, title = 422, "validation", "Validation failed"
 

@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=512 * 1024 * 1024, description="Largest uploaded artifact, in bytes."
     )
+    token_rate_per_client: Annotated[int, Field(ge=0)] = Field(
+        default=60,
+        description="Token requests a client id may make per minute (0: no limit); more "
+        "get 429 with Retry-After.",
+    )
+    token_rate_per_address: Annotated[int, Field(ge=0)] = Field(
+        default=600,
+        description="Token requests one network address may make per minute (0: no limit).",
+    )
     header_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
         default=10.0,
         description="Seconds a client has to send a request's line and headers; a slower "

@@ -44,16 +44,6 @@ def reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def _cheap_secret_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Client secrets are hashed with scrypt at a cost meant to slow down attackers;
-    the suite creates hundreds of clients, so it uses the same scheme at a low cost
-    (the cost is stored with each hash, so verification is unaffected)."""
-    import registry.oauth.service
-
-    monkeypatch.setattr(registry.oauth.service, "_SCRYPT_N", 2**8)
-
-
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("node")
@@ -61,6 +51,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         data_dir=data_dir,
         database_url=TEST_DATABASE_URL,
         base_url="http://testserver",
+        # One app serves the whole run, its tokens all asked for from one address; the
+        # limits are tested on an app of their own.
+        token_rate_per_client=0,
+        token_rate_per_address=0,
     )
 
 
@@ -153,7 +147,9 @@ def make_dataset(session: Session) -> Callable[..., Dataset]:
 
 
 @pytest.fixture
-def token_for(session: Session, client: httpx2.AsyncClient) -> Callable[..., Any]:
+def token_for(
+    session: Session, client: httpx2.AsyncClient, settings: Settings
+) -> Callable[..., Any]:
     """``await token_for(publisher, "catalog:write")`` → Authorization headers of a
     fresh client of that publisher (``None`` for a client of no publisher)."""
 
@@ -163,6 +159,7 @@ def token_for(session: Session, client: httpx2.AsyncClient) -> Callable[..., Any
             name="test client",
             scopes=scope,
             publisher_id=publisher.id if publisher else None,
+            settings=settings,
         )
         session.commit()
         basic = base64.b64encode(f"{oauth_client.client_id}:{secret}".encode()).decode()

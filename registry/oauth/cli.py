@@ -83,7 +83,7 @@ def add_client(
             publisher_id = _publisher_id(session, publisher)
         label = name or (f"{publisher} service account" if publisher else "service account")
         client, secret = service.create_client(
-            session, name=label, scopes=scopes, publisher_id=publisher_id
+            session, name=label, scopes=scopes, publisher_id=publisher_id, settings=settings
         )
     token_url = f"{settings.issuer}/oauth/token"
     if as_json:

@@ -12,6 +12,8 @@ from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
 from registry.deps import SettingsDep
+from registry.errors import problem_responses
+from registry.oauth.limits import TokenLimits
 from registry.oauth.schemas import (
     JWKS,
     AuthorizationServerMetadata,
@@ -68,7 +70,7 @@ def _oauth_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     operation_id="oauth_token",
     summary="Get an access token (client credentials)",
     response_model=TokenResponse,
-    responses=_oauth_errors(400, 401),
+    responses=_oauth_errors(400, 401) | problem_responses(429),
     dependencies=[Depends(client_basic)],
     openapi_extra=_form_body(TokenRequest),
 )
@@ -76,8 +78,11 @@ async def token(request: Request) -> JSONResponse:
     """Exchange the client's credentials for a short-lived access token (RFC 6749 §4.4).
 
     Errors: `invalid_client` (401), `invalid_request`, `unsupported_grant_type`,
-    `invalid_scope` (400).
+    `invalid_scope` (400); 429 with `Retry-After` when a client id or an address asks
+    too often.
     """
+    limits: TokenLimits = request.app.state.token_limits
+    limits.check(request)
     return await handle(request, TOKEN)
 
 

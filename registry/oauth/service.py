@@ -32,10 +32,14 @@ AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
 
 ADMIN_SCOPE = "admin"
 
-# scrypt parameters: 16 MiB of memory and a few tens of milliseconds per check. The
-# secrets are 256 random bits, so the hash guards a leaked database, not a guessable
-# password; these costs stay cheap enough to run on every token request.
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+# Client secrets are 256 random bits, so nobody guesses them and a slow hash would
+# only make every token request (and every wrong guess) expensive for the node. They
+# are stored as HMAC-SHA256 under a key kept in the data dir beside the signing keys,
+# so the database alone does not even let anyone test a candidate secret. scrypt
+# hashes from earlier versions are still verified, and replaced on their next use.
+_HMAC = "hmac-sha256"
+_KEY_FILE = "client-secret.key"
+_KEY_BYTES = 32
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 
 
@@ -54,26 +58,61 @@ def parse_scopes(scopes: str | Iterable[str], *, field: str = "scope") -> list[s
     return list(dict.fromkeys(items))
 
 
-def hash_secret(secret: str) -> str:
-    salt = os.urandom(16)
-    digest = _scrypt(secret, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
-    return "$".join(
-        ["scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P), _b64(salt), _b64(digest)]
-    )
+def secret_hashing_key(settings: Settings) -> bytes:
+    """The node's key for client secret hashes, made (0600) on first use."""
+    return _hashing_key(settings.data_dir.resolve() / _KEY_FILE)
 
 
-def check_secret(secret_hash: str | None, secret: str) -> bool:
+@cache
+def _hashing_key(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(_KEY_BYTES))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            # link() never replaces: of two processes starting together, one key wins
+            # and both read it.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = path.read_bytes()
+    if len(key) != _KEY_BYTES:
+        raise RuntimeError(f"{path} is not a client secret key ({len(key)} bytes)")
+    return key
+
+
+def hash_secret(secret: str, key: bytes) -> str:
+    digest = hmac.new(key, secret.encode("utf-8"), hashlib.sha256).digest()
+    return f"{_HMAC}${_b64(digest)}"
+
+
+def check_secret(secret_hash: str | None, secret: str, key: bytes) -> bool:
     """Does ``secret`` match the stored hash? Compared in constant time."""
     if not secret_hash:
         return False
+    scheme, _, rest = secret_hash.partition("$")
     try:
-        scheme, n, r, p, salt, expected = secret_hash.split("$")
-        if scheme != "scrypt":
-            return False
-        digest = _scrypt(secret, _unb64(salt), int(n), int(r), int(p))
+        if scheme == _HMAC:
+            return hmac.compare_digest(
+                _unb64(hash_secret(secret, key).partition("$")[2]), _unb64(rest)
+            )
+        if scheme == "scrypt":
+            n, r, p, salt, expected = rest.split("$")
+            digest = _scrypt(secret, _unb64(salt), int(n), int(r), int(p))
+            return hmac.compare_digest(digest, _unb64(expected))
     except ValueError:
         return False
-    return hmac.compare_digest(digest, _unb64(expected))
+    return False
+
+
+def needs_rehash(secret_hash: str | None) -> bool:
+    return secret_hash is not None and not secret_hash.startswith(_HMAC + "$")
 
 
 def create_client(
@@ -85,9 +124,11 @@ def create_client(
     auth_method: str = "client_secret_basic",
     jwks_uri: str | None = None,
     node_id: str | None = None,
+    settings: Settings | None = None,
 ) -> tuple[OAuthClient, str | None]:
     """Register a client. Returns it with its plaintext secret, which is shown
-    this once and never stored (None for ``private_key_jwt`` clients)."""
+    this once and never stored (None for ``private_key_jwt`` clients, the only ones
+    that may be made without ``settings``, which locate the secret hashing key)."""
     scope = " ".join(parse_scopes(scopes))
     name = name.strip()
     if not name:
@@ -112,8 +153,10 @@ def create_client(
         node_id=node_id,
     )
     if auth_method == "client_secret_basic":
+        if settings is None:
+            raise TypeError("a client_secret_basic client needs the node's settings")
         secret = secrets.token_urlsafe(32)
-        client.secret_hash = hash_secret(secret)
+        client.secret_hash = hash_secret(secret, secret_hashing_key(settings))
     session.add(client)
     session.flush()
     return client, secret
@@ -145,15 +188,25 @@ def revoke_client(session: Session, client_id: str) -> OAuthClient:
     return client
 
 
-def authenticate_secret(session: Session, client_id: str, secret: str) -> OAuthClient | None:
-    """The active ``client_secret_basic`` client with these credentials, or None."""
+def authenticate_secret(
+    session: Session, settings: Settings, client_id: str, secret: str
+) -> OAuthClient | None:
+    """The active ``client_secret_basic`` client with these credentials, or None. A
+    secret still stored under the old scrypt scheme is rehashed once it matched."""
+    key = secret_hashing_key(settings)
     client = get_active_client(session, client_id)
     if client is None or client.auth_method != "client_secret_basic":
         # Spend the same time as a real check, so a response's timing does not
         # tell which client ids exist.
-        check_secret(_dummy_hash(), secret)
+        check_secret(_DUMMY_HASH, secret, key)
         return None
-    return client if check_secret(client.secret_hash, secret) else None
+    if not check_secret(client.secret_hash, secret, key):
+        return None
+    if needs_rehash(client.secret_hash):
+        client.secret_hash = hash_secret(secret, key)
+        session.add(client)
+        session.flush()
+    return client
 
 
 def is_admin_client(client: OAuthClient) -> bool:
@@ -171,7 +224,11 @@ def ensure_admin_client(session: Session, settings: Settings) -> tuple[str, str]
     if any(is_admin_client(c) for c in active):
         return None
     client, secret = create_client(
-        session, name="Node administrator", scopes=[ADMIN_SCOPE], publisher_id=None
+        session,
+        name="Node administrator",
+        scopes=[ADMIN_SCOPE],
+        publisher_id=None,
+        settings=settings,
     )
     assert secret is not None
     _write_owner_only(
@@ -230,6 +287,5 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@cache
-def _dummy_hash() -> str:
-    return hash_secret(secrets.token_urlsafe(32))
+# Compared against for unknown client ids; no secret hashes to it.
+_DUMMY_HASH = f"{_HMAC}${_b64(bytes(32))}"

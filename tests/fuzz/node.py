@@ -261,7 +261,7 @@ def attach_database() -> Iterator[FuzzNode]:
     _seed(engine)
     with session_scope(engine, write=True) as session:
         client, secret = create_client(
-            session, name="fuzz admin", scopes="admin", publisher_id=None
+            session, name="fuzz admin", scopes="admin", publisher_id=None, settings=settings
         )
         client_id = client.client_id
     assert secret is not None

@@ -70,7 +70,7 @@ async def racing(settings, real_engine) -> AsyncIterator[tuple[httpx2.AsyncClien
     async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
         with session_scope(real_engine) as session:
             admin, admin_secret = create_client(
-                session, name="racer", scopes="admin", publisher_id=None
+                session, name="racer", scopes="admin", publisher_id=None, settings=settings
             )
         admin_auth = await _auth(client, admin.client_id, admin_secret)
         response = await client.post(
@@ -83,6 +83,7 @@ async def racing(settings, real_engine) -> AsyncIterator[tuple[httpx2.AsyncClien
                 name="racer",
                 scopes="catalog:write sharing:write",
                 publisher_id=uuid.UUID(response.json()["id"]),
+                settings=settings,
             )
         owner_auth = await _auth(client, owner.client_id, owner_secret)
         yield client, owner_auth, admin_auth

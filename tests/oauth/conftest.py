@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from registry.oauth.models import OAuthClient
 from registry.oauth.service import create_client
+from registry.settings import Settings
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
@@ -19,12 +20,13 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_client(session: Session) -> Callable[..., tuple[OAuthClient, str]]:
+def make_client(session: Session, settings: Settings) -> Callable[..., tuple[OAuthClient, str]]:
     """``make_client("catalog:write sharing:write")`` → a committed client and its secret."""
 
     def make(scope: str = "catalog:write", **fields: object) -> tuple[OAuthClient, str]:
         fields.setdefault("name", "test client")
         fields.setdefault("publisher_id", None)
+        fields.setdefault("settings", settings)
         client, secret = create_client(session, scopes=scope, **fields)  # type: ignore[arg-type]
         session.commit()
         assert secret is not None

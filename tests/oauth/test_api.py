@@ -493,7 +493,8 @@ async def test_rotation_keeps_old_tokens_valid(
     app, client = own_keys_client
     keys_dir = tmp_path / "keys"
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in keys_dir.glob("*.jwk"))
-    caller = make_client()
+    # Its secret is hashed under the key in this node's own data dir.
+    caller = make_client(settings=app.state.settings)
     old_kid = app.state.keys.current_kid
     old_token = await get_token(client, *caller)
 

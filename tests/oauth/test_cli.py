@@ -70,7 +70,7 @@ def test_add_client_prints_working_credentials(node: Settings) -> None:
     engine = create_db_engine(node)
     with session_scope(engine) as session:
         client = service.authenticate_secret(
-            session, created["client_id"], created["client_secret"]
+            session, node, created["client_id"], created["client_secret"]
         )
         assert client is not None
         assert client.publisher_id is not None

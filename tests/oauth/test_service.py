@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import stat
 from pathlib import Path
@@ -13,33 +15,72 @@ from registry.oauth.server import LumbungClient
 from registry.settings import Settings
 
 
-def test_secret_is_stored_hashed(session: Session) -> None:
+def test_secret_is_stored_as_a_keyed_hash(session: Session, settings: Settings) -> None:
     client, secret = service.create_client(
-        session, name="ci", scopes="catalog:write", publisher_id=None
+        session, name="ci", scopes="catalog:write", publisher_id=None, settings=settings
     )
+    key = service.secret_hashing_key(settings)
     assert secret is not None
     assert client.secret_hash is not None
     assert secret not in client.secret_hash
+    assert client.secret_hash.startswith("hmac-sha256$")
+    assert service.check_secret(client.secret_hash, secret, key)
+    assert not service.check_secret(client.secret_hash, secret[:-1], key)
+    assert not service.check_secret(client.secret_hash, secret, bytes(32))
+    assert not service.check_secret(None, secret, key)
+    assert not service.check_secret("garbage", secret, key)
+
+
+def test_the_hashing_key_is_kept_owner_only_in_the_data_dir(settings: Settings) -> None:
+    key = service.secret_hashing_key(settings)
+    path = settings.data_dir / "client-secret.key"
+    assert path.read_bytes() == key
+    assert len(key) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_old_scrypt_hash_still_verifies_and_is_upgraded_on_use(
+    session: Session, settings: Settings
+) -> None:
+    client, secret = service.create_client(
+        session, name="lama", scopes="admin", publisher_id=None, settings=settings
+    )
+    assert secret is not None
+    # As an earlier version stored it.
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    b64 = lambda data: base64.urlsafe_b64encode(data).decode().rstrip("=")  # noqa: E731
+    client.secret_hash = f"scrypt$16384$8$1${b64(salt)}${b64(digest)}"
+    session.add(client)
+    session.commit()
+    assert service.authenticate_secret(session, settings, client.client_id, "salah") is None
     assert client.secret_hash.startswith("scrypt$")
-    assert service.check_secret(client.secret_hash, secret)
-    assert not service.check_secret(client.secret_hash, secret[:-1])
-    assert not service.check_secret(None, secret)
-    assert not service.check_secret("garbage", secret)
+    assert service.authenticate_secret(session, settings, client.client_id, secret) == client
+    session.commit()
+    session.refresh(client)
+    assert client.secret_hash.startswith("hmac-sha256$")
+    assert service.authenticate_secret(session, settings, client.client_id, secret) == client
 
 
-def test_same_secret_hashes_differently() -> None:
-    assert service.hash_secret("s") != service.hash_secret("s")
+def test_a_secret_client_cannot_be_made_without_the_hashing_key(session: Session) -> None:
+    with pytest.raises(TypeError):
+        service.create_client(session, name="x", scopes="admin", publisher_id=None)
 
 
-def test_scopes_accepted_as_string_or_list(session: Session) -> None:
+def test_scopes_accepted_as_string_or_list(session: Session, settings: Settings) -> None:
     a, _ = service.create_client(
-        session, name="a", scopes="catalog:write  sharing:write", publisher_id=None
+        session,
+        name="a",
+        scopes="catalog:write  sharing:write",
+        publisher_id=None,
+        settings=settings,
     )
     b, _ = service.create_client(
         session,
         name="b",
         scopes=["catalog:write", "sharing:write catalog:write"],
         publisher_id=None,
+        settings=settings,
     )
     assert a.scope == b.scope == "catalog:write sharing:write"
 
@@ -68,7 +109,9 @@ def test_peer_client_needs_jwks_uri(session: Session) -> None:
         )
 
 
-def test_peer_client_has_no_secret_and_uses_client_assertions(session: Session) -> None:
+def test_peer_client_has_no_secret_and_uses_client_assertions(
+    session: Session, settings: Settings
+) -> None:
     client, secret = service.create_client(
         session,
         name="peer",
@@ -84,7 +127,7 @@ def test_peer_client_has_no_secret_and_uses_client_assertions(session: Session) 
     # authlib names private_key_jwt "client_assertion_jwt".
     assert model.check_endpoint_auth_method("client_assertion_jwt", "token")
     assert not model.check_endpoint_auth_method("client_secret_basic", "token")
-    assert service.authenticate_secret(session, client.client_id, "anything") is None
+    assert service.authenticate_secret(session, settings, client.client_id, "anything") is None
 
 
 def test_unknown_auth_method_is_refused(session: Session) -> None:
@@ -94,18 +137,22 @@ def test_unknown_auth_method_is_refused(session: Session) -> None:
         )
 
 
-def test_authenticate_secret(session: Session) -> None:
-    client, secret = service.create_client(session, name="x", scopes="admin", publisher_id=None)
+def test_authenticate_secret(session: Session, settings: Settings) -> None:
+    client, secret = service.create_client(
+        session, name="x", scopes="admin", publisher_id=None, settings=settings
+    )
     assert secret is not None
-    assert service.authenticate_secret(session, client.client_id, secret) == client
-    assert service.authenticate_secret(session, client.client_id, "wrong") is None
-    assert service.authenticate_secret(session, "unknown", secret) is None
+    assert service.authenticate_secret(session, settings, client.client_id, secret) == client
+    assert service.authenticate_secret(session, settings, client.client_id, "wrong") is None
+    assert service.authenticate_secret(session, settings, "unknown", secret) is None
     service.revoke_client(session, client.client_id)
-    assert service.authenticate_secret(session, client.client_id, secret) is None
+    assert service.authenticate_secret(session, settings, client.client_id, secret) is None
 
 
-def test_list_and_revoke(session: Session) -> None:
-    client, _ = service.create_client(session, name="x", scopes="admin", publisher_id=None)
+def test_list_and_revoke(session: Session, settings: Settings) -> None:
+    client, _ = service.create_client(
+        session, name="x", scopes="admin", publisher_id=None, settings=settings
+    )
     assert client in service.list_clients(session)
 
     revoked = service.revoke_client(session, client.client_id)
@@ -142,7 +189,7 @@ def test_admin_client_bootstrapped_once(session: Session, own_settings: Settings
         "token_url": f"{own_settings.issuer}/oauth/token",
         "issuer": own_settings.issuer,
     }
-    assert service.authenticate_secret(session, client_id, secret) is not None
+    assert service.authenticate_secret(session, own_settings, client_id, secret) is not None
     client = service.get_client(session, client_id)
     assert client is not None
     assert client.scope == "admin"
