@@ -144,7 +144,7 @@ def create_client(
 
     secret: str | None = None
     client = OAuthClient(
-        client_id=secrets.token_urlsafe(18),
+        client_id=new_client_id(),
         name=name,
         publisher_id=publisher_id,
         scope=scope,
@@ -160,6 +160,14 @@ def create_client(
     session.add(client)
     session.flush()
     return client, secret
+
+
+def new_client_id() -> str:
+    """144 random bits, URL-safe, never starting with "-": a command line would read
+    such an id as an option (``lumbung client revoke -xyz``)."""
+    while (client_id := secrets.token_urlsafe(18)).startswith("-"):
+        pass
+    return client_id
 
 
 def list_clients(session: Session) -> list[OAuthClient]:

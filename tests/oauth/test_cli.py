@@ -199,3 +199,36 @@ def test_keys_list(node: Settings) -> None:
     rows = json.loads(result.stdout)
     assert [r["kid"] for r in rows if r["current"]] == [KeyStore.open(node.keys_dir).current_kid]
     assert runner.invoke(keys_app, ["list"]).exit_code == 0
+
+
+def test_client_ids_never_start_with_a_dash(node: Settings) -> None:
+    """About one id in 64 did, and the command line then read it as an option."""
+    engine = create_db_engine(node)
+    with engine.connect() as connection, connection.begin() as transaction:
+        with session_scope(connection) as session:
+            ids = [
+                service.create_client(
+                    session, name="x", scopes="admin", publisher_id=None, settings=node
+                )[0].client_id
+                for _ in range(1000)
+            ]
+        transaction.rollback()
+    engine.dispose()
+    assert [i for i in ids if i.startswith("-")] == []
+
+
+def test_an_id_starting_with_a_dash_is_accepted_after_double_dash(node: Settings) -> None:
+    """Clients made by earlier versions may have such ids."""
+    engine = create_db_engine(node)
+    with session_scope(engine) as session:
+        client, _ = service.create_client(
+            session, name="lama", scopes="admin", publisher_id=None, settings=node
+        )
+        client.client_id = "-Lama-" + client.client_id[6:]
+        session.add(client)
+    engine.dispose()
+    mistaken = runner.invoke(client_app, ["revoke", client.client_id])
+    assert mistaken.exit_code == 2
+    result = runner.invoke(client_app, ["revoke", "--", client.client_id])
+    assert result.exit_code == 0, result.output
+    assert "Revoked" in result.stdout
