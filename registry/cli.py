@@ -18,7 +18,7 @@ from sqlmodel import select
 from registry import migrate
 from registry.catalog import schemas, service
 from registry.catalog.models import Publisher, PublisherKind
-from registry.console import fail, operator_session, out, settings_or_exit
+from registry.console import NodeCommands, fail, operator_session, out, settings_or_exit
 from registry.console import table as console_table
 from registry.db import create_db_engine, session_scope
 from registry.federation.cli import adoption_app, partnership_app, peer_app
@@ -29,6 +29,7 @@ from registry.querying import live
 from registry.search.cli import search_app
 
 app = typer.Typer(
+    cls=NodeCommands,
     help="Lumbung: a federated registry of e-government apps and datasets.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 import typer
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from typer.core import TyperGroup
 
 from registry import migrate
 from registry.db import create_db_engine, session_scope
@@ -38,6 +39,18 @@ def settings_or_exit() -> Settings:
 
 def _reason(exc: sa.exc.SQLAlchemyError) -> str:
     return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
+class NodeCommands(TyperGroup):
+    """The ``lumbung`` command group: a database the command cannot reach (down,
+    wrong host, wrong password) is reported as one line and exit code 1 by whichever
+    command meets it, instead of a traceback of SQLAlchemy's and the driver's frames."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        try:
+            return super().invoke(ctx)
+        except sa.exc.OperationalError as exc:
+            fail(f"cannot reach the database: {_reason(exc)}")
 
 
 def node_engine(settings: Settings) -> Engine:

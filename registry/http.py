@@ -44,6 +44,14 @@ def etag_of(change_seq: int) -> str:
     return f'"{change_seq}"'
 
 
+def version_of(item: Tracked) -> int:
+    """The number in an item's ETag: its change_seq, or for a mirror (which is not in
+    this node's sequence) its origin's last update, in microseconds."""
+    if getattr(item, "origin", None) is not None:
+        return int(item.updated_at.timestamp() * 1e6)
+    return item.change_seq
+
+
 def check_if_match(if_match: str | None, change_seq: int) -> None:
     if if_match is None:
         return
@@ -67,14 +75,15 @@ def lock_for_write(session: Session, item: T, if_match: str | None) -> T:
     latest version of the row.
     """
     session.refresh(item, with_for_update=True)
-    check_if_match(if_match, item.change_seq)
+    check_if_match(if_match, version_of(item))
     if item.deleted_at is not None:
         raise NotFound("the item was deleted by a concurrent request")
     return item
 
 
-def with_etag(response: Response, change_seq: int) -> None:
-    response.headers["ETag"] = etag_of(change_seq)
+def with_etag(response: Response, item: Tracked) -> None:
+    # The same version as the body's ``etag`` (see ``version_of``), mirrors included.
+    response.headers["ETag"] = etag_of(version_of(item))
 
 
 def set_next_link(request: Request, response: Response, next_cursor: str | None) -> None:

@@ -75,3 +75,26 @@ def test_artifacts_prune_on_a_new_node(node_env):
     assert result.exit_code == 0, result.output
     assert "removed 1 file(s)" in result.output
     assert not leftover.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["db", "upgrade"],
+        ["db", "current"],
+        ["db", "downgrade", "base"],
+        ["client", "list"],
+        ["publisher", "list"],
+        ["peer", "list"],
+    ],
+)
+def test_an_unreachable_database_is_one_line_for_every_command(node_env, monkeypatch, args):
+    # Nothing listens on port 1.
+    monkeypatch.setenv("LUMBUNG_DATABASE_URL", "postgresql+psycopg://lumbung@127.0.0.1:1/lumbung")
+    get_settings.cache_clear()
+    result = lumbung(*args)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "cannot reach the database" in lines[0]
+    assert "Traceback" not in result.output

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from registry.catalog import schemas
 from registry.catalog.models import App, Publisher
 from registry.catalog.service import publisher_ref
-from registry.http import etag_of
+from registry.http import etag_of, version_of
 from registry.querying import by_ids
 from registry.settings import Settings
 
@@ -19,12 +19,10 @@ from registry.settings import Settings
 def tracked(settings: Settings, item: Any, path: str) -> dict[str, Any]:
     # A mirror keeps its origin's id, so its global id is its URL on that origin.
     origin = item.origin or settings.issuer
-    # Mirrors are not in this node's sequence; their version is their origin's time.
-    version = item.change_seq if item.origin is None else int(item.updated_at.timestamp() * 1e6)
     return {
         "global_id": f"{origin}/api/v1/{path}",
         "origin": origin,
-        "etag": etag_of(version),
+        "etag": etag_of(version_of(item)),
     }
 
 

@@ -123,7 +123,7 @@ def get_publisher(
 ) -> schemas.PublisherPublic:
     """A publisher by id or by code."""
     publisher = service.get_publisher(session, publisher_ref)
-    with_etag(response, publisher.change_seq)
+    with_etag(response, publisher)
     return publisher_public(settings, publisher)
 
 
@@ -146,7 +146,7 @@ def update_publisher(
     publisher = service.get_publisher(session, publisher_ref)
     publisher = lock_for_write(session, publisher, if_match)
     publisher = service.update_publisher(session, publisher, publisher_in)
-    with_etag(response, publisher.change_seq)
+    with_etag(response, publisher)
     return publisher_public(settings, publisher)
 
 
@@ -276,7 +276,7 @@ def get_app(
     principal: PrincipalDep,
 ) -> schemas.AppPublic:
     app = service.get_app(session, principal, app_id)
-    with_etag(response, app.change_seq)
+    with_etag(response, app)
     return app_public(session, settings, app)
 
 
@@ -299,7 +299,7 @@ def update_app(
     app = service.get_app(session, principal, app_id)
     app = lock_for_write(session, app, if_match)
     app = service.update_app(session, principal, app, app_in)
-    with_etag(response, app.change_seq)
+    with_etag(response, app)
     return app_public(session, settings, app)
 
 
@@ -401,7 +401,7 @@ def get_release(
 ) -> schemas.ReleasePublic:
     app = service.get_app(session, principal, app_id)
     release = service.get_release(session, app, release_id)
-    with_etag(response, release.change_seq)
+    with_etag(response, release)
     return release_public(settings, release)
 
 
@@ -426,7 +426,7 @@ def update_release(
     release = service.get_release(session, app, release_id)
     release = lock_for_write(session, release, if_match)
     release = service.update_release(session, principal, app, release, release_in)
-    with_etag(response, release.change_seq)
+    with_etag(response, release)
     return release_public(settings, release)
 
 
@@ -722,7 +722,7 @@ def get_dataset(
         return RedirectResponse(
             f"/api/v1/datasets/{dataset_id}{RDF_DOCUMENTS[wanted]}", status_code=303
         )
-    with_etag(response, dataset.change_seq)
+    with_etag(response, dataset)
     return dataset_public(session, settings, dataset)
 
 
@@ -745,7 +745,7 @@ def update_dataset(
     dataset = service.get_dataset(session, principal, dataset_id)
     dataset = lock_for_write(session, dataset, if_match)
     dataset = service.update_dataset(session, principal, dataset, dataset_in)
-    with_etag(response, dataset.change_seq)
+    with_etag(response, dataset)
     return dataset_public(session, settings, dataset)
 
 
@@ -850,7 +850,7 @@ def get_distribution(
 ) -> schemas.DistributionPublic:
     dataset = service.get_dataset(session, principal, dataset_id)
     distribution = service.get_distribution(session, dataset, distribution_id)
-    with_etag(response, distribution.change_seq)
+    with_etag(response, distribution)
     return distribution_public(settings, distribution)
 
 
@@ -877,7 +877,7 @@ def update_distribution(
     distribution = service.update_distribution(
         session, principal, dataset, distribution, distribution_in
     )
-    with_etag(response, distribution.change_seq)
+    with_etag(response, distribution)
     return distribution_public(settings, distribution)
 
 

@@ -120,6 +120,7 @@ def create_publisher(
 def update_publisher(
     session: Session, publisher: Publisher, publisher_in: schemas.PublisherUpdate
 ) -> Publisher:
+    ensure_local(publisher)
     apply_changes(publisher, publisher_in.model_dump(exclude_unset=True))
     session.flush()
     return publisher

@@ -20,6 +20,7 @@ from registry.http import (
     etag_of,
     lock_for_write,
     set_next_link,
+    version_of,
     with_etag,
 )
 from registry.querying import by_ids
@@ -152,7 +153,7 @@ def adoption_public(settings: Settings, adoption: Adoption) -> schemas.AdoptionP
             "global_id": f"{origin}/api/v1/adoptions/{adoption.id}",
             "origin": origin,
             "adopter_node": adoption.adopter_node or settings.issuer,
-            "etag": etag_of(adoption.change_seq),
+            "etag": etag_of(version_of(adoption)),
         }
     )
 
@@ -271,7 +272,7 @@ def get_adoption(
     principal: PrincipalDep,
 ) -> schemas.AdoptionPublic:
     adoption = service.get_adoption(session, principal, adoption_id)
-    with_etag(response, adoption.change_seq)
+    with_etag(response, adoption)
     return adoption_public(settings, adoption)
 
 
@@ -294,7 +295,7 @@ def update_adoption(
     adoption = service.get_adoption(session, principal, adoption_id)
     adoption = lock_for_write(session, adoption, if_match)
     adoption = service.update_adoption(session, principal, adoption, adoption_in)
-    with_etag(response, adoption.change_seq)
+    with_etag(response, adoption)
     return adoption_public(settings, adoption)
 
 

@@ -509,3 +509,46 @@ async def test_rotation_keeps_old_tokens_valid(
     assert published == {old_kid, new_kid}
     for token in (old_token, new_token):
         assert (await introspect(client, caller, token)).json()["active"] is True
+
+
+@pytest.mark.parametrize("hint", ["refresh_token", "id_token", "jenis-lain", ""])
+async def test_revocation_ignores_an_unknown_token_type_hint(
+    client: httpx2.AsyncClient, make_client: MakeClient, hint: str
+) -> None:
+    """RFC 7009 §2.1: the server may ignore the hint and search all its token types;
+    unsupported_token_type is only for a type it cannot revoke, and it revokes all."""
+    caller = make_client("catalog:write")
+    token = await get_token(client, *caller)
+    response = await client.post(
+        "/oauth/revoke",
+        data={"token": token, "token_type_hint": hint},
+        headers=basic(caller[0].client_id, caller[1]),
+    )
+    assert response.status_code == 200, response.text
+    assert (await introspect(client, caller, token)).json()["active"] is False
+
+
+async def test_introspection_ignores_an_unknown_token_type_hint(
+    client: httpx2.AsyncClient, make_client: MakeClient
+) -> None:
+    caller = make_client("catalog:write")
+    token = await get_token(client, *caller)
+    response = await client.post(
+        "/oauth/introspect",
+        data={"token": token, "token_type_hint": "jenis-lain"},
+        headers=basic(caller[0].client_id, caller[1]),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["active"] is True
+
+
+async def test_revocation_without_a_token_is_invalid_request(
+    client: httpx2.AsyncClient, make_client: MakeClient
+) -> None:
+    caller = make_client("catalog:write")
+    response = await client.post(
+        "/oauth/revoke",
+        data={"token_type_hint": "access_token"},
+        headers=basic(caller[0].client_id, caller[1]),
+    )
+    assert_oauth_error(response, 400, "invalid_request")
