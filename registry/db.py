@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.pool import NullPool
 from sqlmodel import Field, Session, SQLModel
 
+from registry.errors import invalid
+from registry.nul import MESSAGE, has_nul
 from registry.settings import Settings
 
 # One naming convention, so Alembic can name (and later drop) every constraint the
@@ -141,6 +143,20 @@ def _stamp_change_seq(session: OrmSession, flush_context: Any, instances: Any) -
         obj.change_seq = seq
         if obj not in new:
             obj.updated_at = now
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _refuse_nul(session: OrmSession, flush_context: Any, instances: Any) -> None:
+    """Refuse text holding a NUL character, whatever brought it (a YAML import, a
+    harvest, a form): PostgreSQL cannot store it and would fail the request with a
+    500. Requests are checked as they arrive (``middleware.RefuseNul``); this catches
+    what was parsed from inside a body (YAML, XML) or fetched from elsewhere."""
+    for obj in (*session.new, *session.dirty):
+        state = sa.inspect(obj)
+        names = state.dict.keys() if obj in session.new else state.committed_state.keys()
+        for name in names:
+            if name in state.mapper.column_attrs and has_nul(state.dict.get(name)):
+                raise invalid([name], MESSAGE)
 
 
 def create_db_engine(settings: Settings, **kwargs: Any) -> Engine:

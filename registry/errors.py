@@ -226,6 +226,16 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return _respond(request, problem)
 
+    @app.exception_handler(sa.exc.DataError)
+    async def _data(request: Request, exc: sa.exc.DataError) -> JSONResponse:
+        # A value the database cannot store (out of its range, or a character it
+        # refuses) that no check caught first: still the client's input, not a fault.
+        log.info("data error on %s %s: %s", request.method, request.url.path, exc.orig)
+        problem = ValidationFailed(
+            "a value cannot be stored: it is out of range or holds a character that is not allowed"
+        ).problem(request.url.path)
+        return problem_response(problem)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
@@ -24,6 +23,7 @@ from registry.errors import (
     field_error,
     problem_response,
 )
+from registry.nul import JSON_NUL, MESSAGE, nul_locations
 
 # The one route whose body may exceed ``max_body_bytes``: a release file upload, which
 # enforces its own (larger) limit while streaming the file to disk.
@@ -121,31 +121,12 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, guarded_send)
 
 
-# A JSON ``\u0000`` escape that is not itself escaped: an even run of backslashes
-# (escaped backslashes) before the one that starts the escape.
-_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _FORM = b"application/x-www-form-urlencoded"
 
 
 def _is_json(content_type: bytes) -> bool:
     kind = content_type.split(b";", 1)[0].strip().lower()
     return kind == b"application/json" or kind.endswith(b"+json")
-
-
-def _nul_locs(value: Any, loc: list[str | int]) -> Iterator[list[str | int]]:
-    """Where in a parsed JSON document a string (or key) holds a NUL."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            yield loc
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _nul_locs(item, [*loc, index])
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in key:
-                yield [*loc, key]
-            else:
-                yield from _nul_locs(item, [*loc, key])
 
 
 class RefuseNul:
@@ -190,12 +171,12 @@ class RefuseNul:
                 break
         body = b"".join(chunks)
         if _is_json(content_type):
-            if _JSON_NUL.search(body):
+            if JSON_NUL.search(body):
                 try:
                     document = json.loads(body)
                 except ValueError:
                     document = None  # malformed: the route's own parser says why
-                errors = [field_error(["body", *loc], _MSG) for loc in _nul_locs(document, [])]
+                errors = [field_error(["body", *loc], _MSG) for loc in nul_locations(document, [])]
         elif b"%00" in body:
             errors = [
                 field_error(["body", name], _MSG)
@@ -221,7 +202,7 @@ class RefuseNul:
                 yield field_error(["header", name.decode("latin-1")], _MSG)
 
 
-_MSG = "may not contain a NUL character"
+_MSG = MESSAGE
 
 
 def _replay(chunks: list[bytes], receive: Receive) -> Receive:

@@ -161,3 +161,23 @@ async def test_an_anonymous_upload_is_refused_before_its_body_is_read(client):
     )
     assert response.status_code == 401, response.text
     assert body.sent <= body.chunk
+
+
+async def test_nul_inside_an_imported_yaml_is_422_naming_the_field(
+    client, make_publisher, token_for
+):
+    """Text parsed from inside a body (here a publiccode.yml's "\\0" escape) is checked
+    where it is written, whatever brought it."""
+    from tests.formats.test_publiccode import GOOD
+
+    auth = await token_for(make_publisher("kab-banyuwangi"), "catalog:write")
+    document = GOOD.replace("name: Smart Kampung", 'name: "Smart\\0Kampung"')
+    assert document != GOOD
+    response = await client.post(
+        "/api/v1/apps/import",
+        content=document.encode(),
+        headers=auth | {"Content-Type": "application/yaml"},
+    )
+    _assert_422(response, ["name"])
+    listed = await client.get("/api/v1/apps", headers=auth)
+    assert listed.json()["items"] == []
