@@ -90,6 +90,9 @@ def config(examples: int = EXAMPLES) -> schemathesis.Config:
                 # No example database: a failure is reported with its reproduction and
                 # kept as a regression test, not replayed from a local cache.
                 "database": "none",
+                # Unknown query parameters are ignored, as HTTP APIs conventionally do,
+                # and OpenAPI cannot declare otherwise: sending them is no negative case.
+                "allow-extra-parameters": False,
             },
             "checks": checks,
         }
