@@ -54,6 +54,17 @@ def real_engine(settings, engine) -> Iterator[sa.Engine]:
                 p,
             )
             connection.execute(sa.text("DELETE FROM adoptions WHERE publisher_id = :p"), p)
+            # Rows deleted by hand leave their search index rows behind, which later
+            # tests would count: remove those too (FTS5 text first, on SQLite).
+            if connection.dialect.name == "sqlite":
+                connection.execute(
+                    sa.text(
+                        "DELETE FROM search_fts WHERE rowid IN "
+                        "(SELECT docid FROM search_documents WHERE publisher_id = :p)"
+                    ),
+                    p,
+                )
+            connection.execute(sa.text("DELETE FROM search_documents WHERE publisher_id = :p"), p)
             for table in ("apps", "datasets", "oauth_clients"):
                 connection.execute(sa.text(f"DELETE FROM {table} WHERE publisher_id = :p"), p)
         connection.execute(sa.text("DELETE FROM oauth_clients WHERE name = 'racer'"))
