@@ -159,6 +159,13 @@ FORGERIES: dict[str, Callable[[Settings, KeyStore], str]] = {
     "bringing its own key url": lambda s, k: _token(
         k.signing_key, _claims(s), jku="https://evil.example/jwks.json"
     ),
+    "bringing its own key": lambda s, k: _token(
+        k.signing_key, _claims(s), jwk=dict(k.public_jwks()["keys"][0])
+    ),
+    "bringing its own certificate url": lambda s, k: _token(
+        k.signing_key, _claims(s), x5u="https://evil.example/cert.pem"
+    ),
+    "naming an overlong key id": lambda s, k: _token(k.signing_key, _claims(s), kid="k" * 201),
     "not a JWT": lambda s, k: "not.a.jwt",
 }
 
