@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,21 @@ def test_pull_newest_release_verifies_every_file(
         n for e, name, n in progress.events if e == "advance" and name == "tarik-2.0.tar.gz"
     ) == len(big)  # noqa: E501
     assert result.adoption is None
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_pulled_files_follow_the_umask(
+    admin: Client, app: App, file_server: FileServer, dest: Path, umask: int
+) -> None:
+    """A web server user must be able to read what a deployment pulled, as with any
+    file the operator creates: the mode comes from the umask, not from a temp file."""
+    admin.releases.create(app, version="1.0", artifacts=[file_server.add("izin.tar.gz", b"isi")])
+    old = os.umask(umask)
+    try:
+        admin.apps.pull(app.ref, dest=dest)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((dest / "izin.tar.gz").stat().st_mode) == 0o666 & ~umask
 
 
 def test_pull_a_given_version(admin: Client, app: App, file_server: FileServer, dest: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -133,8 +133,7 @@ class Sink:
     def __init__(self, dest: Path, artifact: Artifact) -> None:
         self.artifact = artifact
         self.target = dest / safe_name(artifact.name)
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{artifact.name}.", suffix=".part")
-        self.tmp = Path(tmp)
+        fd, self.tmp = _create_part_file(dest, artifact.name)
         self._fh: IO[bytes] = os.fdopen(fd, "wb")
         self._digest = hashlib.sha256()
         self.size = 0
@@ -167,6 +166,22 @@ class Sink:
             self._fh.close()
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
+
+
+def _create_part_file(dest: Path, name: str) -> tuple[int, Path]:
+    """A new hidden file beside the artifact's destination, open for writing.
+
+    Created with mode 0666 so the user's umask decides, as for any file they make: the
+    artifact is often served by a web server running as another user. (``mkstemp``
+    would make it 0600, and the rename keeps the mode.)
+    """
+    while True:
+        path = dest / f".{name}.{secrets.token_hex(6)}.part"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:  # another download picked the same name: draw again
+            continue
 
 
 def _fsync_dir(path: Path) -> None:
