@@ -7,7 +7,6 @@ import threading
 import uuid
 
 import httpx2
-import pydantic
 import pytest
 
 from lumbung_client import (
@@ -149,8 +148,22 @@ def test_node_validation_errors_name_each_field(admin: Client, publisher: Publis
 
 
 def test_unknown_fields_fail_before_sending(admin: Client, publisher: Publisher) -> None:
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(ValidationFailed) as caught:
         admin.apps.create(publisher=publisher.code, slug="x", name="x", colour="red")
+    assert [e.field for e in caught.value.errors] == ["colour"]
+    assert admin.apps.list(publisher=publisher.code).all() == []
+
+
+def test_a_plain_string_title_names_the_field(admin: Client, publisher: Publisher) -> None:
+    """Titles are given per language; a plain string is refused before sending, as a
+    ValidationFailed that names the field and shows the right shape."""
+    with pytest.raises(ValidationFailed) as caught:
+        admin.datasets.create(publisher=publisher.code, slug="data", title="Data Penduduk")
+    [error] = caught.value.errors
+    assert error.field == "title"
+    assert '{"id": ' in error.msg
+    assert "title" in str(caught.value)
+    assert admin.datasets.list(publisher=publisher.code).all() == []
 
 
 def test_duplicate_slug_is_a_conflict(admin: Client, publisher: Publisher) -> None:

@@ -25,6 +25,7 @@ TESTED = {
     "async_inventory.py",
     "used_by.py",
     "quickstart.py",
+    "register_dataset.py",
 }
 README = ROOT / "README.md"
 
@@ -174,3 +175,28 @@ def test_async_inventory(node: Node, admin: Client, publisher: Publisher) -> Non
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if publisher.code in line)
     assert re.search(r"\b1 apps\s+0 datasets", line), line
+
+
+def test_register_dataset(node: Node, admin: Client, unique: str) -> None:
+    city = admin.publishers.create(code=f"kota-solok-{unique}", name="Kota Solok")
+    client_id, client_secret = node.add_client(city.code, "catalog:write")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUMBUNG_")}
+    env |= {
+        "LUMBUNG_URL": node.url,
+        "LUMBUNG_CLIENT_ID": client_id,
+        "LUMBUNG_CLIENT_SECRET": client_secret,
+    }
+    args = [sys.executable, str(EXAMPLES / "register_dataset.py"), "penduduk", CSV]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"registered {city.code}/penduduk: Jumlah Penduduk per Kecamatan" in result.stdout
+    dataset = admin.datasets.get(f"{city.code}/penduduk")
+    assert dataset.title["en"] == "Population by District"
+    assert [d.access_url for d in admin.distributions.list(dataset)] == [CSV]
+
+    again = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 1
+    assert "already has a dataset 'penduduk'" in again.stderr
+
+
+CSV = "https://data.solokkota.example.go.id/penduduk.csv"

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import httpx2
+import pydantic
 from pydantic import BaseModel
 
+from lumbung_client._exceptions import FieldError, ValidationFailed
 from lumbung_client._models import (
     App,
     Dataset,
@@ -59,7 +61,9 @@ def payload(model: type[BaseModel], data: BaseModel | Mapping[str, Any] | None, 
     """The JSON body for a create or update: ``data`` and keyword ``fields`` merged,
     validated by ``model``, and only the fields that were set.
 
-    A field set to ``None`` on purpose is sent as ``null`` (to clear it).
+    A field set to ``None`` on purpose is sent as ``null`` (to clear it). Invalid fields
+    raise :class:`ValidationFailed` naming each one, as the node would, before anything
+    is sent.
     """
     merged: dict[str, Any] = {}
     if isinstance(data, BaseModel):
@@ -67,7 +71,26 @@ def payload(model: type[BaseModel], data: BaseModel | Mapping[str, Any] | None, 
     elif data is not None:
         merged.update(data)
     merged.update(fields)
-    return model.model_validate(merged).model_dump(mode="json", exclude_unset=True)
+    try:
+        checked = model.model_validate(merged)
+    except pydantic.ValidationError as exc:
+        raise ValidationFailed(
+            422,
+            title="Invalid request",
+            detail=f"not sent: the {model.__name__} fields are invalid",
+            errors=[_field_error(error) for error in exc.errors()],
+        ) from exc
+    return checked.model_dump(mode="json", exclude_unset=True)
+
+
+def _field_error(error: Any) -> FieldError:
+    """A pydantic error as the node would word it, under ``body``."""
+    loc = ["body", *error["loc"]]
+    message = str(error["msg"])
+    if error["type"] == "dict_type" and isinstance(error.get("input"), str):
+        # The usual slip: a plain string where a text is given per language.
+        message += ', e.g. {"id": "Teks dalam bahasa Indonesia", "en": "English text"}'
+    return FieldError(loc, message)
 
 
 def if_match_header(obj: object, if_match: str | None) -> dict[str, str]:
