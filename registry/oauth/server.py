@@ -344,11 +344,18 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
             if "client_assertion" in request.form:
                 raise
             # RFC 6749 §5.2: 401 with a challenge for the scheme the client should use.
-            raise BasicChallenge(
-                realm=self.settings.issuer,
-                description="client authentication failed; send the client id and secret "
-                "with HTTP Basic authentication",
-            ) from exc
+            # Credentials that were sent but refused get a different hint from none at
+            # all: the fix is another secret, not another way of sending it. (Which of
+            # id and secret was wrong is not said: that would tell which ids exist.)
+            client_id, secret = extract_basic_authorization(request.headers)
+            if client_id and secret:
+                description = "the client id or secret is wrong, or the client has been revoked"
+            else:
+                description = (
+                    "no client credentials; send the client id and secret with HTTP "
+                    "Basic authentication"
+                )
+            raise BasicChallenge(realm=self.settings.issuer, description=description) from exc
         return client
 
     def _authenticate_assertion(

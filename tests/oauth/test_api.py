@@ -71,19 +71,26 @@ async def test_token_works_on_the_api(client: httpx2.AsyncClient, make_client: M
     assert response.status_code == 200, response.text
 
 
+WRONG = "the client id or secret is wrong"
+MISSING = "no client credentials; send the client id and secret with HTTP Basic"
+
+
 @pytest.mark.parametrize(
-    "credentials",
+    ("credentials", "hint"),
     [
-        pytest.param(lambda c, s: basic(c.client_id, s + "x"), id="wrong secret"),
-        pytest.param(lambda c, s: basic("no-such-client", s), id="unknown client"),
-        pytest.param(lambda c, s: basic(c.client_id, ""), id="empty secret"),
-        pytest.param(lambda c, s: {"Authorization": "Basic !!!"}, id="malformed header"),
-        pytest.param(lambda c, s: {"Authorization": f"Bearer {s}"}, id="other scheme"),
-        pytest.param(lambda c, s: {}, id="no credentials"),
+        pytest.param(lambda c, s: basic(c.client_id, s + "x"), WRONG, id="wrong secret"),
+        pytest.param(lambda c, s: basic("no-such-client", s), WRONG, id="unknown client"),
+        pytest.param(lambda c, s: basic(c.client_id, ""), MISSING, id="empty secret"),
+        pytest.param(lambda c, s: {"Authorization": "Basic !!!"}, MISSING, id="malformed header"),
+        pytest.param(lambda c, s: {"Authorization": f"Bearer {s}"}, MISSING, id="other scheme"),
+        pytest.param(lambda c, s: {}, MISSING, id="no credentials"),
     ],
 )
 async def test_bad_client_credentials_get_invalid_client(
-    client: httpx2.AsyncClient, make_client: MakeClient, credentials: Callable[..., Any]
+    client: httpx2.AsyncClient,
+    make_client: MakeClient,
+    credentials: Callable[..., Any],
+    hint: str,
 ) -> None:
     oauth_client, secret = make_client()
 
@@ -93,6 +100,8 @@ async def test_bad_client_credentials_get_invalid_client(
 
     assert_oauth_error(response, 401, "invalid_client")
     assert response.headers["www-authenticate"].startswith("Basic realm=")
+    # A refused secret and a missing one need different fixes, so they read differently.
+    assert response.json()["error_description"].startswith(hint)
 
 
 @pytest.mark.parametrize(
