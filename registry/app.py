@@ -21,6 +21,7 @@ from registry.middleware import BodySizeLimit, RefuseNul, SecurityHeaders, is_up
 from registry.oauth.keys import KeyStore
 from registry.oauth.limits import TokenLimits
 from registry.oauth.router import router as oauth_router
+from registry.responses import JSONResponse
 from registry.search.router import router as search_router
 from registry.settings import Settings, get_settings
 from registry.sharing.router import router as sharing_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
         redoc_url=None,
         # Starlette's trailing-slash redirect builds its Location from the Host header.
         redirect_slashes=False,
+        default_response_class=JSONResponse,
     )
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings)

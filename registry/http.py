@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Header, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 from starlette.datastructures import URL
@@ -16,6 +15,7 @@ from registry import idempotency
 from registry.db import Tracked
 from registry.errors import NotFound, PreconditionFailed
 from registry.oauth.principal import Principal
+from registry.responses import JSONResponse
 
 T = TypeVar("T", bound=Tracked)
 

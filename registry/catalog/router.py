@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +28,7 @@ from registry.http import (
 )
 from registry.oauth.principal import Principal
 from registry.querying import by_ids
+from registry.responses import JSONResponse
 from registry.settings import Settings
 
 READ_ERRORS = problem_responses(401, 404, 422)

@@ -20,6 +20,7 @@ from registry.federation import feed, peers
 from registry.federation.models import Peer
 from registry.federation.schemas import FeedPage
 from registry.federation.signing import refresh_signer_keys, verify_federation_request
+from registry.responses import JSONResponse
 from registry.sharing import schemas as sharing_schemas
 from registry.sharing import service as sharing
 
@@ -67,7 +68,7 @@ def list_changes(
             sharing.expire_due(writer)
         session.commit()
     body = feed.changes(session, settings, principal, after=cursor, limit=limit)
-    return Response(feed.encode(body), media_type="application/json")
+    return JSONResponse(feed.encode(body))
 
 
 # --- signed notices from peers ---------------------------------------------------------

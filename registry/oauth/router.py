@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.http import HTTPBase
 from pydantic import BaseModel
@@ -25,6 +24,7 @@ from registry.oauth.schemas import (
 )
 from registry.oauth.server import FORM_MEDIA_TYPE, INTROSPECTION, REVOCATION, TOKEN, handle
 from registry.oauth.server import server_metadata as build_metadata
+from registry.responses import JSONResponse
 
 router = APIRouter(tags=["oauth"])
 

@@ -39,7 +39,6 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from fastapi import Request
-from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -52,6 +51,7 @@ from registry.oauth.keys import ALGORITHM, KeyStore
 from registry.oauth.models import OAuthClient
 from registry.oauth.principal import SCOPES
 from registry.oauth.tokens import decode_access_token, issue_access_token, validate_access_token
+from registry.responses import JSONResponse
 from registry.settings import Settings
 
 GRANT_TYPES = ("client_credentials",)
