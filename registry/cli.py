@@ -18,7 +18,15 @@ from sqlmodel import select
 from registry import migrate
 from registry.catalog import schemas, service
 from registry.catalog.models import Publisher, PublisherKind
-from registry.console import NodeCommands, fail, operator_session, out, settings_or_exit
+from registry.console import (
+    JSON_HELP,
+    NodeCommands,
+    commands,
+    fail,
+    operator_session,
+    out,
+    settings_or_exit,
+)
 from registry.console import table as console_table
 from registry.db import create_db_engine, session_scope
 from registry.federation.cli import adoption_app, partnership_app, peer_app
@@ -33,12 +41,13 @@ app = typer.Typer(
     help="Lumbung: a federated registry of e-government apps and datasets.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
-db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
-publisher_app = typer.Typer(help="Publishers hosted on this node.", no_args_is_help=True)
+db_app = commands("Database migrations.")
+publisher_app = commands("Publishers hosted on this node.")
 app.add_typer(db_app, name="db")
 app.add_typer(publisher_app, name="publisher")
-artifacts_app = typer.Typer(help="Files uploaded to releases.", no_args_is_help=True)
+artifacts_app = commands("Files uploaded to releases.")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
@@ -155,7 +164,9 @@ def publisher_add(
 
 
 @publisher_app.command("list")
-def publisher_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def publisher_list(
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
     """List the publishers hosted on this node."""
     settings = settings_or_exit()
     with operator_session(settings, write=False) as session:

@@ -9,8 +9,9 @@ from typing import Any, NoReturn
 
 import sqlalchemy as sa
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from typer.core import TyperGroup
@@ -95,10 +96,43 @@ def operator_session(settings: Settings, *, write: bool = True) -> Iterator[Sess
         engine.dispose()
 
 
-def table(*headers: str) -> Table:
-    """A table whose cells wrap rather than being cut short: operators copy ids and
-    URLs out of it."""
-    grid = Table()
+def commands(help: str) -> typer.Typer:
+    """A group of ``lumbung`` commands. Help is written as Markdown, so a docstring's
+    lines join into paragraphs the terminal wraps, instead of breaking where the source
+    did."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode="markdown")
+
+
+#: The help of every list command's ``--json`` flag.
+JSON_HELP = "Print JSON instead of a table, for scripts."
+
+
+class Listing(Table):
+    """A table that operators copy ids and URLs out of: no cell is ever broken inside
+    a word. When the rows do not fit the terminal, each row is printed as a block
+    instead, its first cell (the id) on a line of its own and the others below it."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # The width the rows want with room to spare, not squeezed to the terminal.
+        natural = self.__rich_measure__(console, options.update_width(10_000)).maximum
+        if natural <= options.max_width:
+            yield from super().__rich_console__(console, options)
+            return
+        headers = [str(column.header) for column in self.columns]
+        width = max(len(header) for header in headers[1:])
+        rows = zip(*(column.cells for column in self.columns), strict=True)
+        for number, cells in enumerate(rows):
+            if number:
+                yield Text()
+            first, *rest = (str(cell) for cell in cells)
+            yield Text(first, style="bold", no_wrap=True, overflow="ignore")
+            for header, value in zip(headers[1:], rest, strict=True):
+                yield Text(f"  {header.ljust(width)}  {value}".rstrip())
+
+
+def table(*headers: str) -> Listing:
+    """A :class:`Listing` with these column headers; the first should be the id."""
+    grid = Listing()
     for header in headers:
         grid.add_column(header, overflow="fold")
     return grid

@@ -98,3 +98,54 @@ def test_an_unreachable_database_is_one_line_for_every_command(node_env, monkeyp
     assert len(lines) == 1, result.output
     assert "cannot reach the database" in lines[0]
     assert "Traceback" not in result.output
+
+
+def _adoption_of_a_withdrawn_mirror(settings) -> tuple[str, str]:
+    """A local publisher's adoption of an app, whose app then disappears as a mirror
+    does when its partnership ends. Returns (adoption id, app id)."""
+    from registry.catalog import schemas as catalog_schemas
+    from registry.catalog import service as catalog
+    from registry.db import create_db_engine, session_scope, utcnow
+    from registry.oauth.principal import Principal
+    from registry.sharing import schemas, service
+
+    admin = Principal(client_id="test-admin", scopes=frozenset({"admin"}))
+    engine = create_db_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            catalog.create_publisher(
+                session, catalog_schemas.PublisherCreate(code="kota-pariaman", name="Pariaman")
+            )
+            app = catalog.create_app(
+                session,
+                admin,
+                catalog_schemas.AppCreate(
+                    publisher="kota-pariaman", slug="sipandu", name="SIPANDU", visibility="public"
+                ),
+            )
+            adoption = service.create_adoption(
+                session,
+                admin,
+                schemas.AdoptionCreate(app_id=app.id, publisher="kota-pariaman", status="piloting"),
+            )
+            app.deleted_at = utcnow()
+            return str(adoption.id), str(app.id)
+    finally:
+        engine.dispose()
+
+
+def test_own_adoption_of_an_app_no_longer_shared_is_listed_and_marked(node_env):
+    lumbung("db", "upgrade")
+    adoption_id, app_id = _adoption_of_a_withdrawn_mirror(get_settings())
+
+    [row] = json.loads(lumbung("adoption", "list", "--json").stdout)
+    assert (row["id"], row["app_id"], row["shared"]) == (adoption_id, app_id, False)
+
+    narrow = runner.invoke(app, ["adoption", "list"], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.output.splitlines()
+    # At 80 columns the ids stay whole, each on a line, ready to copy.
+    assert adoption_id in lines
+    assert any(line.split() == ["app", app_id] for line in lines)
+    assert "piloting (app no longer shared)" in narrow.output
+    assert max(map(len, lines)) <= 80

@@ -19,7 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from registry.console import err, fail, node_engine, out, settings_or_exit
+from registry.console import JSON_HELP, commands, err, fail, node_engine, out, settings_or_exit
 from registry.console import table as console_table
 from registry.db import session_scope
 from registry.errors import LumbungError
@@ -30,12 +30,9 @@ from registry.oauth.principal import Principal
 from registry.sharing import schemas, service
 from registry.sharing.models import AdoptionStatus
 
-peer_app = typer.Typer(help="Peer nodes this node trusts.", no_args_is_help=True)
-partnership_app = typer.Typer(
-    help="Partnerships between local publishers and publishers on peer nodes.",
-    no_args_is_help=True,
-)
-adoption_app = typer.Typer(help="Apps your publishers use.", no_args_is_help=True)
+peer_app = commands("Peer nodes this node trusts.")
+partnership_app = commands("Partnerships between local publishers and publishers on peer nodes.")
+adoption_app = commands("Apps your publishers use.")
 
 # The CLI runs as the node's operator.
 OPERATOR = Principal(client_id="lumbung-cli", scopes=frozenset({"admin"}))
@@ -77,7 +74,9 @@ def peer_add(
 
 
 @peer_app.command("list")
-def peer_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def peer_list(
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
     """Peers and how their sync stands."""
     settings = settings_or_exit()
     with session_scope(node_engine(settings), write=False) as session:
@@ -144,7 +143,9 @@ def partnership_request(
 
 
 @partnership_app.command("list")
-def partnership_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def partnership_list(
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
     """Every partnership of this node's publishers."""
     from registry.sharing.router import partnerships_public
 
@@ -257,17 +258,22 @@ def adoption_add(
 @adoption_app.command("list")
 def adoption_list(
     app: Annotated[str | None, typer.Option(help="Only this app's")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Adoptions on this node and its peers."""
+    """Adoptions on this node and its peers. Your publishers' adoptions of apps no
+    longer shared with them (the partnership ended) are listed too, marked so."""
     from registry.sharing.router import adoptions_public
 
     settings = settings_or_exit()
+    app_id = uuid.UUID(app) if app else None
     with session_scope(node_engine(settings), write=False) as session:
-        page = service.list_adoptions(
-            session, OPERATOR, app_id=uuid.UUID(app) if app else None, limit=10_000, cursor=None
-        )
-        rows = [a.model_dump(mode="json") for a in adoptions_public(settings, page.items)]
+        page = service.list_adoptions(session, OPERATOR, app_id=app_id, limit=10_000, cursor=None)
+        unshared = service.unshared_own_adoptions(session, app_id)
+        rows = [
+            {**a.model_dump(mode="json"), "shared": shared}
+            for items, shared in ((page.items, True), (unshared, False))
+            for a in adoptions_public(settings, items)
+        ]
     if as_json:
         _emit_json(rows)
         return
@@ -278,7 +284,7 @@ def adoption_list(
             row["app_id"],
             row["adopter_code"],
             row["adopter_node"],
-            row["status"],
+            row["status"] if row["shared"] else f"{row['status']} (app no longer shared)",
             row["version"] or "",
         )
     out.print(table)

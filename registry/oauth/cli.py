@@ -8,21 +8,18 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from sqlmodel import Session, col, select
 
 from registry.catalog.models import Publisher
-from registry.console import fail, operator_session, out, settings_or_exit
+from registry.console import JSON_HELP, commands, fail, operator_session, out, settings_or_exit
+from registry.console import table as console_table
 from registry.errors import LumbungError
 from registry.oauth import service
 from registry.oauth.keys import KeyStore, KeyStoreError
 from registry.oauth.models import OAuthClient
 
-client_app = typer.Typer(
-    help="OAuth clients: the service accounts publishers and CI pipelines use.",
-    no_args_is_help=True,
-)
-keys_app = typer.Typer(help="The node's signing keys.", no_args_is_help=True)
+client_app = commands("OAuth clients: the service accounts publishers and CI pipelines use.")
+keys_app = commands("The node's signing keys.")
 
 
 # Scopes that act on behalf of one publisher, so a client holding them needs one.
@@ -107,7 +104,7 @@ def add_client(
 
 @client_app.command("list")
 def list_clients(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """List every client, active and revoked."""
     settings = settings_or_exit()
@@ -125,11 +122,9 @@ def list_clients(
     if not rows:
         out.print("No clients yet. Create one with `lumbung client add`.")
         return
-    table = Table()
-    # Ids are copied from here into other commands: never shorten them.
-    table.add_column("client_id", no_wrap=True, min_width=max(len(c.client_id) for c in clients))
-    for heading in ("name", "publisher / peer", "scope", "auth", "created", "status"):
-        table.add_column(heading, overflow="fold")
+    table = console_table(
+        "client_id", "name", "publisher / peer", "scope", "auth", "created", "status"
+    )
     for client, row in zip(clients, rows, strict=True):
         status = f"revoked {_short(client.revoked_at)}" if client.revoked_at else "active"
         table.add_row(
@@ -197,7 +192,7 @@ def rotate_keys(
 
 @keys_app.command("list")
 def list_keys(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """List the published keys and their RFC 7638 thumbprints (the kid), to confirm
     with a peer's administrator out of band."""
@@ -218,10 +213,7 @@ def list_keys(
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table()
-    table.add_column("kid (RFC 7638 thumbprint)", no_wrap=True, min_width=43)
-    table.add_column("created", overflow="fold")
-    table.add_column("status", overflow="fold")
+    table = console_table("kid (RFC 7638 thumbprint)", "created", "status")
     for key in keys:
         status = "signing" if key.current else f"published until {_short(key.retire_at)}"
         table.add_row(key.kid, _short(key.created_at), status)

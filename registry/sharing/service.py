@@ -371,6 +371,22 @@ def _adopter_is(session: Session, ref: str) -> Any:
     return Adoption.adopter_code == code
 
 
+def unshared_own_adoptions(session: Session, app_id: uuid.UUID | None = None) -> list[Adoption]:
+    """This node's publishers' adoptions of apps they no longer see: mirrors withdrawn
+    when a partnership ended or the origin made the app private. The adoption is still
+    the publisher's own record (the app is still deployed), so operators are shown it;
+    :func:`list_adoptions` leaves it out because the app is no longer visible."""
+    # Withdrawn mirrors are tombstoned, or gone with their peer: not live either way.
+    stmt = select(Adoption).where(
+        live(Adoption),
+        col(Adoption.publisher_id).is_not(None),
+        col(Adoption.app_id).not_in(select(App.id).where(live(App))),
+    )
+    if app_id is not None:
+        stmt = stmt.where(Adoption.app_id == app_id)
+    return list(session.exec(stmt.order_by(col(Adoption.id))).all())
+
+
 def get_adoption(session: Session, principal: Principal | None, adoption_id: uuid.UUID) -> Adoption:
     adoption = first_live(session, Adoption, Adoption.id == adoption_id)
     if adoption is None:
