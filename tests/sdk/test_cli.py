@@ -162,6 +162,7 @@ def test_refused_credentials_exit_3(run_cli: Run, node: Node, app: App) -> None:
                      client_id=node.client_id, client_secret="salah")  # fmt: skip
     assert result.returncode == EXIT_CODES["auth"] == 3
     assert "salah" not in result.stderr
+    assert "client id or secret is wrong" in result.stderr
     anonymous = run_cli("release", "create", app.ref, "--version", "1.0")
     assert anonymous.returncode == 3
 
@@ -175,3 +176,90 @@ def test_invalid_version_exits_6(run_cli: Run, app: App, writer: dict[str, str])
 def test_unreachable_node_exits_8(run_cli: Run, tmp_path: Path) -> None:
     result = run_cli("pull", "kab-banyuwangi/x", url=f"http://127.0.0.1:{free_port()}")
     assert result.returncode == EXIT_CODES["unavailable"] == 8
+
+
+def test_app_create_update_and_list(
+    run_cli: Run,
+    admin: Client,
+    publisher: Publisher,
+    writer: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a city's CI needs to keep its catalog entry current."""
+    data = tmp_path / "app.json"
+    data.write_text(json.dumps({"platforms": ["web"], "tags": ["antrean"]}), encoding="utf-8")
+    created = run_cli("app", "create", "--slug", "antrean", "--name", "Antrean",
+                      "--visibility", "public", "--category", "health",
+                      "--summary", "id=Antrean puskesmas", "--data", str(data), "--json",
+                      **writer)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    app = admin.apps.get(json.loads(created.stdout)["id"])
+    assert (app.ref, app.visibility, app.categories) == (
+        f"{publisher.code}/antrean",
+        "public",
+        ["health"],
+    )
+    assert app.description["id"].short_description == "Antrean puskesmas"
+    assert app.platforms == ["web"]
+
+    updated = run_cli("app", "update", app.ref, "--development-status", "stable", **writer)
+    assert updated.returncode == 0, updated.stderr
+    assert updated.stdout.strip() == f"app {app.ref} updated"
+    assert admin.apps.get(app.id).development_status == "stable"
+
+    listed = run_cli("app", "list", "--publisher", publisher.code, "--json")
+    assert [a["id"] for a in json.loads(listed.stdout)] == [str(app.id)]
+    monkeypatch.setenv("COLUMNS", "80")
+    table = run_cli("app", "list", "--publisher", publisher.code)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert str(app.id) in lines  # whole, on a line of its own, ready to copy
+    assert max(map(len, lines)) <= 80
+
+    again = run_cli("app", "create", "--slug", "antrean", "--name", "Lagi", **writer)
+    assert again.returncode == EXIT_CODES["conflict"]
+    nothing = run_cli("app", "update", app.ref, **writer)
+    assert nothing.returncode == EXIT_CODES["usage"]
+    assert "nothing to change" in nothing.stderr
+    missing = run_cli("app", "update", f"{publisher.code}/tidak-ada", "--name", "X", **writer)
+    assert missing.returncode == EXIT_CODES["not_found"]
+
+
+def test_dataset_create(
+    run_cli: Run, admin: Client, publisher: Publisher, writer: dict[str, str]
+) -> None:
+    url = "https://data.example.go.id/penduduk.csv"
+    created = run_cli("dataset", "create", "--slug", "penduduk",
+                      "--title", "id=Jumlah Penduduk", "--title", "en=Population",
+                      "--keyword", "kependudukan", "--visibility", "public",
+                      "--distribution", url, **writer)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert f"dataset {publisher.code}/penduduk created" in created.stdout
+    dataset = admin.datasets.get(f"{publisher.code}/penduduk")
+    assert dataset.title == {"id": "Jumlah Penduduk", "en": "Population"}
+    assert [d.access_url for d in admin.distributions.list(dataset)] == [url]
+
+    plain = run_cli("dataset", "create", "--slug", "lain", "--title", "Penduduk", **writer)
+    assert plain.returncode == EXIT_CODES["usage"]
+    assert "LANG=TEXT" in plain.stderr
+    refused = run_cli("dataset", "create", "--slug", "Bukan Slug", "--title", "id=X", **writer)
+    assert refused.returncode == EXIT_CODES["invalid"]
+    assert "slug" in refused.stderr
+
+
+def test_search(
+    run_cli: Run, admin: Client, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = admin.apps.create(
+        publisher=publisher.code, slug="lapor-jalan", name="Lapor Jalan Rusak", visibility="public"
+    )
+    found = run_cli("search", "jalan rusak", "--kind", "app",
+                    "--filter", f"publisher={publisher.code}", "--json")  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert [(h["id"], h["kind"]) for h in json.loads(found.stdout)] == [(str(app.id), "app")]
+    monkeypatch.setenv("COLUMNS", "80")
+    table = run_cli("search", "jalan rusak", "--filter", f"publisher={publisher.code}")
+    assert str(app.id) in table.stdout.splitlines()
+    bad = run_cli("search", "--filter", "publisher")
+    assert bad.returncode == EXIT_CODES["usage"]
