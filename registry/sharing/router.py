@@ -217,7 +217,9 @@ def list_app_adoptions(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> schemas.AdoptionsPublic:
-    """The app's "used by" list."""
+    """The app's "used by" list, shown to whoever may see the app: anyone for a public
+    app, the owner and its partners for a partners one. To others the app does not
+    exist, so neither does its list (404)."""
     from registry.catalog import service as catalog
 
     catalog.get_app(session, principal, app_id)
