@@ -347,8 +347,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
             # Credentials that were sent but refused get a different hint from none at
             # all: the fix is another secret, not another way of sending it. (Which of
             # id and secret was wrong is not said: that would tell which ids exist.)
-            client_id, secret = extract_basic_authorization(request.headers)
-            if client_id and secret:
+            if basic_credentials(request.headers.get("Authorization")) is not None:
                 description = "the client id or secret is wrong, or the client has been revoked"
             else:
                 description = (
