@@ -10,6 +10,7 @@ a feed reader never skip a change that commits late.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,18 +46,36 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_uuid7_lock = threading.Lock()
+_uuid7_last = (0, 0)  # (unix_ms, 74-bit counter) of the last id handed out
+
+
 def uuid7() -> uuid.UUID:
     """A time-ordered UUID (RFC 9562 version 7).
 
-    Ids sort by creation time, so lists page on the primary key alone.
+    Ids sort by creation time, so lists page on the primary key alone. That needs them
+    to be strictly increasing within this process even when several are made in the
+    same millisecond (or the clock steps back): the 74 bits after the timestamp are a
+    counter that starts at a random value with its top bit clear each millisecond and is
+    incremented by a random step otherwise (RFC 9562 §6.2, method 2).
     """
-    unix_ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    global _uuid7_last
+    with _uuid7_lock:
+        unix_ms = time.time_ns() // 1_000_000
+        last_ms, last_counter = _uuid7_last
+        if unix_ms > last_ms:
+            counter = int.from_bytes(os.urandom(10), "big") >> 7
+        else:
+            unix_ms = last_ms
+            counter = last_counter + 1 + (int.from_bytes(os.urandom(2), "big") & 0xFF)
+            if counter >= 1 << 74:  # the millisecond is used up: borrow the next one
+                unix_ms, counter = last_ms + 1, int.from_bytes(os.urandom(10), "big") >> 7
+        _uuid7_last = (unix_ms, counter)
     value = (unix_ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
-    value |= (rand >> 68 & 0xFFF) << 64
+    value |= (counter >> 62) << 64
     value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
+    value |= counter & ((1 << 62) - 1)
     return uuid.UUID(int=value)
 
 
