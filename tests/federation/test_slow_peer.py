@@ -203,7 +203,9 @@ def test_partnership_request_does_not_block_writers(node: tuple[Settings, sa.Eng
         catalog.create_publisher(
             session, catalog_schemas.PublisherCreate(code="kab-cepat", name="Kabupaten Cepat")
         )
-        client, secret = create_client(session, name="admin", scopes="admin", publisher_id=None)
+        client, secret = create_client(
+            session, name="admin", scopes="admin", publisher_id=None, settings=settings
+        )
         client_id = client.client_id
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     answers: list[httpx2.Response] = []
