@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from registry.db import utcnow
 from registry.errors import Unauthorized
@@ -262,3 +262,158 @@ def test_a_rotated_key_is_trusted_once_fetched(
 
     assert _verify(session, settings, token).id == peer.id
     assert fetched == [peer.jwks_uri]
+
+
+# --- each rule at its edge ----------------------------------------------------------
+# The checks above refuse a request far outside each rule; these pin where each rule
+# draws its line, so that a check loosened or tightened by one is caught.
+
+
+def _verify_claims(
+    session: Session, settings: Settings, peer: Peer, keys: KeyStore, claims: dict[str, Any]
+) -> dict[str, Any]:
+    """``verify`` itself, with the issuer given: no claim is read before it checks."""
+    from registry.federation import signing
+
+    token = _token(keys.signing_key, claims)
+    return signing.verify(
+        session, token, settings=settings, peer=peer, issuer=PEER, typ=FEDERATION_TYP
+    )
+
+
+@pytest.mark.parametrize("claim", ["iss", "aud", "iat", "exp", "jti"])
+def test_an_assertion_lacking_a_required_claim_is_refused(
+    session: Session, settings: Settings, peer: Peer, peer_keys: KeyStore, claim: str
+) -> None:
+    assert _verify_claims(session, settings, peer, peer_keys, _claims(settings))["iss"] == PEER
+    with pytest.raises(Unauthorized):
+        _verify_claims(session, settings, peer, peer_keys, _claims(settings, **{claim: None}))
+
+
+def test_an_assertion_may_live_300_seconds_and_no_longer(
+    session: Session, settings: Settings, peer: Peer, peer_keys: KeyStore
+) -> None:
+    now = int(time.time())
+    longest = _claims(settings, iat=now, exp=now + 300)
+    assert _verify_claims(session, settings, peer, peer_keys, longest)["exp"] == now + 300
+    too_long = _claims(settings, iat=now, exp=now + 301)
+    with pytest.raises(Unauthorized, match="at most 300 s"):
+        _verify_claims(session, settings, peer, peer_keys, too_long)
+
+
+def test_an_assertion_issued_up_to_the_leeway_ahead_is_accepted(
+    session: Session, settings: Settings, peer: Peer, peer_keys: KeyStore, monkeypatch
+) -> None:
+    from types import SimpleNamespace
+
+    from registry.federation import signing
+
+    # The node's clock stands still; the peer's runs up to LEEWAY seconds ahead.
+    now = int(time.time())
+    monkeypatch.setattr(signing, "time", SimpleNamespace(time=lambda: float(now)))
+    ahead = _claims(settings, iat=now + signing.LEEWAY, exp=now + 60)
+    assert _verify_claims(session, settings, peer, peer_keys, ahead)["iat"] == now + 5
+    too_far = _claims(settings, iat=now + signing.LEEWAY + 1, exp=now + 60)
+    with pytest.raises(Unauthorized):
+        _verify_claims(session, settings, peer, peer_keys, too_far)
+
+
+@pytest.mark.parametrize(("length", "accepted"), [(7, False), (8, True), (200, True), (201, False)])
+def test_a_jti_has_8_to_200_characters(
+    session: Session,
+    settings: Settings,
+    peer: Peer,
+    peer_keys: KeyStore,
+    length: int,
+    accepted: bool,
+) -> None:
+    jti = f"{time.monotonic_ns()}".ljust(length, "j")[:length]
+    claims = _claims(settings, jti=jti)
+    if accepted:
+        assert _verify_claims(session, settings, peer, peer_keys, claims)["jti"] == jti
+    else:
+        with pytest.raises(Unauthorized, match="8 to 200 characters"):
+            _verify_claims(session, settings, peer, peer_keys, claims)
+
+
+def test_a_jti_is_once_per_issuer_not_once_across_peers(
+    session: Session, settings: Settings, peer: Peer, peer_keys: KeyStore, tmp_path: Path
+) -> None:
+    other_keys = KeyStore.open(tmp_path / "other-keys")
+    _peer_row(session, OTHER_PEER, other_keys)
+    jti = f"shared-{time.monotonic_ns()}"
+    # Two peers may well pick the same id; neither's request shuts out the other's.
+    mine = _token(peer_keys.signing_key, _claims(settings, jti=jti))
+    theirs = _token(
+        other_keys.signing_key, _claims(settings, iss=OTHER_PEER, sub=OTHER_PEER, jti=jti)
+    )
+    assert _verify(session, settings, mine).node_id == PEER
+    assert _verify(session, settings, theirs).node_id == OTHER_PEER
+    # The same id again from one of them is a replay, whatever the rest of the token.
+    again = _token(peer_keys.signing_key, _claims(settings, jti=jti))
+    with pytest.raises(Unauthorized, match="already been used"):
+        _verify(session, settings, again)
+
+
+def test_a_seen_jti_is_remembered_until_exp_plus_leeway_and_then_forgotten(
+    session: Session, monkeypatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from registry.federation import signing
+    from registry.federation.models import SeenAssertion
+
+    exp = 2_000_000_000
+    clock = [datetime.fromtimestamp(exp - 60, UTC)]
+    monkeypatch.setattr(signing, "utcnow", lambda: clock[0])
+    signing.remember_once(session, PEER, "jti-remembered", exp)
+
+    # Until exp + LEEWAY the token may still pass the expiry check, so the id is kept
+    # and a replay refused, up to and including that instant.
+    for at in (exp, exp + signing.LEEWAY - 1, exp + signing.LEEWAY):
+        clock[0] = datetime.fromtimestamp(at, UTC)
+        with pytest.raises(Unauthorized, match="already been used"):
+            signing.remember_once(session, PEER, "jti-remembered", exp)
+
+    # A second later nothing can replay it: the next assertion purges it.
+    clock[0] = datetime.fromtimestamp(exp + signing.LEEWAY + 1, UTC)
+    signing.remember_once(session, PEER, "jti-later", exp + 120)
+    keys = set(session.exec(select(SeenAssertion.key)).all())
+    assert len(keys) == 1
+    signing.remember_once(session, PEER, "jti-remembered", exp + 120)
+
+
+def test_cached_keys_are_trusted_for_exactly_cache_for(
+    session: Session, peer: Peer, peer_keys: KeyStore, monkeypatch
+) -> None:
+    from registry.federation import signing
+
+    fetched = peer.jwks_fetched_at
+    assert fetched is not None
+    kid = peer_keys.signing_key.kid
+    monkeypatch.setattr(signing, "utcnow", lambda: fetched + signing.CACHE_FOR)
+    found = signing.peer_key(session, peer, kid)
+    assert found is not None
+    assert found.kid == kid
+    monkeypatch.setattr(
+        signing, "utcnow", lambda: fetched + signing.CACHE_FOR + timedelta(microseconds=1)
+    )
+    assert signing.peer_key(session, peer, kid) is None
+
+
+@pytest.mark.parametrize("node_id", [None, "", 123, ["https://pariaman.example"]])
+def test_an_issuer_that_is_not_a_non_empty_string_is_refused_before_lookup(
+    session: Session, peer: Peer, node_id: Any
+) -> None:
+    from registry.federation import signing
+
+    with pytest.raises(Unauthorized, match="names no issuer"):
+        signing.peer_for(session, node_id)
+
+
+def test_peer_for_finds_the_named_peer_and_only_it(session: Session, peer: Peer) -> None:
+    from registry.federation import signing
+
+    assert signing.peer_for(session, PEER).id == peer.id
+    with pytest.raises(Unauthorized, match="not a peer"):
+        signing.peer_for(session, OTHER_PEER)
