@@ -103,7 +103,8 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     app.include_router(web_router)
     app.include_router(health_router)
     app.include_router(oauth_router)
-    # Before the catalog's routes: /apps/import must not be read as an app id.
+    # Before the catalog's routes, which also take their ids only as UUIDs: /apps/import
+    # must not be read as an app id.
     app.include_router(formats_router, prefix="/api/v1")
     app.include_router(catalog_router, prefix="/api/v1")
     app.include_router(dcat_catalog_router)

@@ -90,6 +90,37 @@ async def test_405_names_every_method_of_the_path(client: httpx2.AsyncClient) ->
         assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
 
 
+async def test_a_fixed_path_beside_an_id_path_is_a_405_not_an_id(
+    client: httpx2.AsyncClient,
+) -> None:
+    # /apps/import and /datasets/<id>.jsonld also matched /apps/{app_id} and
+    # /datasets/{dataset_id}: a PATCH of them was a 422 about the id, not a 405.
+    cases = {
+        ("PATCH", "/api/v1/apps/import"): "POST",
+        ("DELETE", "/api/v1/apps/import"): "POST",
+        ("PATCH", f"/api/v1/datasets/{uuid.uuid4()}.jsonld"): "GET",
+        ("DELETE", f"/api/v1/datasets/{uuid.uuid4()}.ttl"): "GET",
+    }
+    for (method, path), allow in cases.items():
+        response = await client.request(method, path)
+        assert response.status_code == 405, (method, path, response.text)
+        assert response.headers["Allow"] == allow, (method, path)
+        assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    # And the other way: an id that is no UUID but has a dot is no DCAT document path.
+    for method in ("PATCH", "DELETE"):
+        response = await client.request(method, "/api/v1/datasets/0.5")
+        assert response.status_code == 404, (method, response.text)
+        assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+
+
+def test_id_convertors_stay_out_of_the_document(document: dict[str, Any]) -> None:
+    # The routes take their ids as `{app_id:uuid}`; the document names the parameter.
+    assert "/api/v1/apps/{app_id}" in document["paths"]
+    assert "/api/v1/datasets/{dataset_id}" in document["paths"]
+    assert "/api/v1/datasets/{dataset_id}.{extension}" in document["paths"]
+    assert not [path for path in document["paths"] if ":" in path]
+
+
 async def test_a_body_that_cannot_be_decoded_is_a_documented_400(
     client: httpx2.AsyncClient, document: dict[str, Any], token_for: Any
 ) -> None:

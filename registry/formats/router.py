@@ -141,7 +141,10 @@ async def import_publiccode(
     operation_id="export_publiccode",
     response_class=Response,
     responses={
-        200: {"content": {"application/yaml": {"schema": {"type": "string"}}}},
+        # A publiccode.yml is a YAML mapping: a client that parses the body (as
+        # schemathesis does) gets an object, so "string" would describe the bytes, not
+        # the document.
+        200: {"content": {"application/yaml": {"schema": {"type": "object"}}}},
         **problem_responses(401, 404, 422),
     },
 )
@@ -182,8 +185,10 @@ def _render(media: str, nodes: list[dcat.Node]) -> bytes:
     return json.dumps(dcat.jsonld_document(nodes), ensure_ascii=False).encode()
 
 
+# `:uuid`, as /datasets/{dataset_id} has: otherwise any id with a dot ("0.5") is read
+# as an id and an extension here, and a PATCH of it is a 405 instead of a 404.
 @router.get(
-    "/datasets/{dataset_id}.{extension}",
+    "/datasets/{dataset_id:uuid}.{extension}",
     tags=["datasets"],
     operation_id="get_dataset_dcat",
     response_class=Response,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import jsonschema_rs
 import pytest
+import yaml
 
 from registry.formats import publiccode
 from tests.formats.test_publiccode import GOOD
@@ -56,6 +58,19 @@ async def test_export_is_a_current_publiccode_yml(client, banyuwangi):
     assert document["organisation"]["uri"].endswith(
         f"/api/v1/publishers/{created.json()['app']['publisher_id']}"
     )
+
+
+async def test_export_body_matches_its_declared_schema(client, banyuwangi, node_app):
+    # The document declared the YAML as a string; parsed, as a client reads it, it is
+    # a mapping, and schemathesis's response check failed on it.
+    _, auth = banyuwangi
+    created = await client.post(
+        "/api/v1/apps/import?visibility=public", content=GOOD, headers={**auth, **YAML}
+    )
+    exported = await client.get(f"/api/v1/apps/{created.json()['app']['id']}/publiccode.yml")
+    operation = node_app.openapi()["paths"]["/api/v1/apps/{app_id}/publiccode.yml"]["get"]
+    schema = operation["responses"]["200"]["content"]["application/yaml"]["schema"]
+    jsonschema_rs.validate(schema, yaml.safe_load(exported.text))
 
 
 async def test_private_app_export_is_not_found_for_others(client, banyuwangi):

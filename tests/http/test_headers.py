@@ -28,7 +28,7 @@ def _assert_secure(response) -> None:
     [
         ("GET", "/api/v1/apps", 200),
         ("GET", "/openapi.json", 200),
-        ("GET", "/api/v1/apps/not-an-id", 422),
+        ("GET", "/api/v1/apps/not-an-id", 404),
         ("GET", "/nowhere", 404),
         ("GET", "/api/v1/apps?q=%00", 422),
         ("POST", "/api/v1/apps", 401),
