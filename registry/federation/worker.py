@@ -6,8 +6,8 @@ per-peer database lease makes sure a given peer is synced by one of them at a ti
 from __future__ import annotations
 
 import logging
-import threading
 
+from registry.background import PeriodicWorker
 from registry.db import Bind, session_scope
 from registry.federation import outbox
 from registry.federation.sync import lease_holder, sync_all
@@ -19,28 +19,13 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 
 
-class SyncWorker:
+class SyncWorker(PeriodicWorker):
     def __init__(self, bind: Bind, settings: Settings, keys: KeyStore) -> None:
+        super().__init__("lumbung-sync", TICK_SECONDS)
         self.bind = bind
         self.settings = settings
         self.keys = keys
         self.holder = lease_holder()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lumbung-sync", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
-            try:
-                self.tick()
-            except Exception:  # keep the worker alive; the next tick tries again
-                log.exception("federation worker tick failed")
 
     def tick(self) -> None:
         with session_scope(self.bind, write=False) as session:

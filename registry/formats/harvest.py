@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import httpx2
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from registry.background import PeriodicWorker
 from registry.catalog import schemas
 from registry.catalog import service as catalog
 from registry.catalog.models import Dataset, Distribution, Publisher
@@ -633,36 +633,21 @@ def _delete_missing(
 # --- the schedule ------------------------------------------------------------------
 
 
-class HarvestWorker:
+class HarvestWorker(PeriodicWorker):
     """Runs every due source each ``LUMBUNG_HARVEST_TICK`` seconds, in the background
     of ``lumbung serve``. Every process may run one; the lease keeps a source to one."""
 
     def __init__(self, bind: Bind, settings: Settings) -> None:
+        super().__init__("lumbung-harvest", settings.harvest_tick)
         self.bind = bind
         self.settings = settings
         self.holder = lease_holder()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lumbung-harvest", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.settings.harvest_tick):
-            try:
-                self.tick()
-            except Exception:  # keep the worker alive; the next tick tries again
-                log.exception("harvest worker tick failed")
 
     def tick(self, on_report: Callable[[RunReport], None] | None = None) -> None:
         with session_scope(self.bind, write=False) as session:
             due = due_sources(session, utcnow())
         for source_id in due:
-            if self._stop.is_set():
+            if self.stopping:
                 return
             try:
                 report = run(self.bind, self.settings, source_id, holder=self.holder)
