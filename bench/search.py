@@ -56,7 +56,7 @@ from registry.catalog import schemas  # noqa: E402
 from registry.catalog import service as catalog  # noqa: E402
 from registry.catalog.models import App, Dataset, Distribution, Publisher  # noqa: E402
 from registry.db import create_db_engine, session_scope, uuid7  # noqa: E402
-from registry.oauth.principal import Principal  # noqa: E402
+from registry.principal import Principal  # noqa: E402
 from registry.search import index as search_index  # noqa: E402
 from registry.search.analysis import words  # noqa: E402
 from registry.search.glossary import shipped  # noqa: E402

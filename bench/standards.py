@@ -48,7 +48,7 @@ from registry.catalog import service as catalog  # noqa: E402
 from registry.catalog.models import Dataset, Distribution, Publisher  # noqa: E402
 from registry.db import create_db_engine, session_scope, take_change_seqs, utcnow  # noqa: E402
 from registry.formats import dcat, harvest, publiccode, service  # noqa: E402
-from registry.oauth.principal import Principal  # noqa: E402
+from registry.principal import Principal  # noqa: E402
 from registry.settings import Settings, load_settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

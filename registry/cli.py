@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from registry import migrate
 from registry.catalog import schemas, service
+from registry.catalog.cli import client_app
 from registry.catalog.models import Publisher, PublisherKind
 from registry.console import (
     JSON_HELP,
@@ -32,7 +33,7 @@ from registry.db import create_db_engine, session_scope
 from registry.federation.cli import adoption_app, partnership_app, peer_app
 from registry.federation.cli import sync as sync_command
 from registry.formats.cli import export_app, harvest_app, import_app
-from registry.oauth.cli import client_app, keys_app
+from registry.oauth.cli import keys_app
 from registry.querying import live
 from registry.search.cli import search_app
 

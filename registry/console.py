@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
@@ -136,3 +137,13 @@ def table(*headers: str) -> Listing:
     for header in headers:
         grid.add_column(header, overflow="fold")
     return grid
+
+
+def iso_seconds(value: datetime | None) -> str:
+    """A timestamp for JSON output: to the second, as stored."""
+    return value.isoformat(timespec="seconds") if value else ""
+
+
+def to_minute(value: datetime | None) -> str:
+    """A timestamp for a table cell: to the minute, in UTC."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""

@@ -14,7 +14,7 @@ from starlette.datastructures import URL
 from registry import idempotency
 from registry.db import Tracked
 from registry.errors import NotFound, PreconditionFailed
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.responses import JSONResponse
 
 T = TypeVar("T", bound=Tracked)

@@ -24,8 +24,8 @@ from registry.app import create_app
 from registry.catalog import schemas, service
 from registry.catalog.models import App, Dataset, Publisher
 from registry.db import create_db_engine
-from registry.oauth.principal import Principal
 from registry.oauth.service import create_client
+from registry.principal import Principal
 from registry.settings import Settings, load_settings
 
 TEST_DATABASE_URL = os.environ.get("LUMBUNG_TEST_DATABASE_URL") or None

@@ -106,7 +106,7 @@ def _adoption_of_a_withdrawn_mirror(settings) -> tuple[str, str]:
     from registry.catalog import schemas as catalog_schemas
     from registry.catalog import service as catalog
     from registry.db import create_db_engine, session_scope, utcnow
-    from registry.oauth.principal import Principal
+    from registry.principal import Principal
     from registry.sharing import schemas, service
 
     admin = Principal(client_id="test-admin", scopes=frozenset({"admin"}))

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
-from registry.db import JSONDoc, Tracked, timestamp_field
+from registry.db import JSONDoc, timestamp_field
+from registry.tables import NULLABLE_JSON, Mirrored, enum_column, feed_index
 
 
 class Visibility(enum.StrEnum):
@@ -31,13 +31,6 @@ class PublisherKind(enum.StrEnum):
     other = "other"
 
 
-def enum_column(enum_cls: type[enum.StrEnum]) -> Any:
-    # Stored as plain strings: adding a value later needs no database type change.
-    return sa.Enum(
-        enum_cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
-    )
-
-
 def json_field(**kwargs: Any) -> Any:
     return Field(sa_type=JSONDoc, **kwargs)
 
@@ -53,31 +46,6 @@ def live_unique(table: str, *columns: str) -> sa.Index:
         sqlite_where=sa.text("deleted_at IS NULL AND origin IS NULL"),
         postgresql_where=sa.text("deleted_at IS NULL AND origin IS NULL"),
     )
-
-
-_NullableJSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-
-
-def feed_index(table: str) -> sa.Index:
-    """``(origin, change_seq)``: the change feed reads local rows (``origin IS NULL``)
-    by a range of ``change_seq``, and mirrors are looked up by ``origin``. Without the
-    pair, a database may pick the ``origin`` index alone and sort every local row for
-    each page."""
-    return sa.Index(f"ix_{table}_origin_change_seq", "origin", "change_seq")
-
-
-class Mirrored(Tracked):
-    """A row that may be a read-only mirror of a peer's entity.
-
-    ``origin`` is NULL for this node's own rows, else the node id of the peer that
-    maintains the entity (whose UUID the row keeps as its id). ``audience`` lists the
-    ids of this node's publishers that may see a ``partners`` mirror. Mirror rows keep
-    ``change_seq`` at 0, so this node's change feed never serves them as its own.
-    """
-
-    origin: str | None = Field(default=None, max_length=2048)
-    # None is stored as SQL NULL (not JSON null), so "has an audience" is IS NOT NULL.
-    audience: list[str] | None = Field(default=None, sa_type=_NullableJSON)
 
 
 class Publisher(Mirrored, table=True):
@@ -122,7 +90,7 @@ class App(Mirrored, table=True):
     demo: bool = Field(default=False)
     # The publiccode.yml the app was imported from, normalised to the current spec,
     # with every key the catalog has no column for (round trip on export).
-    publiccode: dict[str, Any] | None = Field(default=None, sa_type=_NullableJSON)
+    publiccode: dict[str, Any] | None = Field(default=None, sa_type=NULLABLE_JSON)
 
 
 class Release(Mirrored, table=True):

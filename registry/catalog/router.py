@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from registry import idempotency
 from registry.catalog import artifacts, public, schemas, service
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
-from registry.deps import Admin, CatalogWriter, PrincipalDep, SessionDep, SettingsDep
+from registry.deps import SessionDep, SettingsDep
 from registry.errors import NotFound, problem_responses
 from registry.http import (
     IdempotencyKey,
@@ -26,7 +26,8 @@ from registry.http import (
     set_next_link,
     with_etag,
 )
-from registry.oauth.principal import Principal
+from registry.oauth.deps import Admin, CatalogWriter, PrincipalDep
+from registry.principal import Principal
 from registry.querying import by_ids
 from registry.responses import JSONResponse
 from registry.settings import Settings

@@ -22,7 +22,7 @@ from registry.catalog import artifacts, schemas
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
 from registry.db import utcnow
 from registry.errors import Conflict, Forbidden, NotFound, field_error, invalid
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.querying import (
     PageOf,
     apply_changes,

@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from registry.catalog import schemas, service
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.querying import live
 from registry.sharing import schemas as sharing_schemas
 from registry.sharing import service as sharing

@@ -26,7 +26,7 @@ from registry.errors import LumbungError
 from registry.federation import outbox, peers
 from registry.federation.signing import thumbprints
 from registry.oauth.keys import KeyStore
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.sharing import schemas, service
 from registry.sharing.models import AdoptionStatus
 

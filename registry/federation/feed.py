@@ -38,7 +38,7 @@ from registry.catalog.models import (
 )
 from registry.db import ChangeCounter
 from registry.errors import invalid
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.settings import Settings
 from registry.sharing.models import EVERYONE, Adoption, Exposure
 from registry.sharing.visibility import ANONYMOUS, Viewer, viewer

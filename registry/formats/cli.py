@@ -15,7 +15,7 @@ from registry.console import err, fail, operator_session, out, settings_or_exit
 from registry.errors import LumbungError
 from registry.formats import publiccode, service
 from registry.formats.fetch import fetch
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 
 import_app = typer.Typer(help="Bring descriptions from other standards in.", no_args_is_help=True)
 export_app = typer.Typer(help="Write catalog entries out in other standards.", no_args_is_help=True)

@@ -34,7 +34,7 @@ from registry.formats import ckan
 from registry.formats.fetch import fetch, new_client
 from registry.formats.models import HarvestRecord, HarvestRun, HarvestSource
 from registry.netguard import check_url
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.querying import apply_changes, first_live, live
 from registry.settings import Settings
 

@@ -17,12 +17,13 @@ from registry.catalog import public, schemas
 from registry.catalog.fields import HttpUrl, PublisherCode
 from registry.catalog.models import Visibility
 from registry.db import Bind, session_scope
-from registry.deps import CatalogWriterOutside, EngineDep, PrincipalDep, SessionDep, SettingsDep
+from registry.deps import EngineDep, SessionDep, SettingsDep
 from registry.errors import BadRequest, LumbungError, problem_responses
 from registry.formats import dcat, publiccode, service
 from registry.formats.fetch import fetch
 from registry.http import preferred_media
-from registry.oauth.principal import Principal
+from registry.oauth.deps import CatalogWriterOutside, PrincipalDep
+from registry.principal import Principal
 from registry.querying import decode_cursor, encode_cursor
 from registry.settings import Settings
 

@@ -23,7 +23,7 @@ from registry.db import Bind, session_scope
 from registry.errors import FieldError, LumbungError, ValidationFailed, field_error
 from registry.formats import dcat, publiccode
 from registry.formats.publiccode import Issue
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.querying import first_live, live
 from registry.settings import Settings
 

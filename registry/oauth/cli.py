@@ -1,161 +1,30 @@
-"""``lumbung client …`` and ``lumbung keys …``: OAuth clients and signing keys."""
+"""``lumbung keys …``: the node's signing keys."""
 
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from sqlmodel import Session, col, select
 
-from registry.catalog.models import Publisher
-from registry.console import JSON_HELP, commands, fail, operator_session, out, settings_or_exit
+from registry.console import (
+    JSON_HELP,
+    commands,
+    fail,
+    iso_seconds,
+    out,
+    settings_or_exit,
+    to_minute,
+)
 from registry.console import table as console_table
-from registry.errors import LumbungError
-from registry.oauth import service
 from registry.oauth.keys import KeyStore, KeyStoreError
-from registry.oauth.models import OAuthClient
 
-client_app = commands("OAuth clients: the service accounts publishers and CI pipelines use.")
 keys_app = commands("The node's signing keys.")
 
 
-# Scopes that act on behalf of one publisher, so a client holding them needs one.
-PUBLISHER_SCOPES = frozenset({"catalog:write", "sharing:write"})
 # Superseded keys stay published this long by default: well past the access token
 # lifetime, so peers that cache the JWKS for a while still find the old key.
 DEFAULT_KEEP_OLD_FOR = 3600
-
-
-def _when(value: datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else ""
-
-
-def _short(value: datetime | None) -> str:
-    """A timestamp for a table cell: to the minute, in UTC."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
-
-
-def _client_json(client: OAuthClient, publisher_code: str | None) -> dict[str, Any]:
-    return {
-        "client_id": client.client_id,
-        "name": client.name,
-        "publisher": publisher_code,
-        "scope": client.scope,
-        "auth_method": client.auth_method,
-        "node_id": client.node_id,
-        "created_at": _when(client.created_at),
-        "revoked_at": _when(client.revoked_at) or None,
-    }
-
-
-@client_app.command("add")
-def add_client(
-    scope: Annotated[
-        str, typer.Option("--scope", help='Space-separated scopes, e.g. "catalog:write".')
-    ],
-    publisher: Annotated[
-        str | None,
-        typer.Option("--publisher", help="Code of the publisher the client acts for."),
-    ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="A label for people.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Create a client and print its id and secret (shown this once only)."""
-    settings = settings_or_exit()
-    try:
-        scopes = service.parse_scopes(scope)
-    except LumbungError as exc:
-        fail(str(exc))
-    if publisher is None and PUBLISHER_SCOPES.intersection(scopes):
-        fail(
-            f"the scopes {' '.join(sorted(PUBLISHER_SCOPES.intersection(scopes)))} act for a "
-            "publisher: give --publisher CODE"
-        )
-    with operator_session(settings) as session:
-        publisher_id: uuid.UUID | None = None
-        if publisher is not None:
-            publisher_id = _publisher_id(session, publisher)
-        label = name or (f"{publisher} service account" if publisher else "service account")
-        client, secret = service.create_client(
-            session, name=label, scopes=scopes, publisher_id=publisher_id, settings=settings
-        )
-    token_url = f"{settings.issuer}/oauth/token"
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    **_client_json(client, publisher),
-                    "client_secret": secret,
-                    "token_url": token_url,
-                },
-                indent=2,
-            )
-        )
-        return
-    out.print(f"Created client [bold]{client.name}[/bold] with scope {client.scope}")
-    out.print(f"client_id:     {client.client_id}", highlight=False)
-    out.print(f"client_secret: {secret}", highlight=False)
-    out.print(f"token URL:     {token_url}", highlight=False)
-    out.print("[yellow]Store the secret now: it is not shown again.[/yellow]")
-
-
-@client_app.command("list")
-def list_clients(
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
-) -> None:
-    """List every client, active and revoked."""
-    settings = settings_or_exit()
-    with operator_session(settings) as session:
-        clients = service.list_clients(session)
-        ids = {c.publisher_id for c in clients if c.publisher_id is not None}
-        codes = {
-            p.id: p.code
-            for p in session.exec(select(Publisher).where(col(Publisher.id).in_(ids))).all()
-        }
-    rows = [_client_json(c, codes.get(c.publisher_id) if c.publisher_id else None) for c in clients]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        out.print("No clients yet. Create one with `lumbung client add`.")
-        return
-    table = console_table(
-        "client_id", "name", "publisher / peer", "scope", "auth", "created", "status"
-    )
-    for client, row in zip(clients, rows, strict=True):
-        status = f"revoked {_short(client.revoked_at)}" if client.revoked_at else "active"
-        table.add_row(
-            client.client_id,
-            client.name,
-            row["publisher"] or client.node_id or "",
-            client.scope,
-            client.auth_method,
-            _short(client.created_at),
-            status,
-        )
-    out.print(table)
-
-
-@client_app.command("revoke")
-def revoke_client(
-    client_id: Annotated[str, typer.Argument(help="The client_id to revoke.")],
-) -> None:
-    """Revoke a client: it gets no new tokens and its current tokens stop working."""
-    settings = settings_or_exit()
-    with operator_session(settings) as session:
-        already = (found := service.get_client(session, client_id)) is not None and (
-            found.revoked_at is not None
-        )
-        client = service.revoke_client(session, client_id)
-    if already:
-        out.print(f"Client {client.client_id} was already revoked on {_when(client.revoked_at)}.")
-    else:
-        out.print(
-            f"Revoked client {client.client_id} ({client.name}); its tokens stop working now."
-        )
 
 
 @keys_app.command("rotate")
@@ -186,7 +55,9 @@ def rotate_keys(
     out.print(f"New signing key: {kid}", highlight=False)
     until = retiring.get(previous)
     if until is not None:
-        out.print(f"Previous key {previous} stays published until {_when(until)}.", highlight=False)
+        out.print(
+            f"Previous key {previous} stays published until {iso_seconds(until)}.", highlight=False
+        )
     out.print("Running servers pick up the new key on their next request.")
 
 
@@ -205,9 +76,9 @@ def list_keys(
         rows = [
             {
                 "kid": k.kid,
-                "created_at": _when(k.created_at),
+                "created_at": iso_seconds(k.created_at),
                 "current": k.current,
-                "retire_at": _when(k.retire_at) or None,
+                "retire_at": iso_seconds(k.retire_at) or None,
             }
             for k in keys
         ]
@@ -215,15 +86,6 @@ def list_keys(
         return
     table = console_table("kid (RFC 7638 thumbprint)", "created", "status")
     for key in keys:
-        status = "signing" if key.current else f"published until {_short(key.retire_at)}"
-        table.add_row(key.kid, _short(key.created_at), status)
+        status = "signing" if key.current else f"published until {to_minute(key.retire_at)}"
+        table.add_row(key.kid, to_minute(key.created_at), status)
     out.print(table)
-
-
-def _publisher_id(session: Session, code: str) -> uuid.UUID:
-    publisher = session.exec(
-        select(Publisher).where(Publisher.code == code, col(Publisher.deleted_at).is_(None))
-    ).first()
-    if publisher is None:
-        fail(f"no publisher with code {code!r} on this node")
-    return publisher.id

@@ -49,8 +49,8 @@ from registry.errors import Unauthorized
 from registry.oauth import service
 from registry.oauth.keys import ALGORITHM, KeyStore
 from registry.oauth.models import OAuthClient
-from registry.oauth.principal import SCOPES
 from registry.oauth.tokens import decode_access_token, issue_access_token, validate_access_token
+from registry.principal import SCOPES
 from registry.responses import JSONResponse
 from registry.settings import Settings
 

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from registry.db import utcnow
 from registry.errors import NotFound, invalid
 from registry.oauth.models import OAuthClient, RevokedToken
-from registry.oauth.principal import SCOPES
+from registry.principal import SCOPES
 from registry.settings import Settings
 
 # Methods a client may be registered with (RFC 7591 names).

@@ -19,8 +19,8 @@ from sqlmodel import Session
 from registry.errors import Unauthorized
 from registry.oauth.keys import ALGORITHM, KeyStore
 from registry.oauth.models import OAuthClient
-from registry.oauth.principal import Principal
 from registry.oauth.service import get_active_client, is_token_revoked
+from registry.principal import Principal
 from registry.settings import Settings
 
 TOKEN_TYPE = "at+jwt"

@@ -16,16 +16,15 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlmodel import Field, SQLModel
 
-from registry.catalog.models import Visibility, enum_column
+from registry.catalog.models import Visibility
+from registry.tables import NULLABLE_JSON, enum_column
 
 # Virtual and shadow tables that only SQLite has, unknown to the metadata; Alembic's
 # comparison skips them (see migrations/env.py).
 FTS_TABLE = "search_fts"
-
-_NullableJSON = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class SearchDocument(SQLModel, table=True):
@@ -38,7 +37,7 @@ class SearchDocument(SQLModel, table=True):
     publisher_id: uuid.UUID = Field(index=True)
     origin: str | None = Field(default=None, max_length=2048)
     visibility: Visibility = Field(sa_type=enum_column(Visibility))
-    audience: list[str] | None = Field(default=None, sa_type=_NullableJSON)
+    audience: list[str] | None = Field(default=None, sa_type=NULLABLE_JSON)
     license: str | None = Field(default=None, max_length=500)
     development_status: str | None = Field(default=None, max_length=32)
     spbe_class: str | None = Field(default=None, max_length=16)

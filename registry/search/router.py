@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 from registry.catalog.models import App, Dataset
 from registry.catalog.router import READ_ERRORS, Cursor, Limit
-from registry.deps import PrincipalDep, SessionDep, SettingsDep
+from registry.deps import SessionDep, SettingsDep
 from registry.http import set_next_link
+from registry.oauth.deps import PrincipalDep
 from registry.search import service
 from registry.settings import Settings
 

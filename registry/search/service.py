@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 from registry.catalog import service as catalog_service
 from registry.catalog.models import App, Dataset, Publisher
 from registry.errors import NotFound, invalid
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.search import glossary, spelling
 from registry.search.analysis import _WORD as WORD
 from registry.search.analysis import LANGUAGES, fold, stem

@@ -9,8 +9,8 @@ from datetime import date, datetime
 
 from sqlmodel import Field, SQLModel
 
-from registry.catalog.models import Mirrored, enum_column, feed_index
 from registry.db import Tracked, timestamp_field
+from registry.tables import Mirrored, enum_column, feed_index
 
 
 class PartnershipStatus(enum.StrEnum):

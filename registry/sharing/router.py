@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from registry.catalog.models import Publisher
-from registry.deps import PrincipalDep, SessionDep, SettingsDep, SharingWriter
+from registry.deps import SessionDep, SettingsDep
 from registry.errors import problem_responses
 from registry.http import (
     IdempotencyKey,
@@ -23,6 +23,7 @@ from registry.http import (
     version_of,
     with_etag,
 )
+from registry.oauth.deps import PrincipalDep, SharingWriter
 from registry.querying import by_ids
 from registry.settings import Settings
 from registry.sharing import schemas, service

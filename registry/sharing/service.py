@@ -31,7 +31,7 @@ from registry.federation.outbox import enqueue, send_signed
 from registry.federation.transport import PeerError
 from registry.oauth.keys import KeyStore
 from registry.oauth.models import OAuthClient
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.querying import PageOf, first_live, live, paginate
 from registry.settings import Settings
 from registry.sharing import lifecycle, schemas

@@ -40,7 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from registry.catalog.models import App, Dataset, Publisher, Visibility
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.sharing.models import Partnership, PartnershipStatus
 
 Owned = type[App] | type[Dataset]

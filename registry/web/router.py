@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from registry.db import session_scope
 from registry.errors import NotFound
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.search.service import SearchQuery
 from registry.web import i18n, service
 from registry.web.render import STATIC_FILES, language_of, render, static_file

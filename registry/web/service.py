@@ -20,7 +20,7 @@ from registry.catalog.models import App, Dataset, Distribution, Publisher, Relea
 from registry.db import ChangeCounter
 from registry.errors import NotFound
 from registry.federation.models import Peer
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.querying import by_ids, live
 from registry.search import service as search
 from registry.sharing.models import Adoption, Partnership

@@ -35,8 +35,8 @@ from registry import migrate
 from registry.app import create_app
 from registry.catalog import schemas, service
 from registry.db import create_db_engine, session_scope
-from registry.oauth.principal import Principal
 from registry.oauth.service import create_client
+from registry.principal import Principal
 from registry.settings import Settings, load_settings
 from tests.conftest import on_postgres
 from tests.nodes import drop_postgres_database, postgres_database

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 from registry import migrate
 from registry.catalog import schemas
 from registry.catalog import service as catalog_service
+from registry.catalog.cli import client_app
 from registry.db import create_db_engine, session_scope
 from registry.oauth import service
-from registry.oauth.cli import client_app, keys_app
+from registry.oauth.cli import keys_app
 from registry.oauth.keys import KeyStore
 from registry.settings import Settings, get_settings, load_settings
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from registry.catalog import schemas
 from registry.catalog import service as catalog
 from registry.federation.sync import sync_peer
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.search.index import reindex
 from registry.search.service import SearchQuery, search
 from registry.sharing.models import Direction, Partnership, PartnershipStatus

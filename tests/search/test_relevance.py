@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from registry.catalog.models import Publisher
 from registry.demo import load_demo
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.search.service import SearchQuery, search
 
 SET = json.loads((Path(__file__).parent / "relevance.json").read_text())

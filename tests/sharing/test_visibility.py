@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from registry.catalog.models import App, Dataset, Publisher, PublisherKind, Visibility
 from registry.db import utcnow
-from registry.oauth.principal import Principal
+from registry.principal import Principal
 from registry.sharing.models import Direction, Partnership, PartnershipStatus
 from registry.sharing.visibility import (
     Viewer,

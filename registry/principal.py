@@ -1,4 +1,7 @@
-"""Who is calling: the identity an access token stands for."""
+"""Who is calling: the identity an access token stands for, and the scopes a token may carry.
+
+A plain value type in core: every domain reads it; ``registry.oauth`` builds it from a
+verified token."""
 
 from __future__ import annotations
 
