@@ -46,6 +46,17 @@ _FROM_FILE: dict[str, Any] = {
 }
 
 
+class _ImportedAppCreate(schemas.AppCreate):
+    """An app as an import creates it: with its publiccode.yml document, so that the
+    row is written in one flush (a second would stamp, re-index and re-expose it again)."""
+
+    publiccode: Any = None
+
+
+class _ImportedAppUpdate(schemas.AppUpdate):
+    publiccode: Any = None
+
+
 @dataclass
 class ImportResult:
     app: App
@@ -94,16 +105,22 @@ def import_publiccode(
 ) -> ImportResult:
     """Create the app the file describes, or update the publisher's app with the same
     source URL (a re-import never duplicates it)."""
+    return _import(session, principal, data, publisher, strict, visibility, _Lookups())
+
+
+def _import(
+    session: Session,
+    principal: Principal,
+    data: bytes | str,
+    publisher: str | None,
+    strict: bool,
+    visibility: Visibility | None,
+    lookups: _Lookups,
+) -> ImportResult:
     parsed = parse_or_reject(data, strict=strict)
     owner = catalog.publisher_for_create(session, principal, publisher)
     fields = dict(parsed.fields)
-    existing = first_live(
-        session,
-        App,
-        App.publisher_id == owner.id,
-        App.url == fields["url"],
-        col(App.origin).is_(None),
-    )
+    existing = lookups.app_with_url(session, owner, fields["url"])
     if not fields.get("tags"):
         fields.pop("tags", None)  # a re-import keeps the tags given in the catalog
     if existing is not None:
@@ -112,17 +129,18 @@ def import_publiccode(
             fields.setdefault(key, empty)
     try:
         if existing is None:
-            app_in = schemas.AppCreate(
+            app_in = _ImportedAppCreate(
                 publisher=owner.code,
-                slug=_free_slug(session, owner, fields["name"]),
+                slug=lookups.free_slug(session, owner, fields["name"]),
                 visibility=visibility or Visibility.private,
+                publiccode=parsed.document,
                 **fields,
             )
             app = catalog.create_app(session, principal, app_in)
         else:
             if visibility is not None:
                 fields["visibility"] = visibility
-            update = schemas.AppUpdate(**fields)
+            update = _ImportedAppUpdate(publiccode=parsed.document, **fields)
             app = catalog.update_app(session, principal, existing, update)
     except ValidationError as exc:
         # The fields come from a checked document; if one still does not fit the
@@ -134,9 +152,11 @@ def import_publiccode(
                 for e in exc.errors()
             ],
         ) from None
-    app.publiccode = parsed.document
-    session.add(app)
-    session.flush()
+    if app.publiccode != parsed.document:
+        # Written above as JSON sees it; a value JSON has no form for (NaN, infinity
+        # under an extension key) is stored as the file has it, as before.
+        app.publiccode = parsed.document
+        session.flush()
     return ImportResult(app, existing is None, parsed.issues)
 
 
@@ -152,13 +172,12 @@ def import_many(
     """Import several files in the caller's one unit of work (one commit for all), each
     in a savepoint of its own: a refused file is reported and leaves the others be."""
     outcomes: list[tuple[str, ImportResult | LumbungError]] = []
+    lookups = _BatchLookups()
     for name, data in files:
         try:
             with session.begin_nested():
-                result = import_publiccode(
-                    session, principal, data, publisher=publisher, strict=strict,
-                    visibility=visibility,
-                )  # fmt: skip
+                result = _import(session, principal, data, publisher, strict, visibility, lookups)
+            lookups.imported(result.app)
             outcomes.append((name, result))
         except LumbungError as exc:
             outcomes.append((name, exc))
@@ -168,20 +187,78 @@ def import_many(
     return outcomes
 
 
-def _free_slug(session: Session, owner: Publisher, name: str) -> str:
-    base = publiccode.slugify(name)[:90].strip("-") or "app"
-    taken = set(
-        session.exec(
-            select(App.slug).where(
-                App.publisher_id == owner.id, col(App.slug).startswith(base), live(App)
-            )
-        )
-    )
+def _next_free(taken: set[str], base: str) -> str:
     slug, n = base, 1
     while slug in taken:
         n += 1
         slug = f"{base}-{n}"
     return slug
+
+
+class _Lookups:
+    """How an import finds the app a file updates and a free slug for a new one: by
+    asking the database each time."""
+
+    def app_with_url(self, session: Session, owner: Publisher, url: str) -> App | None:
+        return first_live(
+            session, App, App.publisher_id == owner.id, App.url == url, col(App.origin).is_(None)
+        )
+
+    def free_slug(self, session: Session, owner: Publisher, name: str) -> str:
+        base = _slug_base(name)
+        taken = set(
+            session.exec(
+                select(App.slug).where(
+                    App.publisher_id == owner.id, col(App.slug).startswith(base), live(App)
+                )
+            )
+        )
+        return _next_free(taken, base)
+
+
+class _BatchLookups(_Lookups):
+    """The same answers for a batch in one unit of work: the publisher's apps are read
+    once, and the batch keeps what it learnt up to date with what it imports (nothing
+    else writes in its transaction). Asking each time reads every app of the publisher
+    per file (no index serves a source URL), which makes a batch quadratic."""
+
+    def __init__(self) -> None:
+        self.publisher_id: uuid.UUID | None = None
+        self.by_url: dict[str, uuid.UUID] = {}
+        self.slugs: set[str] = set()
+
+    def _load(self, session: Session, owner: Publisher) -> None:
+        if self.publisher_id == owner.id:
+            return
+        self.publisher_id, self.by_url, self.slugs = owner.id, {}, set()
+        rows = session.exec(
+            select(App.id, App.url, App.slug, App.origin).where(
+                App.publisher_id == owner.id, live(App)
+            )
+        )
+        for app_id, url, slug, origin in rows:
+            self.slugs.add(slug)
+            if origin is None and url is not None:
+                self.by_url.setdefault(url, app_id)
+
+    def app_with_url(self, session: Session, owner: Publisher, url: str) -> App | None:
+        self._load(session, owner)
+        app_id = self.by_url.get(url)
+        return None if app_id is None else first_live(session, App, App.id == app_id)
+
+    def free_slug(self, session: Session, owner: Publisher, name: str) -> str:
+        self._load(session, owner)
+        return _next_free(self.slugs, _slug_base(name))
+
+    def imported(self, app: App) -> None:
+        if app.publisher_id == self.publisher_id:
+            self.slugs.add(app.slug)
+            if app.url is not None:
+                self.by_url.setdefault(app.url, app.id)
+
+
+def _slug_base(name: str) -> str:
+    return publiccode.slugify(name)[:90].strip("-") or "app"
 
 
 def view_of(settings: Settings, app: App, publisher: Publisher) -> publiccode.AppView:
