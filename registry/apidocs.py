@@ -10,6 +10,7 @@ ReDoc under their own Apache-2.0 and MIT licences) and are mounted at
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import fastapi_offline
 from fastapi import FastAPI
@@ -21,6 +22,13 @@ from registry.middleware import html_csp
 
 ASSETS_PATH = "/docs-assets"
 ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+
+
+class _Common(TypedDict):
+    """What both pages are given alike."""
+
+    openapi_url: str
+    title: str
 
 
 class _Page:
@@ -38,11 +46,10 @@ def install_api_docs(app: FastAPI) -> None:
     """Serve the two documentation pages and their assets (the app is built with
     ``docs_url=None, redoc_url=None`` so FastAPI's CDN-loading pages are not)."""
     app.mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
-    openapi_url = app.openapi_url or "/openapi.json"
+    both = _Common(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} — API")
     swagger = _Page(
         get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} — API",
+            **both,
             swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_PATH}/favicon.png",
@@ -52,8 +59,7 @@ def install_api_docs(app: FastAPI) -> None:
     )
     redoc = _Page(
         get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} — API",
+            **both,
             redoc_js_url=f"{ASSETS_PATH}/redoc.standalone.js",
             redoc_favicon_url=f"{ASSETS_PATH}/favicon.png",
             with_google_fonts=False,

@@ -43,9 +43,29 @@ class Problem(BaseModel):
 
 
 class LumbungError(Exception):
+    """A domain error: its HTTP status, problem ``type`` (``code``) and ``title``.
+
+    A kind of error is declared in one line, with the three as class keywords:
+    ``class NotFound(LumbungError, status=404, code="not-found", title="Not found")``;
+    a subclass that names none of them keeps its parent's.
+    """
+
     status: int = 500
     code: str = "internal"
     title: str = "Internal error"
+
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        title: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status = status or cls.status
+        cls.code = code or cls.code
+        cls.title = title or cls.title
 
     def __init__(
         self,
@@ -70,52 +90,56 @@ class LumbungError(Exception):
         )
 
 
-class BadRequest(LumbungError):
-    status, code, title = 400, "bad-request", "Bad request"
+class BadRequest(LumbungError, status=400, code="bad-request", title="Bad request"):
+    """A request the node cannot read: a body of the wrong type, an upload cut short."""
 
 
-class Unauthorized(LumbungError):
-    status, code, title = 401, "unauthorized", "Authentication required"
+class Unauthorized(LumbungError, status=401, code="unauthorized", title="Authentication required"):
+    """No credentials, or ones the node does not accept; it answers with a challenge."""
 
     def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         super().__init__(detail, **kwargs)
 
 
-class Forbidden(LumbungError):
-    status, code, title = 403, "forbidden", "Not allowed"
+class Forbidden(LumbungError, status=403, code="forbidden", title="Not allowed"):
+    """The caller is known but may not do this: a missing scope, another publisher's object."""
 
 
-class NotFound(LumbungError):
-    status, code, title = 404, "not-found", "Not found"
+class NotFound(LumbungError, status=404, code="not-found", title="Not found"):
+    """No such object, or one the caller may not see: the two are not told apart."""
 
 
-class Conflict(LumbungError):
-    status, code, title = 409, "conflict", "Conflict"
+class Conflict(LumbungError, status=409, code="conflict", title="Conflict"):
+    """The change clashes with what is stored, such as a slug already taken."""
 
 
-class PreconditionFailed(LumbungError):
-    status, code, title = 412, "precondition-failed", "Precondition failed"
+class PreconditionFailed(
+    LumbungError, status=412, code="precondition-failed", title="Precondition failed"
+):
+    """``If-Match`` names a version that is no longer the current one."""
 
 
-class RequestTimeout(LumbungError):
-    status, code, title = 408, "request-timeout", "Request body too slow"
+class RequestTimeout(
+    LumbungError, status=408, code="request-timeout", title="Request body too slow"
+):
+    """The request body stopped arriving for longer than the node waits."""
 
 
-class PayloadTooLarge(LumbungError):
-    status, code, title = 413, "payload-too-large", "Request body too large"
+class PayloadTooLarge(
+    LumbungError, status=413, code="payload-too-large", title="Request body too large"
+):
+    """A request body or an uploaded file larger than the node accepts."""
 
 
-class TooManyRequests(LumbungError):
-    status, code, title = 429, "too-many-requests", "Too many requests"
+class TooManyRequests(
+    LumbungError, status=429, code="too-many-requests", title="Too many requests"
+):
+    """Too many requests from one client or address; ``Retry-After`` says how long to wait."""
 
 
-class ValidationFailed(LumbungError):
-    status, code, title = 422, "validation", "Validation failed"
-
-
-class PreconditionRequired(LumbungError):
-    status, code, title = 428, "precondition-required", "Precondition required"
+class ValidationFailed(LumbungError, status=422, code="validation", title="Validation failed"):
+    """A value the node refuses; ``errors`` names each field and why."""
 
 
 def field_error(loc: Sequence[str | int], msg: str) -> FieldError:

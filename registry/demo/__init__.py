@@ -44,6 +44,7 @@ __all__ = [
 CATALOG_FILE = "catalog.json"
 
 M = TypeVar("M", bound=BaseModel)
+Owned = TypeVar("Owned", schemas.AppCreate, schemas.DatasetCreate)
 
 # The loader writes on behalf of several publishers at once, which only the node's
 # admin may do. It is never issued a token: it exists only inside this process.
@@ -170,30 +171,31 @@ def demo_summary(session: Session) -> dict[str, int]:
 
 
 def _parse_app(raw: object, where: str, publishers: set[str]) -> DemoApp:
-    fields = dict(_mapping(raw, where))
-    releases = fields.pop("releases", [])
-    app_in = _validate(schemas.AppCreate, fields, where)
-    _check_publisher(app_in.publisher, where, publishers)
-    return DemoApp(
-        app_in,
-        tuple(
-            _validate(schemas.ReleaseCreate, release, f"{where}.releases[{i}]")
-            for i, release in enumerate(_as_list(releases, f"{where}.releases"))
-        ),
+    app_in, releases = _parse_owned(
+        raw, where, publishers, schemas.AppCreate, "releases", schemas.ReleaseCreate
     )
+    return DemoApp(app_in, releases)
 
 
 def _parse_dataset(raw: object, where: str, publishers: set[str]) -> DemoDataset:
+    dataset_in, distributions = _parse_owned(
+        raw, where, publishers, schemas.DatasetCreate, "distributions", schemas.DistributionCreate
+    )
+    return DemoDataset(dataset_in, distributions)
+
+
+def _parse_owned(
+    raw: object, where: str, publishers: set[str], model: type[Owned], key: str, part: type[M]
+) -> tuple[Owned, tuple[M, ...]]:
+    """An app or a dataset, owned by a demo publisher, and the list under ``key`` that
+    holds its parts (releases, distributions)."""
     fields = dict(_mapping(raw, where))
-    distributions = fields.pop("distributions", [])
-    dataset_in = _validate(schemas.DatasetCreate, fields, where)
-    _check_publisher(dataset_in.publisher, where, publishers)
-    return DemoDataset(
-        dataset_in,
-        tuple(
-            _validate(schemas.DistributionCreate, distribution, f"{where}.distributions[{i}]")
-            for i, distribution in enumerate(_as_list(distributions, f"{where}.distributions"))
-        ),
+    parts = fields.pop(key, [])
+    owned = _validate(model, fields, where)
+    _check_publisher(owned.publisher, where, publishers)
+    return owned, tuple(
+        _validate(part, entry, f"{where}.{key}[{i}]")
+        for i, entry in enumerate(_as_list(parts, f"{where}.{key}"))
     )
 
 

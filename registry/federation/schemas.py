@@ -22,17 +22,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from registry.catalog import fields as cf
 from registry.catalog import schemas as cs
-from registry.catalog.fields import (
-    Email,
-    HttpUrl,
-    Language,
-    PublisherCode,
-    RegionCode,
-    ShortText,
-    Slug,
-    check_spdx,
-)
 from registry.catalog.models import PublisherKind
 from registry.sharing.models import AdoptionStatus
 
@@ -42,7 +33,7 @@ MAX_ENTRIES = 1000
 @lru_cache(maxsize=4096)
 def _spdx_cached(value: str) -> str:
     # A catalog repeats a handful of licences; checking each once keeps big syncs fast.
-    return check_spdx(value)
+    return cf.check_spdx(value)
 
 
 Spdx = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_spdx_cached)]
@@ -56,22 +47,22 @@ class _Data(BaseModel):
 
 
 class PublisherData(_Data):
-    code: PublisherCode
-    name: ShortText
+    code: cf.PublisherCode
+    name: cf.ShortText
     kind: PublisherKind = PublisherKind.other
-    region_code: RegionCode | None = None
-    website: HttpUrl | None = None
-    email: Email | None = None
+    region_code: cf.RegionCode | None = None
+    website: cf.HttpUrl | None = None
+    email: cf.Email | None = None
     demo: bool = False
 
 
 class AppData(_Data):
     publisher_id: uuid.UUID
-    slug: Slug
-    name: ShortText
-    url: HttpUrl | None = None
-    landing_url: HttpUrl | None = None
-    logo: HttpUrl | None = None
+    slug: cf.Slug
+    name: cf.ShortText
+    url: cf.HttpUrl | None = None
+    landing_url: cf.HttpUrl | None = None
+    logo: cf.HttpUrl | None = None
     description: cs.Descriptions = {}
     categories: cs.Terms = []
     software_type: cs.SoftwareType | None = None
@@ -99,9 +90,9 @@ class ReleaseData(_Data):
 
 class DatasetData(_Data):
     publisher_id: uuid.UUID
-    slug: Slug
-    title: Annotated[dict[Language, cs.Title], Field(min_length=1, max_length=50)]
-    description: Annotated[dict[Language, cs.LongText], Field(max_length=50)] = {}
+    slug: cf.Slug
+    title: Annotated[dict[cf.Language, cs.Title], Field(min_length=1, max_length=50)]
+    description: Annotated[dict[cf.Language, cs.LongText], Field(max_length=50)] = {}
     keywords: Annotated[list[cs.Keyword], Field(max_length=100)] = []
     themes: Annotated[list[cs.Theme], Field(max_length=13)] = []
     license: Spdx | None = None
@@ -110,7 +101,7 @@ class DatasetData(_Data):
     temporal: cs.Temporal | None = None
     spatial: cs.Spatial | None = None
     update_frequency: cs.Frequency | None = None
-    landing_page: HttpUrl | None = None
+    landing_page: cf.HttpUrl | None = None
     visibility: FedVisibility
     demo: bool = False
 
@@ -118,8 +109,8 @@ class DatasetData(_Data):
 class DistributionData(_Data):
     dataset_id: uuid.UUID
     title: cs.Title | None = None
-    access_url: HttpUrl
-    download_url: HttpUrl | None = None
+    access_url: cf.HttpUrl
+    download_url: cf.HttpUrl | None = None
     media_type: cs.MediaType | None = None
     format: cs.Format | None = None
     byte_size: Annotated[int, Field(ge=0, le=2**62)] | None = None
@@ -128,12 +119,12 @@ class DistributionData(_Data):
 
 class AdoptionData(_Data):
     app_id: uuid.UUID
-    adopter_node: HttpUrl | None = None
-    adopter_code: PublisherCode
-    adopter_name: ShortText
+    adopter_node: cf.HttpUrl | None = None
+    adopter_code: cf.PublisherCode
+    adopter_name: cf.ShortText
     version: cs.Version | None = None
     status: AdoptionStatus
-    deployment_url: HttpUrl | None = None
+    deployment_url: cf.HttpUrl | None = None
     started_on: date | None = None
     ended_on: date | None = None
 
@@ -159,7 +150,7 @@ class Entry(BaseModel):
     origin: Annotated[str, StringConstraints(max_length=2048)]
     seq: Annotated[int, Field(ge=0)] = 0
     data: dict[str, object] | None = None
-    audience: Annotated[list[PublisherCode], Field(max_length=1000)] | None = None
+    audience: Annotated[list[cf.PublisherCode], Field(max_length=1000)] | None = None
 
 
 class FeedPage(BaseModel):
@@ -187,7 +178,7 @@ class _CheckedEntry(BaseModel):
     global_id: Annotated[str, StringConstraints(max_length=2048)]
     origin: Annotated[str, StringConstraints(max_length=2048)]
     seq: Annotated[int, Field(ge=0)] = 0
-    audience: Annotated[list[PublisherCode], Field(max_length=1000)] | None = None
+    audience: Annotated[list[cf.PublisherCode], Field(max_length=1000)] | None = None
 
 
 class PublisherEntry(_CheckedEntry):

@@ -149,14 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("app", metavar="APP", help="app id or publisher/slug")
     create.add_argument("--version", required=True, dest="release_version", metavar="V")
     create.add_argument("--notes", type=Path, metavar="FILE", help="release notes (text file)")
-    create.add_argument(
-        "--artifact",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="file to upload; repeat for several",
-    )
+    _repeatable(create, "--artifact", "PATH", "file to upload; repeat for several", type=Path)
     create.add_argument(
         "--released-at", metavar="ISO8601", help="release date (default: now, in UTC)"
     )
@@ -264,15 +257,11 @@ def _catalog_parsers(commands: Any) -> None:
         metavar="LANG=TEXT",
         help="the title in one language, e.g. id='Jumlah Penduduk'; repeat for others",
     )
-    create.add_argument("--description", action="append", default=[], metavar="LANG=TEXT")
+    _repeatable(create, "--description", "LANG=TEXT", "the description in one language")
     create.add_argument("--keyword", action="append", dest="keywords", metavar="WORD")
     create.add_argument("--theme", action="append", dest="themes", metavar="CODE")
-    create.add_argument(
-        "--distribution",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="where the data can be downloaded; repeat for several",
+    _repeatable(
+        create, "--distribution", "URL", "where the data can be downloaded; repeat for several"
     )
     _common_fields(create)
     create.set_defaults(handler=_dataset_create)
@@ -282,15 +271,21 @@ def _catalog_parsers(commands: Any) -> None:
     )
     search.add_argument("q", nargs="?", metavar="TEXT", help="words to look for")
     search.add_argument("--kind", choices=["app", "dataset"])
-    search.add_argument(
+    _repeatable(
+        search,
         "--filter",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="e.g. publisher=kab-banyuwangi or category=health; repeat for several",
+        "FIELD=VALUE",
+        "e.g. publisher=kab-banyuwangi or category=health; repeat for several",
     )
     _limit(search)
     search.set_defaults(handler=_search)
+
+
+def _repeatable(
+    parser: argparse.ArgumentParser, flag: str, metavar: str, help: str, **kwargs: Any
+) -> None:
+    """An option that may be given several times; the values arrive as a list."""
+    parser.add_argument(flag, action="append", default=[], metavar=metavar, help=help, **kwargs)
 
 
 def _common_fields(parser: argparse.ArgumentParser) -> None:
@@ -318,12 +313,11 @@ def _app_fields(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--url", help="the source code repository")
     parser.add_argument("--landing-url", help="the app's home page")
-    parser.add_argument(
+    _repeatable(
+        parser,
         "--summary",
-        action="append",
-        default=[],
-        metavar="LANG=TEXT",
-        help="a short description in one language, e.g. id='Antrean puskesmas'",
+        "LANG=TEXT",
+        "a short description in one language, e.g. id='Antrean puskesmas'",
     )
     _common_fields(parser)
 

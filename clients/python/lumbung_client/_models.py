@@ -122,25 +122,25 @@ class Publisher(Resource):
     demo: bool = False
 
 
-class PublisherCreate(_Request):
+class _PublisherFields(_Request):
+    region_code: str | None = None
+    website: str | None = None
+    email: str | None = None
+
+
+class PublisherCreate(_PublisherFields):
     """Fields to register a publisher (node admin only)."""
 
     code: str = Field(description="Stable identifier: lowercase letters, digits, hyphens.")
     name: str
     kind: str = "city"
-    region_code: str | None = None
-    website: str | None = None
-    email: str | None = None
 
 
-class PublisherUpdate(_Request):
+class PublisherUpdate(_PublisherFields):
     """Fields of a publisher that can change; only the ones you set are sent."""
 
     name: str | None = None
     kind: str | None = None
-    region_code: str | None = None
-    website: str | None = None
-    email: str | None = None
 
 
 # --- apps --------------------------------------------------------------------------
@@ -184,8 +184,8 @@ class Localisation(BaseModel):
     available_languages: list[str] = Field(default_factory=list)
 
 
-class App(Resource):
-    """An application a publisher owns, described like publiccode.yml."""
+class _Owned(Resource):
+    """Fields of what a publisher owns and names by a slug: apps and datasets."""
 
     publisher: str = Field(description="The owner's publisher code.")
     publisher_id: uuid.UUID | None = None
@@ -195,6 +195,16 @@ class App(Resource):
         "mirrored one. Accepted by every publisher filter.",
     )
     slug: str
+
+    @property
+    def ref(self) -> str:
+        """``publisher/slug``, the human-readable way to name this app or dataset."""
+        return f"{self.publisher}/{self.slug}"
+
+
+class App(_Owned):
+    """An application a publisher owns, described like publiccode.yml."""
+
     name: str
     url: str | None = Field(default=None, description="Source code repository.")
     landing_url: str | None = None
@@ -216,11 +226,6 @@ class App(Resource):
     tags: list[str] = Field(default_factory=list)
     visibility: str = Field(default="private", description="public, partners or private")
     demo: bool = False
-
-    @property
-    def ref(self) -> str:
-        """``publisher/slug``, the human-readable way to name this app."""
-        return f"{self.publisher}/{self.slug}"
 
 
 class ImportIssue(_Response):
@@ -346,17 +351,9 @@ class Spatial(BaseModel):
     region_code: str
 
 
-class Dataset(Resource):
+class Dataset(_Owned):
     """A dataset a publisher owns, described like DCAT-AP 3."""
 
-    publisher: str
-    publisher_id: uuid.UUID | None = None
-    publisher_ref: str | None = Field(
-        default=None,
-        description="The publisher's identity: its code on this node, code@node-id for a "
-        "mirrored one. Accepted by every publisher filter.",
-    )
-    slug: str
     title: dict[str, str] = Field(default_factory=dict, description="Per language tag.")
     description: dict[str, str] = Field(default_factory=dict)
     keywords: list[str] = Field(default_factory=list)
@@ -370,11 +367,6 @@ class Dataset(Resource):
     landing_page: str | None = None
     visibility: str = "private"
     demo: bool = False
-
-    @property
-    def ref(self) -> str:
-        """``publisher/slug``, the human-readable way to name this dataset."""
-        return f"{self.publisher}/{self.slug}"
 
 
 class _DatasetFields(_Request):
