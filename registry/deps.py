@@ -1,12 +1,13 @@
-"""Request dependencies shared by every router, as ``Annotated`` aliases: the settings
-and the request's unit of work. Who is calling is checked by ``registry.oauth.deps``."""
+"""Request dependencies shared by every router, as ``Annotated`` aliases: the settings,
+the request's unit of work and the paging of lists. Who is calling is checked by
+``registry.oauth.deps``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlmodel import Session
 
 from registry.db import Bind, session_scope
@@ -36,4 +37,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": the session commits when the handler returns, before the response
 # leaves, so a failed commit is reported instead of a success that did not happen.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def page_size(
+    settings: SettingsDep, limit: Annotated[int | None, Query(ge=1, le=200)] = None
+) -> int:
+    """How many items a list page holds: the ``limit`` asked for, else the node's
+    default, and never more than its maximum."""
+    return min(limit or settings.default_page_size, settings.max_page_size)
+
+
+# Every paged list takes these two: ``limit`` and the ``cursor`` of the previous page.
+Limit = Annotated[int, Depends(page_size)]
+Cursor = Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")]
 EngineDep = Annotated[Bind, Depends(get_engine)]

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from registry import idempotency
-from registry.catalog import artifacts, public, schemas, service
-from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
-from registry.deps import SessionDep, SettingsDep
+from registry.catalog import artifacts, schemas, service, views
+from registry.catalog.dependencies import (
+    AppDep,
+    DatasetDep,
+    DistributionDep,
+    PublisherDep,
+    ReleaseDep,
+)
+from registry.catalog.models import App, Release
+from registry.db import Bind, session_scope
+from registry.deps import Cursor, EngineDep, Limit, SessionDep, SettingsDep
 from registry.errors import NotFound, problem_responses
 from registry.http import (
     IdempotencyKey,
@@ -26,9 +34,8 @@ from registry.http import (
     set_next_link,
     with_etag,
 )
-from registry.oauth.deps import Admin, CatalogWriter, PrincipalDep
+from registry.oauth.deps import Admin, CatalogWriter, CatalogWriterOutside, PrincipalDep
 from registry.principal import Principal
-from registry.querying import by_ids
 from registry.responses import JSONResponse
 from registry.settings import Settings
 
@@ -40,26 +47,7 @@ WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 413, 422)
 router = APIRouter()
 
 
-def page_size(
-    settings: SettingsDep, limit: Annotated[int | None, Query(ge=1, le=200)] = None
-) -> int:
-    return min(limit or settings.default_page_size, settings.max_page_size)
-
-
-Limit = Annotated[int, Depends(page_size)]
-Cursor = Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")]
-
-
-_tracked = public.tracked
-
-
 # --- publishers --------------------------------------------------------------------
-
-
-def publisher_public(settings: Settings, publisher: Publisher) -> schemas.PublisherPublic:
-    return schemas.PublisherPublic.model_validate(
-        {**publisher.model_dump(), **_tracked(settings, publisher, f"publishers/{publisher.id}")}
-    )
 
 
 @router.get(
@@ -82,7 +70,8 @@ def list_publishers(
     page = service.list_publishers(session, q=q, kind=kind, limit=limit, cursor=cursor)
     set_next_link(request, response, page.next_cursor)
     return schemas.PublishersPublic(
-        items=[publisher_public(settings, p) for p in page.items], next_cursor=page.next_cursor
+        items=[views.publisher_public(settings, p) for p in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -108,7 +97,7 @@ def create_publisher(
         principal,
         idempotency_key,
         publisher_in,
-        lambda: publisher_public(settings, service.create_publisher(session, publisher_in)),
+        lambda: views.publisher_public(settings, service.create_publisher(session, publisher_in)),
         lambda body: f"/api/v1/publishers/{body['id']}",
     )
 
@@ -121,12 +110,11 @@ def create_publisher(
     responses=READ_ERRORS,
 )
 def get_publisher(
-    publisher_ref: str, response: Response, session: SessionDep, settings: SettingsDep
+    publisher: PublisherDep, response: Response, settings: SettingsDep
 ) -> schemas.PublisherPublic:
     """A publisher by id or by code."""
-    publisher = service.get_publisher(session, publisher_ref)
     with_etag(response, publisher)
-    return publisher_public(settings, publisher)
+    return views.publisher_public(settings, publisher)
 
 
 @router.patch(
@@ -137,19 +125,18 @@ def get_publisher(
     responses=WRITE_ERRORS,
 )
 def update_publisher(
-    publisher_ref: str,
+    principal: Admin,
+    publisher: PublisherDep,
     publisher_in: schemas.PublisherUpdate,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Admin,
     if_match: IfMatch = None,
 ) -> schemas.PublisherPublic:
-    publisher = service.get_publisher(session, publisher_ref)
     publisher = lock_for_write(session, publisher, if_match)
     publisher = service.update_publisher(session, publisher, publisher_in)
     with_etag(response, publisher)
-    return publisher_public(settings, publisher)
+    return views.publisher_public(settings, publisher)
 
 
 @router.delete(
@@ -160,56 +147,13 @@ def update_publisher(
     responses=WRITE_ERRORS,
 )
 def delete_publisher(
-    publisher_ref: str, session: SessionDep, principal: Admin, if_match: IfMatch = None
+    principal: Admin, publisher: PublisherDep, session: SessionDep, if_match: IfMatch = None
 ) -> None:
-    publisher = service.get_publisher(session, publisher_ref)
     publisher = lock_for_write(session, publisher, if_match)
     service.delete_publisher(session, publisher)
 
 
 # --- apps --------------------------------------------------------------------------
-
-
-apps_public = public.apps_public
-app_public = public.app_public
-
-
-def app_filters(
-    publisher: Annotated[
-        str | None, Query(description="Publisher id, code, or `code@node-id` (`publisher_ref`)")
-    ] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    development_status: Annotated[str | None, Query(max_length=32)] = None,
-    license: Annotated[str | None, Query(max_length=500)] = None,
-    visibility: Visibility | None = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    platform: Annotated[str | None, Query(max_length=64)] = None,
-    spbe_class: Annotated[str | None, Query(max_length=16)] = None,
-    raa_code: Annotated[
-        str | None, Query(max_length=32, description="A code of the SPBE reference architecture")
-    ] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text to look for")] = None,
-    origin: Annotated[
-        str | None,
-        Query(
-            max_length=2048,
-            description="`local` (this node's own), `peers` (every mirror) or a peer's node id",
-        ),
-    ] = None,
-) -> service.AppFilters:
-    return service.AppFilters(
-        publisher=publisher,
-        category=category,
-        development_status=development_status,
-        license=license,
-        visibility=visibility,
-        tag=tag,
-        platform=platform,
-        spbe_class=spbe_class,
-        raa_code=raa_code,
-        q=q,
-        origin=origin,
-    )
 
 
 @router.get(
@@ -225,14 +169,14 @@ def list_apps(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    filters: Annotated[service.AppFilters, Depends(app_filters)],
+    filters: Annotated[schemas.AppFilters, Query()],
     limit: Limit,
     cursor: Cursor = None,
 ) -> schemas.AppsPublic:
     page = service.list_apps(session, principal, filters, limit=limit, cursor=cursor)
     set_next_link(request, response, page.next_cursor)
     return schemas.AppsPublic(
-        items=apps_public(session, settings, page.items), next_cursor=page.next_cursor
+        items=views.apps_public(session, settings, page.items), next_cursor=page.next_cursor
     )
 
 
@@ -258,7 +202,7 @@ def create_app(
         principal,
         idempotency_key,
         app_in,
-        lambda: app_public(session, settings, service.create_app(session, principal, app_in)),
+        lambda: views.app_public(session, settings, service.create_app(session, principal, app_in)),
         lambda body: f"/api/v1/apps/{body['id']}",
     )
 
@@ -275,15 +219,10 @@ def create_app(
     responses=READ_ERRORS,
 )
 def get_app(
-    app_id: uuid.UUID,
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: PrincipalDep,
+    app: AppDep, response: Response, session: SessionDep, settings: SettingsDep
 ) -> schemas.AppPublic:
-    app = service.get_app(session, principal, app_id)
     with_etag(response, app)
-    return app_public(session, settings, app)
+    return views.app_public(session, settings, app)
 
 
 @router.patch(
@@ -294,19 +233,18 @@ def get_app(
     responses=WRITE_ERRORS,
 )
 def update_app(
-    app_id: uuid.UUID,
+    principal: CatalogWriter,
+    app: AppDep,
     app_in: schemas.AppUpdate,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: CatalogWriter,
     if_match: IfMatch = None,
 ) -> schemas.AppPublic:
-    app = service.get_app(session, principal, app_id)
     app = lock_for_write(session, app, if_match)
     app = service.update_app(session, principal, app, app_in)
     with_etag(response, app)
-    return app_public(session, settings, app)
+    return views.app_public(session, settings, app)
 
 
 @router.delete(
@@ -317,21 +255,13 @@ def update_app(
     responses=WRITE_ERRORS,
 )
 def delete_app(
-    app_id: uuid.UUID, session: SessionDep, principal: CatalogWriter, if_match: IfMatch = None
+    principal: CatalogWriter, app: AppDep, session: SessionDep, if_match: IfMatch = None
 ) -> None:
-    app = service.get_app(session, principal, app_id)
     app = lock_for_write(session, app, if_match)
     service.delete_app(session, principal, app)
 
 
 # --- releases ----------------------------------------------------------------------
-
-
-def release_public(settings: Settings, release: Release) -> schemas.ReleasePublic:
-    path = f"apps/{release.app_id}/releases/{release.id}"
-    return schemas.ReleasePublic.model_validate(
-        {**release.model_dump(), **_tracked(settings, release, path)}
-    )
 
 
 @router.get(
@@ -342,20 +272,19 @@ def release_public(settings: Settings, release: Release) -> schemas.ReleasePubli
     responses=READ_ERRORS,
 )
 def list_releases(
-    app_id: uuid.UUID,
+    app: AppDep,
     request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
     limit: Limit,
     cursor: Cursor = None,
 ) -> schemas.ReleasesPublic:
-    app = service.get_app(session, principal, app_id)
     page = service.list_releases(session, app, limit=limit, cursor=cursor)
     set_next_link(request, response, page.next_cursor)
     return schemas.ReleasesPublic(
-        items=[release_public(settings, r) for r in page.items], next_cursor=page.next_cursor
+        items=[views.release_public(settings, r) for r in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -368,25 +297,24 @@ def list_releases(
     responses=WRITE_ERRORS,
 )
 def create_release(
-    app_id: uuid.UUID,
+    principal: CatalogWriter,
+    app: AppDep,
     release_in: schemas.ReleaseCreate,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    principal: CatalogWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    app = service.get_app(session, principal, app_id)
     return created(
         request,
         session,
         principal,
         idempotency_key,
         release_in,
-        lambda: release_public(
+        lambda: views.release_public(
             settings, service.create_release(session, principal, app, release_in)
         ),
-        lambda body: f"/api/v1/apps/{app_id}/releases/{body['id']}",
+        lambda body: f"/api/v1/apps/{app.id}/releases/{body['id']}",
     )
 
 
@@ -398,17 +326,10 @@ def create_release(
     responses=READ_ERRORS,
 )
 def get_release(
-    app_id: uuid.UUID,
-    release_id: uuid.UUID,
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: PrincipalDep,
+    release: ReleaseDep, response: Response, settings: SettingsDep
 ) -> schemas.ReleasePublic:
-    app = service.get_app(session, principal, app_id)
-    release = service.get_release(session, app, release_id)
     with_etag(response, release)
-    return release_public(settings, release)
+    return views.release_public(settings, release)
 
 
 @router.patch(
@@ -419,21 +340,19 @@ def get_release(
     responses=WRITE_ERRORS,
 )
 def update_release(
-    app_id: uuid.UUID,
-    release_id: uuid.UUID,
+    principal: CatalogWriter,
+    app: AppDep,
+    release: ReleaseDep,
     release_in: schemas.ReleaseUpdate,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: CatalogWriter,
     if_match: IfMatch = None,
 ) -> schemas.ReleasePublic:
-    app = service.get_app(session, principal, app_id)
-    release = service.get_release(session, app, release_id)
     release = lock_for_write(session, release, if_match)
     release = service.update_release(session, principal, app, release, release_in)
     with_etag(response, release)
-    return release_public(settings, release)
+    return views.release_public(settings, release)
 
 
 @router.delete(
@@ -444,14 +363,12 @@ def update_release(
     responses=WRITE_ERRORS,
 )
 def delete_release(
-    app_id: uuid.UUID,
-    release_id: uuid.UUID,
-    session: SessionDep,
     principal: CatalogWriter,
+    app: AppDep,
+    release: ReleaseDep,
+    session: SessionDep,
     if_match: IfMatch = None,
 ) -> None:
-    app = service.get_app(session, principal, app_id)
-    release = service.get_release(session, app, release_id)
     release = lock_for_write(session, release, if_match)
     service.delete_release(session, principal, app, release)
 
@@ -470,9 +387,9 @@ async def upload_artifact(
     release_id: uuid.UUID,
     name: Annotated[artifacts.UploadName, Query(description="The file's name in the release.")],
     request: Request,
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
-    principal: CatalogWriter,
+    principal: CatalogWriterOutside,
     sha256: Annotated[
         schemas.Sha256 | None,
         Query(description="The file's sha256 (hex), checked once the file has arrived."),
@@ -482,72 +399,75 @@ async def upload_artifact(
 ) -> JSONResponse:
     """Upload one file of a release and list it in the release's artifacts, with its
     size, sha256 and this node's download URL. A name already in the release is 409."""
-    app, release = await run_in_threadpool(
-        _release_to_upload_to,
-        session,
-        principal,
-        app_id,
-        release_id,
-        name,
-        idempotency_key,
-        if_match,
-    )
+    # The body may take minutes to arrive: what can refuse it is checked before, and
+    # the file listed after, each in a unit of work of its own, so that no transaction
+    # (on SQLite, no write lock) is held while it streams.
+    upload = Upload(engine, principal, app_id, release_id, name, idempotency_key, if_match)
+    await run_in_threadpool(upload.check)
     received = await artifacts.receive(request, settings, sha256=sha256)
-
-    def add() -> schemas.ReleasePublic:
-        locked = lock_for_write(session, release, if_match)
-        artifacts.store(settings, received)
-        return release_public(
-            settings, service.add_artifact(session, principal, app, locked, artifact)
-        )
-
     try:
-        artifact = schemas.Artifact(
-            name=name,
-            url=artifacts.download_url(settings, app.id, release.id, name),
-            sha256=received.sha256,
-            size=received.size,
-            media_type=received.media_type,
-        )
-        return await run_in_threadpool(
-            created,
-            request,
-            session,
-            principal,
-            idempotency_key,
-            artifact,
-            add,
-            lambda _: artifacts.download_path(app.id, release.id, name),
-        )
+        return await run_in_threadpool(upload.add, request, settings, received)
     finally:
         received.discard()
 
 
-def _release_to_upload_to(
-    session: Session,
-    principal: Principal,
-    app_id: uuid.UUID,
-    release_id: uuid.UUID,
-    name: str,
-    idempotency_key: str | None,
-    if_match: str | None,
-) -> tuple[App, Release]:
-    """Everything that refuses an upload and can be known before its body is read."""
-    app = service.get_app(session, principal, app_id)
-    release = service.get_release(session, app, release_id)
-    service.ensure_local(app)
-    service.ensure_owner(principal, app.publisher_id)
-    # A retry of an upload whose response was lost is answered by replaying that
-    # response, though the release has changed (it lists the file) since.
-    if idempotency_key is None or not idempotency.exists(
-        session, principal.client_id, idempotency_key
-    ):
-        check_if_match(if_match, release.change_seq)
-        service.ensure_artifact_name_free(release, name)
-    # The body may take minutes to arrive: end this read-only transaction now rather
-    # than hold the database (on SQLite, its write lock) while it streams.
-    session.commit()
-    return app, release
+@dataclass(frozen=True)
+class Upload:
+    """The two units of work of an upload, around the body's arrival."""
+
+    engine: Bind
+    principal: Principal
+    app_id: uuid.UUID
+    release_id: uuid.UUID
+    name: str
+    idempotency_key: str | None
+    if_match: str | None
+
+    def check(self) -> None:
+        """Everything that refuses an upload and can be known before its body is read."""
+        with session_scope(self.engine, write=False) as session:
+            app, release = self._load(session)
+            service.ensure_may_change(self.principal, app)
+            # A retry of an upload whose response was lost is answered by replaying
+            # that response, though the release has changed (it lists the file) since.
+            key = self.idempotency_key
+            if key is None or not idempotency.exists(session, self.principal.client_id, key):
+                check_if_match(self.if_match, release.change_seq)
+                service.ensure_artifact_name_free(release, self.name)
+
+    def add(
+        self, request: Request, settings: Settings, received: artifacts.Received
+    ) -> JSONResponse:
+        """List the received file in the release (and store it), once per key."""
+        with session_scope(self.engine) as session:
+            app, release = self._load(session)
+            artifact = schemas.Artifact(
+                name=self.name,
+                url=artifacts.download_url(settings, app.id, release.id, self.name),
+                sha256=received.sha256,
+                size=received.size,
+                media_type=received.media_type,
+            )
+
+            def add() -> schemas.ReleasePublic:
+                locked = lock_for_write(session, release, self.if_match)
+                artifacts.store(settings, received)
+                added = service.add_artifact(session, self.principal, app, locked, artifact)
+                return views.release_public(settings, added)
+
+            return created(
+                request,
+                session,
+                self.principal,
+                self.idempotency_key,
+                artifact,
+                add,
+                lambda _: artifacts.download_path(app.id, release.id, self.name),
+            )
+
+    def _load(self, session: Session) -> tuple[App, Release]:
+        app = service.get_app(session, self.principal, self.app_id)
+        return app, service.get_release(session, app, self.release_id)
 
 
 @router.get(
@@ -559,18 +479,14 @@ def _release_to_upload_to(
 )
 @router.head("/apps/{app_id}/releases/{release_id}/artifacts/{name}", include_in_schema=False)
 def download_artifact(
-    app_id: uuid.UUID,
-    release_id: uuid.UUID,
+    app: AppDep,
+    release: ReleaseDep,
     name: str,
-    session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     """A file of a release. One uploaded to this node is sent from its store (`Range`
     and `HEAD` work); any other artifact is a redirect (302) to its URL."""
-    app = service.get_app(session, principal, app_id)
-    release = service.get_release(session, app, release_id)
     artifact = artifacts.find(release.artifacts, name)
     if artifact is None:
         raise NotFound(f"release {release.version!r} has no file named {name!r}")
@@ -597,61 +513,6 @@ def download_artifact(
 # --- datasets ----------------------------------------------------------------------
 
 
-def datasets_public(
-    session: SessionDep, settings: Settings, datasets: Sequence[Dataset]
-) -> list[schemas.DatasetPublic]:
-    publishers = by_ids(session, Publisher, [d.publisher_id for d in datasets])
-    return [
-        schemas.DatasetPublic.model_validate(
-            {
-                **dataset.model_dump(),
-                "publisher": publishers[dataset.publisher_id].code,
-                "publisher_ref": service.publisher_ref(publishers[dataset.publisher_id]),
-                **_tracked(settings, dataset, f"datasets/{dataset.id}"),
-            }
-        )
-        for dataset in datasets
-    ]
-
-
-def dataset_public(
-    session: SessionDep, settings: Settings, dataset: Dataset
-) -> schemas.DatasetPublic:
-    return datasets_public(session, settings, [dataset])[0]
-
-
-def dataset_filters(
-    publisher: Annotated[
-        str | None, Query(description="Publisher id, code, or `code@node-id` (`publisher_ref`)")
-    ] = None,
-    theme: Annotated[
-        str | None, Query(max_length=8, description="EU data theme, e.g. HEAL")
-    ] = None,
-    keyword: Annotated[str | None, Query(max_length=100)] = None,
-    license: Annotated[str | None, Query(max_length=500)] = None,
-    visibility: Visibility | None = None,
-    format: Annotated[str | None, Query(max_length=64, description="Distribution format")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text to look for")] = None,
-    origin: Annotated[
-        str | None,
-        Query(
-            max_length=2048,
-            description="`local` (this node's own), `peers` (every mirror) or a peer's node id",
-        ),
-    ] = None,
-) -> service.DatasetFilters:
-    return service.DatasetFilters(
-        publisher=publisher,
-        theme=theme,
-        keyword=keyword,
-        license=license,
-        visibility=visibility,
-        format=format,
-        q=q,
-        origin=origin,
-    )
-
-
 @router.get(
     "/datasets",
     tags=["datasets"],
@@ -665,14 +526,14 @@ def list_datasets(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    filters: Annotated[service.DatasetFilters, Depends(dataset_filters)],
+    filters: Annotated[schemas.DatasetFilters, Query()],
     limit: Limit,
     cursor: Cursor = None,
 ) -> schemas.DatasetsPublic:
     page = service.list_datasets(session, principal, filters, limit=limit, cursor=cursor)
     set_next_link(request, response, page.next_cursor)
     return schemas.DatasetsPublic(
-        items=datasets_public(session, settings, page.items), next_cursor=page.next_cursor
+        items=views.datasets_public(session, settings, page.items), next_cursor=page.next_cursor
     )
 
 
@@ -698,7 +559,7 @@ def create_dataset(
         principal,
         idempotency_key,
         dataset_in,
-        lambda: dataset_public(
+        lambda: views.dataset_public(
             session, settings, service.create_dataset(session, principal, dataset_in)
         ),
         lambda body: f"/api/v1/datasets/{body['id']}",
@@ -713,23 +574,21 @@ def create_dataset(
     responses=READ_ERRORS,
 )
 def get_dataset(
-    dataset_id: uuid.UUID,
+    dataset: DatasetDep,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> schemas.DatasetPublic | Response:
     """A dataset. Its id is also its DCAT-AP IRI: asked for Turtle or JSON-LD in
     `Accept`, it answers 303 to the dataset's DCAT-AP document."""
-    dataset = service.get_dataset(session, principal, dataset_id)
     wanted = preferred_media(accept, ("application/json", *RDF_DOCUMENTS))
     if wanted in RDF_DOCUMENTS:
         return RedirectResponse(
-            f"/api/v1/datasets/{dataset_id}{RDF_DOCUMENTS[wanted]}", status_code=303
+            f"/api/v1/datasets/{dataset.id}{RDF_DOCUMENTS[wanted]}", status_code=303
         )
     with_etag(response, dataset)
-    return dataset_public(session, settings, dataset)
+    return views.dataset_public(session, settings, dataset)
 
 
 @router.patch(
@@ -740,19 +599,18 @@ def get_dataset(
     responses=WRITE_ERRORS,
 )
 def update_dataset(
-    dataset_id: uuid.UUID,
+    principal: CatalogWriter,
+    dataset: DatasetDep,
     dataset_in: schemas.DatasetUpdate,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: CatalogWriter,
     if_match: IfMatch = None,
 ) -> schemas.DatasetPublic:
-    dataset = service.get_dataset(session, principal, dataset_id)
     dataset = lock_for_write(session, dataset, if_match)
     dataset = service.update_dataset(session, principal, dataset, dataset_in)
     with_etag(response, dataset)
-    return dataset_public(session, settings, dataset)
+    return views.dataset_public(session, settings, dataset)
 
 
 @router.delete(
@@ -763,23 +621,13 @@ def update_dataset(
     responses=WRITE_ERRORS,
 )
 def delete_dataset(
-    dataset_id: uuid.UUID, session: SessionDep, principal: CatalogWriter, if_match: IfMatch = None
+    principal: CatalogWriter, dataset: DatasetDep, session: SessionDep, if_match: IfMatch = None
 ) -> None:
-    dataset = service.get_dataset(session, principal, dataset_id)
     dataset = lock_for_write(session, dataset, if_match)
     service.delete_dataset(session, principal, dataset)
 
 
 # --- distributions -----------------------------------------------------------------
-
-
-def distribution_public(
-    settings: Settings, distribution: Distribution
-) -> schemas.DistributionPublic:
-    path = f"datasets/{distribution.dataset_id}/distributions/{distribution.id}"
-    return schemas.DistributionPublic.model_validate(
-        {**distribution.model_dump(), **_tracked(settings, distribution, path)}
-    )
 
 
 @router.get(
@@ -790,20 +638,18 @@ def distribution_public(
     responses=READ_ERRORS,
 )
 def list_distributions(
-    dataset_id: uuid.UUID,
+    dataset: DatasetDep,
     request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
     limit: Limit,
     cursor: Cursor = None,
 ) -> schemas.DistributionsPublic:
-    dataset = service.get_dataset(session, principal, dataset_id)
     page = service.list_distributions(session, dataset, limit=limit, cursor=cursor)
     set_next_link(request, response, page.next_cursor)
     return schemas.DistributionsPublic(
-        items=[distribution_public(settings, d) for d in page.items],
+        items=[views.distribution_public(settings, d) for d in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -817,25 +663,24 @@ def list_distributions(
     responses=WRITE_ERRORS,
 )
 def create_distribution(
-    dataset_id: uuid.UUID,
+    principal: CatalogWriter,
+    dataset: DatasetDep,
     distribution_in: schemas.DistributionCreate,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    principal: CatalogWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    dataset = service.get_dataset(session, principal, dataset_id)
     return created(
         request,
         session,
         principal,
         idempotency_key,
         distribution_in,
-        lambda: distribution_public(
+        lambda: views.distribution_public(
             settings, service.create_distribution(session, principal, dataset, distribution_in)
         ),
-        lambda body: f"/api/v1/datasets/{dataset_id}/distributions/{body['id']}",
+        lambda body: f"/api/v1/datasets/{dataset.id}/distributions/{body['id']}",
     )
 
 
@@ -847,17 +692,10 @@ def create_distribution(
     responses=READ_ERRORS,
 )
 def get_distribution(
-    dataset_id: uuid.UUID,
-    distribution_id: uuid.UUID,
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: PrincipalDep,
+    distribution: DistributionDep, response: Response, settings: SettingsDep
 ) -> schemas.DistributionPublic:
-    dataset = service.get_dataset(session, principal, dataset_id)
-    distribution = service.get_distribution(session, dataset, distribution_id)
     with_etag(response, distribution)
-    return distribution_public(settings, distribution)
+    return views.distribution_public(settings, distribution)
 
 
 @router.patch(
@@ -868,23 +706,21 @@ def get_distribution(
     responses=WRITE_ERRORS,
 )
 def update_distribution(
-    dataset_id: uuid.UUID,
-    distribution_id: uuid.UUID,
+    principal: CatalogWriter,
+    dataset: DatasetDep,
+    distribution: DistributionDep,
     distribution_in: schemas.DistributionUpdate,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: CatalogWriter,
     if_match: IfMatch = None,
 ) -> schemas.DistributionPublic:
-    dataset = service.get_dataset(session, principal, dataset_id)
-    distribution = service.get_distribution(session, dataset, distribution_id)
     distribution = lock_for_write(session, distribution, if_match)
     distribution = service.update_distribution(
         session, principal, dataset, distribution, distribution_in
     )
     with_etag(response, distribution)
-    return distribution_public(settings, distribution)
+    return views.distribution_public(settings, distribution)
 
 
 @router.delete(
@@ -895,13 +731,11 @@ def update_distribution(
     responses=WRITE_ERRORS,
 )
 def delete_distribution(
-    dataset_id: uuid.UUID,
-    distribution_id: uuid.UUID,
-    session: SessionDep,
     principal: CatalogWriter,
+    dataset: DatasetDep,
+    distribution: DistributionDep,
+    session: SessionDep,
     if_match: IfMatch = None,
 ) -> None:
-    dataset = service.get_dataset(session, principal, dataset_id)
-    distribution = service.get_distribution(session, dataset, distribution_id)
     distribution = lock_for_write(session, distribution, if_match)
     service.delete_distribution(session, principal, dataset, distribution)

@@ -57,6 +57,68 @@ class Tracked(Output):
     etag: str = Field(description="Send as If-Match to update or delete this exact version.")
 
 
+class OwnedPublic(Tracked):
+    """What an app and a dataset both say of their owner."""
+
+    publisher: str = Field(description="The publisher's code on its own node.")
+    publisher_ref: str = Field(
+        description="The publisher's identity: its code for a publisher of this node, "
+        "`code@node-id` for a mirrored one (two nodes may use the same code). Accepted by "
+        "every `publisher` filter; the key of publisher facets."
+    )
+    publisher_id: uuid.UUID
+    slug: str
+
+
+# --- list filters ------------------------------------------------------------------
+# The query parameters of the app and dataset lists, read by FastAPI field by field.
+# Unlike request bodies they ignore unknown names, as every query string does.
+
+PublisherFilter = Annotated[
+    str | None, Field(description="Publisher id, code, or `code@node-id` (`publisher_ref`)")
+]
+LicenseFilter = Annotated[str | None, Field(max_length=500)]
+TextFilter = Annotated[str | None, Field(max_length=200, description="Text to look for")]
+OriginFilter = Annotated[
+    str | None,
+    Field(
+        max_length=2048,
+        description="`local` (this node's own), `peers` (every mirror) or a peer's node id",
+    ),
+]
+
+
+class AppFilters(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    publisher: PublisherFilter = None
+    category: Annotated[str | None, Field(max_length=64)] = None
+    development_status: Annotated[str | None, Field(max_length=32)] = None
+    license: LicenseFilter = None
+    visibility: Visibility | None = None
+    tag: Annotated[str | None, Field(max_length=64)] = None
+    platform: Annotated[str | None, Field(max_length=64)] = None
+    spbe_class: Annotated[str | None, Field(max_length=16)] = None
+    raa_code: Annotated[
+        str | None, Field(max_length=32, description="A code of the SPBE reference architecture")
+    ] = None
+    q: TextFilter = None
+    origin: OriginFilter = None
+
+
+class DatasetFilters(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    publisher: PublisherFilter = None
+    theme: Annotated[str | None, Field(max_length=8, description="EU data theme, e.g. HEAL")] = None
+    keyword: Annotated[str | None, Field(max_length=100)] = None
+    license: LicenseFilter = None
+    visibility: Visibility | None = None
+    format: Annotated[str | None, Field(max_length=64, description="Distribution format")] = None
+    q: TextFilter = None
+    origin: OriginFilter = None
+
+
 # --- publishers --------------------------------------------------------------------
 
 
@@ -179,15 +241,7 @@ class AppUpdate(AppFields):
     slug: Slug | None = None
 
 
-class AppPublic(Tracked):
-    publisher: str = Field(description="The publisher's code on its own node.")
-    publisher_ref: str = Field(
-        description="The publisher's identity: its code for a publisher of this node, "
-        "`code@node-id` for a mirrored one (two nodes may use the same code). Accepted by "
-        "every `publisher` filter; the key of publisher facets."
-    )
-    publisher_id: uuid.UUID
-    slug: str
+class AppPublic(OwnedPublic):
     name: str
     url: str | None
     landing_url: str | None
@@ -355,15 +409,7 @@ class DatasetUpdate(DatasetFields):
     slug: Slug | None = None
 
 
-class DatasetPublic(Tracked):
-    publisher: str = Field(description="The publisher's code on its own node.")
-    publisher_ref: str = Field(
-        description="The publisher's identity: its code for a publisher of this node, "
-        "`code@node-id` for a mirrored one (two nodes may use the same code). Accepted by "
-        "every `publisher` filter; the key of publisher facets."
-    )
-    publisher_id: uuid.UUID
-    slug: str
+class DatasetPublic(OwnedPublic):
     title: dict[str, str]
     description: dict[str, str]
     keywords: list[str]

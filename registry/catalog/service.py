@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -19,7 +18,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from registry.catalog import artifacts, schemas
-from registry.catalog.models import App, Dataset, Distribution, Publisher, Release, Visibility
+from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
 from registry.db import utcnow
 from registry.errors import Conflict, Forbidden, NotFound, field_error, invalid
 from registry.principal import Principal
@@ -166,22 +165,14 @@ def ensure_owner(principal: Principal, publisher_id: uuid.UUID) -> None:
         raise Forbidden("this item belongs to another publisher")
 
 
+def ensure_may_change(principal: Principal, item: App | Dataset) -> None:
+    """Before any write to an app or a dataset, or to its releases or distributions:
+    the item is this node's own (409 for a mirror) and the caller's publisher's (403)."""
+    ensure_local(item)
+    ensure_owner(principal, item.publisher_id)
+
+
 # --- apps --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppFilters:
-    publisher: str | None = None
-    category: str | None = None
-    development_status: str | None = None
-    license: str | None = None
-    visibility: Visibility | None = None
-    tag: str | None = None
-    platform: str | None = None
-    spbe_class: str | None = None
-    raa_code: str | None = None
-    q: str | None = None
-    origin: str | None = None
 
 
 # How ``q`` matches on the list endpoints: the search index's full-text match, which
@@ -200,7 +191,7 @@ def use_text_search(matching_ids: TextSearch) -> None:
 def list_apps(
     session: Session,
     principal: Principal | None,
-    filters: AppFilters,
+    filters: schemas.AppFilters,
     *,
     limit: int,
     cursor: str | None,
@@ -209,7 +200,7 @@ def list_apps(
 
 
 def apps_query(
-    session: Session, principal: Principal | None, filters: AppFilters
+    session: Session, principal: Principal | None, filters: schemas.AppFilters
 ) -> SelectOfScalar[App]:
     """The live apps ``principal`` may see that match ``filters``, unordered."""
     stmt: SelectOfScalar[App] = select(App).where(live(App), visible_clause(App, principal))
@@ -258,25 +249,12 @@ def create_app(session: Session, principal: Principal, app_in: schemas.AppCreate
 
 
 def update_app(session: Session, principal: Principal, app: App, app_in: schemas.AppUpdate) -> App:
-    ensure_local(app)
-    ensure_owner(principal, app.publisher_id)
-    changes = app_in.model_dump(exclude_unset=True, mode="json")
-    if changes.get("slug") not in (None, app.slug):
-        _ensure_slug_free(session, App, _publisher_of(session, app), changes["slug"])
-    apply_changes(app, changes)
-    session.flush()
-    return app
+    return _update_owned(session, principal, app, app_in)
 
 
 def delete_app(session: Session, principal: Principal, app: App) -> None:
-    ensure_local(app)
-    ensure_owner(principal, app.publisher_id)
-    now = utcnow()
-    app.deleted_at = now
-    # Children go with their parent, so the change feed tombstones them too.
-    for release in session.exec(select(Release).where(Release.app_id == app.id, live(Release))):
-        release.deleted_at = now
-    session.flush()
+    releases = select(Release).where(Release.app_id == app.id, live(Release))
+    _delete_owned(session, principal, app, releases)
 
 
 # --- releases ----------------------------------------------------------------------
@@ -297,8 +275,7 @@ def get_release(session: Session, app: App, release_id: uuid.UUID) -> Release:
 def create_release(
     session: Session, principal: Principal, app: App, release_in: schemas.ReleaseCreate
 ) -> Release:
-    ensure_local(app)
-    ensure_owner(principal, app.publisher_id)
+    ensure_may_change(principal, app)
     _ensure_version_free(session, app, release_in.version)
     data = release_in.model_dump(mode="json", exclude_none=True)
     data["released_at"] = release_in.released_at or utcnow()
@@ -315,8 +292,7 @@ def update_release(
     release: Release,
     release_in: schemas.ReleaseUpdate,
 ) -> Release:
-    ensure_local(app)
-    ensure_owner(principal, app.publisher_id)
+    ensure_may_change(principal, app)
     changes = release_in.model_dump(exclude_unset=True, mode="json")
     if changes.get("version") not in (None, release.version):
         _ensure_version_free(session, app, changes["version"])
@@ -330,8 +306,7 @@ def update_release(
 
 
 def delete_release(session: Session, principal: Principal, app: App, release: Release) -> None:
-    ensure_local(app)
-    ensure_owner(principal, app.publisher_id)
+    ensure_may_change(principal, app)
     release.deleted_at = utcnow()
     session.flush()
 
@@ -353,8 +328,7 @@ def add_artifact(
     artifact: schemas.Artifact,
 ) -> Release:
     """List an uploaded file in the release (locked with ``registry.http.lock_for_write``)."""
-    ensure_local(app)
-    ensure_owner(principal, app.publisher_id)
+    ensure_may_change(principal, app)
     ensure_artifact_name_free(release, artifact.name)
     release.artifacts = [*release.artifacts, artifact.model_dump(mode="json")]
     session.flush()
@@ -378,22 +352,10 @@ def _keep_uploads_intact(release: Release, new: list[dict[str, Any]]) -> None:
 # --- datasets ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DatasetFilters:
-    publisher: str | None = None
-    theme: str | None = None
-    keyword: str | None = None
-    license: str | None = None
-    visibility: Visibility | None = None
-    format: str | None = None
-    q: str | None = None
-    origin: str | None = None
-
-
 def list_datasets(
     session: Session,
     principal: Principal | None,
-    filters: DatasetFilters,
+    filters: schemas.DatasetFilters,
     *,
     limit: int,
     cursor: str | None,
@@ -403,7 +365,7 @@ def list_datasets(
 
 
 def datasets_query(
-    session: Session, principal: Principal | None, filters: DatasetFilters
+    session: Session, principal: Principal | None, filters: schemas.DatasetFilters
 ) -> SelectOfScalar[Dataset]:
     """The live datasets ``principal`` may see that match ``filters``, unordered."""
     stmt: SelectOfScalar[Dataset] = select(Dataset).where(
@@ -468,26 +430,14 @@ def create_dataset(
 def update_dataset(
     session: Session, principal: Principal, dataset: Dataset, dataset_in: schemas.DatasetUpdate
 ) -> Dataset:
-    ensure_local(dataset)
-    ensure_owner(principal, dataset.publisher_id)
-    changes = dataset_in.model_dump(exclude_unset=True, mode="json")
-    if changes.get("slug") not in (None, dataset.slug):
-        _ensure_slug_free(session, Dataset, _publisher_of(session, dataset), changes["slug"])
-    apply_changes(dataset, changes)
-    session.flush()
-    return dataset
+    return _update_owned(session, principal, dataset, dataset_in)
 
 
 def delete_dataset(session: Session, principal: Principal, dataset: Dataset) -> None:
-    ensure_local(dataset)
-    ensure_owner(principal, dataset.publisher_id)
-    now = utcnow()
-    dataset.deleted_at = now
-    for distribution in session.exec(
-        select(Distribution).where(Distribution.dataset_id == dataset.id, live(Distribution))
-    ):
-        distribution.deleted_at = now
-    session.flush()
+    distributions = select(Distribution).where(
+        Distribution.dataset_id == dataset.id, live(Distribution)
+    )
+    _delete_owned(session, principal, dataset, distributions)
 
 
 # --- distributions -----------------------------------------------------------------
@@ -520,8 +470,7 @@ def create_distribution(
     dataset: Dataset,
     distribution_in: schemas.DistributionCreate,
 ) -> Distribution:
-    ensure_local(dataset)
-    ensure_owner(principal, dataset.publisher_id)
+    ensure_may_change(principal, dataset)
     distribution = Distribution.model_validate(
         distribution_in.model_dump(mode="json"), update={"dataset_id": dataset.id}
     )
@@ -537,8 +486,7 @@ def update_distribution(
     distribution: Distribution,
     distribution_in: schemas.DistributionUpdate,
 ) -> Distribution:
-    ensure_local(dataset)
-    ensure_owner(principal, dataset.publisher_id)
+    ensure_may_change(principal, dataset)
     apply_changes(distribution, distribution_in.model_dump(exclude_unset=True, mode="json"))
     session.flush()
     return distribution
@@ -547,8 +495,7 @@ def update_distribution(
 def delete_distribution(
     session: Session, principal: Principal, dataset: Dataset, distribution: Distribution
 ) -> None:
-    ensure_local(dataset)
-    ensure_owner(principal, dataset.publisher_id)
+    ensure_may_change(principal, dataset)
     distribution.deleted_at = utcnow()
     session.flush()
 
@@ -578,6 +525,40 @@ def _where_origin(stmt: Any, model: type[App] | type[Dataset], origin: str | Non
     if origin == "peers":
         return stmt.where(column.is_not(None))
     return stmt.where(column == origin.rstrip("/"))
+
+
+Owned = TypeVar("Owned", App, Dataset)
+
+
+def _update_owned(
+    session: Session,
+    principal: Principal,
+    item: Owned,
+    item_in: schemas.AppUpdate | schemas.DatasetUpdate,
+) -> Owned:
+    ensure_may_change(principal, item)
+    changes = item_in.model_dump(exclude_unset=True, mode="json")
+    if changes.get("slug") not in (None, item.slug):
+        _ensure_slug_free(session, type(item), _publisher_of(session, item), changes["slug"])
+    apply_changes(item, changes)
+    session.flush()
+    return item
+
+
+def _delete_owned(
+    session: Session,
+    principal: Principal,
+    item: App | Dataset,
+    children: SelectOfScalar[Release] | SelectOfScalar[Distribution],
+) -> None:
+    """Delete an app or a dataset with its live ``children``: they go with their
+    parent, so the change feed tombstones them too."""
+    ensure_may_change(principal, item)
+    now = utcnow()
+    item.deleted_at = now
+    for child in session.exec(children):
+        child.deleted_at = now
+    session.flush()
 
 
 def _publisher_of(session: Session, item: App | Dataset) -> Publisher:

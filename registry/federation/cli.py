@@ -147,7 +147,7 @@ def partnership_list(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Every partnership of this node's publishers."""
-    from registry.sharing.router import partnerships_public
+    from registry.sharing.views import partnerships_public
 
     settings = settings_or_exit()
     engine = node_engine(settings)
@@ -262,7 +262,7 @@ def adoption_list(
 ) -> None:
     """Adoptions on this node and its peers. Your publishers' adoptions of apps no
     longer shared with them (the partnership ended) are listed too, marked so."""
-    from registry.sharing.router import adoptions_public
+    from registry.sharing.views import adoptions_public
 
     settings = settings_or_exit()
     app_id = uuid.UUID(app) if app else None

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from registry.catalog import public, schemas
+from registry.catalog import schemas, views
 from registry.catalog.fields import HttpUrl, PublisherCode
 from registry.catalog.models import Visibility
 from registry.db import Bind, session_scope
@@ -21,7 +21,7 @@ from registry.deps import EngineDep, SessionDep, SettingsDep
 from registry.errors import BadRequest, LumbungError, problem_responses
 from registry.formats import dcat, publiccode, service
 from registry.formats.fetch import fetch
-from registry.http import preferred_media
+from registry.http import etag_of, preferred_media, version_of
 from registry.oauth.deps import CatalogWriterOutside, PrincipalDep
 from registry.principal import Principal
 from registry.querying import decode_cursor, encode_cursor
@@ -121,7 +121,7 @@ async def import_publiccode(
                 strict=strict,
                 visibility=visibility,
             )
-            app = public.app_public(session, settings, result.app)
+            app = views.app_public(session, settings, result.app)
         return ImportReport(
             app=app,
             created=result.created,
@@ -162,7 +162,7 @@ def export_publiccode(
         publiccode.dump(document),
         media_type="application/yaml",
         headers={
-            "ETag": public.tracked(settings, app, f"apps/{app.id}")["etag"],
+            "ETag": etag_of(version_of(app)),
             "Content-Disposition": 'inline; filename="publiccode.yml"',
         },
     )
@@ -209,7 +209,7 @@ def get_dataset_dcat(
     return Response(
         _render(media, nodes),
         media_type=media,
-        headers={"ETag": public.tracked(settings, dataset, f"datasets/{dataset.id}")["etag"]},
+        headers={"ETag": etag_of(version_of(dataset))},
     )
 
 

@@ -391,7 +391,7 @@ def catalog_nodes(
         with session_scope(bind, write=False) as session:
             agents = _Agents(session, settings)
             stmt = catalog.datasets_query(
-                session, principal, catalog.DatasetFilters(publisher=page.publisher)
+                session, principal, schemas.DatasetFilters(publisher=page.publisher)
             )
             if page.modified_since is not None:
                 stmt = stmt.where(col(Dataset.updated_at) >= page.modified_since)

@@ -100,5 +100,8 @@ Admin = Annotated[Principal, Security(authorized_principal, scopes=["admin"])]
 CatalogWriterOutside = Annotated[
     Principal, Security(authorized_outside_transaction, scopes=["catalog:write"])
 ]
+SharingWriterOutside = Annotated[
+    Principal, Security(authorized_outside_transaction, scopes=["sharing:write"])
+]
 FederationReader = Annotated[Principal, Security(authorized_principal, scopes=["federation:read"])]
 FederationWriter = Annotated[Principal, Security(authorized_principal, scopes=["federation:write"])]

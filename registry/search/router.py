@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from registry.catalog.models import App, Dataset
-from registry.catalog.router import READ_ERRORS, Cursor, Limit
-from registry.deps import SessionDep, SettingsDep
+from registry.catalog.router import READ_ERRORS
+from registry.deps import Cursor, Limit, SessionDep, SettingsDep
 from registry.http import set_next_link
 from registry.oauth.deps import PrincipalDep
 from registry.search import service

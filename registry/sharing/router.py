@@ -3,51 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from sqlmodel import Session
 
-from registry.catalog.models import Publisher
-from registry.deps import SessionDep, SettingsDep
+from registry.catalog.dependencies import AppDep
+from registry.deps import Cursor, Limit, SessionDep, SettingsDep
 from registry.errors import problem_responses
-from registry.http import (
-    IdempotencyKey,
-    IfMatch,
-    created,
-    etag_of,
-    lock_for_write,
-    set_next_link,
-    version_of,
-    with_etag,
-)
-from registry.oauth.deps import PrincipalDep, SharingWriter
-from registry.querying import by_ids
-from registry.settings import Settings
-from registry.sharing import schemas, service
-from registry.sharing.models import Adoption, AdoptionStatus, Partnership, PartnershipStatus
+from registry.http import IdempotencyKey, IfMatch, created, lock_for_write, set_next_link, with_etag
+from registry.oauth.deps import PrincipalDep, SharingWriter, SharingWriterOutside
+from registry.sharing import schemas, service, views
+from registry.sharing.models import AdoptionStatus, PartnershipStatus
 
 READ_ERRORS = problem_responses(401, 403, 404, 422)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 502)
 
 router = APIRouter()
-
-Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")]
-
-
-def partnerships_public(
-    session: Session, items: Sequence[Partnership]
-) -> list[schemas.PartnershipPublic]:
-    publishers = by_ids(session, Publisher, [p.publisher_id for p in items])
-    return [
-        schemas.PartnershipPublic.model_validate(
-            {**p.model_dump(), "publisher": publishers[p.publisher_id].code}
-        )
-        for p in items
-    ]
 
 
 @router.get(
@@ -62,15 +34,15 @@ def list_partnerships(
     response: Response,
     session: SessionDep,
     principal: SharingWriter,
+    limit: Limit,
     status_: Annotated[PartnershipStatus | None, Query(alias="status")] = None,
-    limit: Limit = 50,
     cursor: Cursor = None,
 ) -> schemas.PartnershipsPublic:
     """Partnerships of the caller's publisher (all of them for the admin)."""
     page = service.list_partnerships(session, principal, status=status_, limit=limit, cursor=cursor)
     set_next_link(request, response, page.next_cursor)
     return schemas.PartnershipsPublic(
-        items=partnerships_public(session, page.items), next_cursor=page.next_cursor
+        items=views.partnerships_public(session, page.items), next_cursor=page.next_cursor
     )
 
 
@@ -86,19 +58,19 @@ def request_partnership(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    principal: SharingWriter,
+    principal: SharingWriterOutside,
     request_in: schemas.PartnershipRequest,
 ) -> schemas.PartnershipPublic:
     """Ask a publisher on a peer node for a partnership; the request is signed with
     this node's key and delivered at once."""
-    # The partner's node is asked with no transaction open here (checking the
-    # caller's token began one): the service records and sends in units of its own.
-    session.commit()
+    # The partner's node is asked with no transaction open: the caller's token was
+    # checked in a unit of work of its own, the service records and sends in units
+    # of its own, and the request's session is first used once the partner answered.
     partnership_id = service.request_partnership(
         request.app.state.engine, settings, request.app.state.keys, principal, request_in
     )
     partnership = service.get_partnership(session, principal, partnership_id)
-    return partnerships_public(session, [partnership])[0]
+    return views.partnership_public(session, partnership)
 
 
 @router.get(
@@ -111,9 +83,9 @@ def request_partnership(
 def get_partnership(
     partnership_id: uuid.UUID, session: SessionDep, principal: SharingWriter
 ) -> schemas.PartnershipPublic:
-    return partnerships_public(
-        session, [service.get_partnership(session, principal, partnership_id)]
-    )[0]
+    return views.partnership_public(
+        session, service.get_partnership(session, principal, partnership_id)
+    )
 
 
 @router.post(
@@ -136,27 +108,10 @@ def decide_partnership(
     a signed notice."""
     partnership = service.get_partnership(session, principal, partnership_id)
     service.decide(session, principal, partnership, action)
-    return partnerships_public(session, [partnership])[0]
+    return views.partnership_public(session, partnership)
 
 
 # --- adoptions -----------------------------------------------------------------------
-
-
-def adoptions_public(settings: Settings, items: Sequence[Adoption]) -> list[schemas.AdoptionPublic]:
-    return [adoption_public(settings, a) for a in items]
-
-
-def adoption_public(settings: Settings, adoption: Adoption) -> schemas.AdoptionPublic:
-    origin = adoption.origin or settings.issuer
-    return schemas.AdoptionPublic.model_validate(
-        {
-            **adoption.model_dump(),
-            "global_id": f"{origin}/api/v1/adoptions/{adoption.id}",
-            "origin": origin,
-            "adopter_node": adoption.adopter_node or settings.issuer,
-            "etag": etag_of(version_of(adoption)),
-        }
-    )
 
 
 @router.get(
@@ -172,6 +127,7 @@ def list_adoptions(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    limit: Limit,
     app_id: uuid.UUID | None = None,
     publisher: Annotated[
         str | None,
@@ -182,7 +138,6 @@ def list_adoptions(
         ),
     ] = None,
     status_: Annotated[AdoptionStatus | None, Query(alias="status")] = None,
-    limit: Limit = 50,
     cursor: Cursor = None,
 ) -> schemas.AdoptionsPublic:
     """Who uses which app, on this node and (through the feed) on its peers."""
@@ -197,7 +152,7 @@ def list_adoptions(
     )
     set_next_link(request, response, page.next_cursor)
     return schemas.AdoptionsPublic(
-        items=adoptions_public(settings, page.items), next_cursor=page.next_cursor
+        items=views.adoptions_public(settings, page.items), next_cursor=page.next_cursor
     )
 
 
@@ -209,25 +164,22 @@ def list_adoptions(
     responses=READ_ERRORS,
 )
 def list_app_adoptions(
-    app_id: uuid.UUID,
+    app: AppDep,
     request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    limit: Limit = 50,
+    limit: Limit,
     cursor: Cursor = None,
 ) -> schemas.AdoptionsPublic:
     """The app's "used by" list, shown to whoever may see the app: anyone for a public
     app, the owner and its partners for a partners one. To others the app does not
     exist, so neither does its list (404)."""
-    from registry.catalog import service as catalog
-
-    catalog.get_app(session, principal, app_id)
-    page = service.list_adoptions(session, principal, app_id=app_id, limit=limit, cursor=cursor)
+    page = service.list_adoptions(session, principal, app_id=app.id, limit=limit, cursor=cursor)
     set_next_link(request, response, page.next_cursor)
     return schemas.AdoptionsPublic(
-        items=adoptions_public(settings, page.items), next_cursor=page.next_cursor
+        items=views.adoptions_public(settings, page.items), next_cursor=page.next_cursor
     )
 
 
@@ -255,7 +207,9 @@ def create_adoption(
         principal,
         idempotency_key,
         adoption_in,
-        lambda: adoption_public(settings, service.create_adoption(session, principal, adoption_in)),
+        lambda: views.adoption_public(
+            settings, service.create_adoption(session, principal, adoption_in)
+        ),
         lambda body: f"/api/v1/adoptions/{body['id']}",
     )
 
@@ -276,7 +230,7 @@ def get_adoption(
 ) -> schemas.AdoptionPublic:
     adoption = service.get_adoption(session, principal, adoption_id)
     with_etag(response, adoption)
-    return adoption_public(settings, adoption)
+    return views.adoption_public(settings, adoption)
 
 
 @router.patch(
@@ -299,7 +253,7 @@ def update_adoption(
     adoption = lock_for_write(session, adoption, if_match)
     adoption = service.update_adoption(session, principal, adoption, adoption_in)
     with_etag(response, adoption)
-    return adoption_public(settings, adoption)
+    return views.adoption_public(settings, adoption)
 
 
 @router.delete(

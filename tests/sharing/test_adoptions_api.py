@@ -28,3 +28,31 @@ async def test_adopters_are_listed_to_whoever_sees_the_app(
     own = await token_for(owner, "catalog:write")
     shown = await client.get(f"/api/v1/apps/{partners.id}/adoptions", headers=own)
     assert [a["adopter_code"] for a in shown.json()["items"]] == ["kota-pariaman"]
+
+
+async def test_adoption_lists_take_the_nodes_page_size(
+    app, client, session, make_publisher, make_app
+):
+    owner = make_publisher("kab-banyuwangi", kind="regency")
+    used = make_app(owner, "smart-kampung", visibility="public")
+    for code in ("kota-pariaman", "kota-solok", "kab-agam"):
+        service.create_adoption(
+            session,
+            ADMIN,
+            schemas.AdoptionCreate(app_id=used.id, publisher=make_publisher(code).code),
+        )
+    session.commit()
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"default_page_size": 2, "max_page_size": 2})
+    try:
+        first = await client.get("/api/v1/adoptions")
+        assert first.status_code == 200, first.text
+        assert len(first.json()["items"]) == 2
+        rest = await client.get(f"/api/v1/adoptions?cursor={first.json()['next_cursor']}")
+        assert len(rest.json()["items"]) == 1
+        # A limit over the node's maximum is cut to it, as on every catalog list.
+        capped = await client.get(f"/api/v1/apps/{used.id}/adoptions?limit=3")
+        assert capped.status_code == 200, capped.text
+        assert len(capped.json()["items"]) == 2
+    finally:
+        app.state.settings = settings
