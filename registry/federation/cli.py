@@ -299,8 +299,9 @@ def sync(
 ) -> None:
     """Pull the change feed of every peer (or one) into this node's mirrors, and send
     the notices waiting in the outbox."""
-    from registry.federation.sync import LeaseBusy, sync_peer
-    from registry.federation.sync import Progress as SyncProgress
+    from registry.federation.errors import LeaseBusy
+    from registry.federation.pull import Progress as SyncProgress
+    from registry.federation.sync import sync_peer
 
     settings = settings_or_exit()
     engine = node_engine(settings)

@@ -29,32 +29,18 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from registry.catalog.models import (
-    App,
-    Dataset,
-    Distribution,
-    Publisher,
-    Release,
-)
+from registry.catalog.models import App, Dataset, Publisher
 from registry.db import ChangeCounter
 from registry.errors import invalid
+from registry.federation.models import KINDS
 from registry.principal import Principal
 from registry.settings import Settings
-from registry.sharing.models import EVERYONE, Adoption, Exposure
+from registry.sharing.models import EVERYONE, Exposure
 from registry.sharing.visibility import ANONYMOUS, Viewer, viewer
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
 
-# Parents before children when they share a page.
-KINDS: dict[str, Any] = {
-    "publisher": Publisher,
-    "app": App,
-    "dataset": Dataset,
-    "release": Release,
-    "distribution": Distribution,
-    "adoption": Adoption,
-}
 RANK = {kind: n for n, kind in enumerate(KINDS)}
 _SKIP = {"id", "change_seq", "origin", "audience", "deleted_at"}
 # Read first, in this order, before the entity's fields (see ``_columns``).

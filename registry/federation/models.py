@@ -10,7 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
 from registry.db import JSONDoc, timestamp_field, utcnow, uuid7
+from registry.sharing.models import Adoption
 
 
 class Peer(SQLModel, table=True):
@@ -81,3 +83,16 @@ class SeenAssertion(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = timestamp_field(index=True)
+
+
+# The entities a feed carries, by kind, parents before children: a page lists them in
+# this order when they share a change, and a mirror applies them in it.
+KINDS: dict[str, Any] = {
+    "publisher": Publisher,
+    "app": App,
+    "dataset": Dataset,
+    "release": Release,
+    "distribution": Distribution,
+    "adoption": Adoption,
+}
+MIRROR_MODELS = tuple(KINDS.values())

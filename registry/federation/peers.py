@@ -14,7 +14,7 @@ from registry.catalog.fields import HttpUrl
 from registry.catalog.models import Publisher
 from registry.db import utcnow
 from registry.errors import Conflict, NotFound, invalid
-from registry.federation.models import Peer
+from registry.federation.models import MIRROR_MODELS, Peer
 from registry.federation.signing import fetch_jwks, public_keys, thumbprints
 from registry.federation.transport import PeerError, new_client, request_json
 from registry.netguard import check_url
@@ -168,7 +168,6 @@ def get_peer(session: Session, node_id: str) -> Peer:
 
 def remove_peer(session: Session, peer: Peer) -> int:
     """Forget a peer and withdraw its mirrors; return how many mirrored items went."""
-    from registry.federation.sync import MIRROR_MODELS
     from registry.sharing.models import Partnership, PartnershipStatus
 
     active = session.exec(

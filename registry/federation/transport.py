@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import ssl
 import time
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 
@@ -21,6 +22,12 @@ DEADLINE_SECONDS = 60.0
 # Metadata and JWKS documents are small; a feed page of 1000 entries well under this.
 SMALL_CAP = 256 * 1024
 PAGE_CAP = 32 * 1024 * 1024
+# A request that failed in a way that may pass is tried this often in all, waiting
+# BACKOFF_SECONDS before the second try and twice as long before each next one.
+RETRIES = 3
+BACKOFF_SECONDS = 1.0
+
+T = TypeVar("T")
 
 
 class PeerError(Exception):
@@ -38,6 +45,20 @@ def _tls() -> ssl.SSLContext:
     # Loading the system's CA certificates takes tens of milliseconds; every client
     # of this process shares one context instead of building its own.
     return httpx2.create_ssl_context()
+
+
+def retried(call: Callable[[], T]) -> T:
+    """``call()``, tried again after a pause while it fails with a ``PeerError`` that
+    may pass (``retry``); the last error is raised."""
+    attempt = 1
+    while True:
+        try:
+            return call()
+        except PeerError as exc:
+            if not exc.retry or attempt == RETRIES:
+                raise
+        time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+        attempt += 1
 
 
 def new_client() -> httpx2.Client:

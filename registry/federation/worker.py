@@ -10,7 +10,8 @@ import logging
 from registry.background import PeriodicWorker
 from registry.db import Bind, session_scope
 from registry.federation import outbox
-from registry.federation.sync import lease_holder, sync_all
+from registry.federation.lease import lease_holder
+from registry.federation.sync import sync_all
 from registry.oauth.keys import KeyStore
 from registry.settings import Settings
 from registry.sharing import service as sharing

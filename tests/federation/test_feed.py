@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from registry.catalog import schemas, service
 from registry.db import ChangeCounter
-from registry.federation.sync import parse_page
+from registry.federation.pull import parse_page
 from registry.sharing.models import Direction, Partnership, PartnershipStatus
 from tests.catalog.test_api import FULL_APP
 from tests.conftest import ADMIN

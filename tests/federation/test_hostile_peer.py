@@ -16,8 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from registry.federation import sync as sync_module
-from registry.federation import transport
+from registry.federation import pull, transport
 from registry.federation.models import Peer
 from registry.federation.sync import sync_peer
 from registry.oauth.keys import KeyStore
@@ -109,8 +108,8 @@ def hostile(fake_peer, connection, settings, tmp_path, monkeypatch):
     monkeypatch.setattr(transport, "TIMEOUT", httpx2.Timeout(1.0))
     monkeypatch.setattr(transport, "DEADLINE_SECONDS", 2.0)
     monkeypatch.setattr(transport, "PAGE_CAP", 64 * 1024)
-    monkeypatch.setattr(sync_module, "PAGE_CAP", 64 * 1024)
-    monkeypatch.setattr(sync_module, "BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(pull, "PAGE_CAP", 64 * 1024)
+    monkeypatch.setattr(transport, "BACKOFF_SECONDS", 0.01)
     with Session(connection, join_transaction_mode="create_savepoint") as session:
         session.add(
             Peer(

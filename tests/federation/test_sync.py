@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from registry.federation import sync as sync_module
+from registry.federation import tokens, transport
 from registry.federation.models import Peer
 from registry.federation.sync import sync_peer
 from registry.oauth.keys import KeyStore
@@ -97,8 +97,8 @@ class ScriptedPeer:
 
 @pytest.fixture
 def peer(connection, settings, tmp_path, monkeypatch) -> Iterator[tuple[ScriptedPeer, Any]]:
-    monkeypatch.setattr(sync_module, "BACKOFF_SECONDS", 0.01)
-    monkeypatch.setattr(sync_module, "_TOKENS", {})
+    monkeypatch.setattr(transport, "BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(tokens, "_TOKENS", {})
     with ScriptedPeer() as scripted:
         with Session(connection, join_transaction_mode="create_savepoint") as session:
             session.add(
