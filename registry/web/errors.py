@@ -6,6 +6,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from registry.errors import Problem
+from registry.web.headers import weighted
 from registry.web.render import render
 
 # Paths that belong to programs: their errors stay problem+json whatever the Accept
@@ -35,17 +36,7 @@ def wants_html(request: Request) -> bool:
     if path.startswith(API_PREFIXES):
         return False
     html_q, json_q = 0.0, 0.0
-    for part in request.headers.get("accept", "").split(","):
-        media, _, params = part.strip().partition(";")
-        media = media.strip().lower()
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
+    for media, q in weighted(request.headers.get("accept")):
         if media in ("text/html", "application/xhtml+xml"):
             html_q = max(html_q, q)
         elif media in ("application/json", "application/problem+json"):

@@ -25,6 +25,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from registry.web.headers import weighted
+
 # Bahasa Indonesia first: it is the language of the people the registry serves, and
 # the fallback when a browser asks for neither.
 LANGUAGES: tuple[str, ...] = ("id", "en")
@@ -41,20 +43,11 @@ def negotiate(accept_language: str | None, cookie: str | None = None) -> str:
     if cookie in LANGUAGES:
         return cookie
     best, best_q = DEFAULT_LANGUAGE, 0.0
-    for position, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().split("-")[0].lower()
+    for position, (tag, q) in enumerate(weighted(accept_language)):
+        primary = tag.split("-")[0]
         primary = _ALIASES.get(primary, primary)
         if primary not in LANGUAGES:
             continue
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
         # Equal weights keep the browser's order (earlier wins).
         q -= position * 1e-6
         if q > best_q:

@@ -4,24 +4,28 @@ Routes are thin, as the API's are: read the query, ask :mod:`registry.web.servic
 (which reads through the catalog's services and visibility rule), render a template.
 
 Pages of the anonymous view are kept once rendered (:data:`service.page_cache`) and
-served again while the catalog's version is the same. Checking that version is two
-small reads, done on the event loop over a connection kept for it, so a page that has
-not changed costs no thread hop and no new database connection; a page that has to be
-built is built in the thread pool in a read-only unit of work of its own.
+served again while the catalog's version is the same. Checking that version is one
+small read, done on the event loop over a connection kept for it, so a page that has
+not changed costs no thread hop and no new database connection. A page that has to be
+built is built once however many readers ask for it meanwhile, in the thread pool, in
+a read-only unit of work of its own over connections kept for pages.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from registry.db import session_scope
+from registry.db import Bind, create_db_engine, session_scope
 from registry.errors import NotFound
 from registry.principal import Principal
 from registry.search.service import SearchQuery
@@ -31,6 +35,9 @@ from registry.web.render import STATIC_FILES, language_of, render, static_file
 router = APIRouter(include_in_schema=False)
 
 RESULTS_PER_PAGE = 20
+# Connections kept open for building pages (more are opened, and closed after use,
+# when more pages are built at once).
+READ_CONNECTIONS = 4
 
 
 async def page_principal(request: Request) -> Principal | None:
@@ -57,36 +64,113 @@ def page_version(request: Request) -> Hashable:
     return reader.read()
 
 
-def _build(request: Request, build: Build) -> Response:
-    with session_scope(request.app.state.engine, write=False) as session:
+def page_bind(request: Request) -> Bind:
+    """Where pages are built from. The node opens a file SQLite database anew for each
+    unit of work (its engine keeps no connection), and for a page that costs more than
+    the page itself: the schema is read again and the page cache starts cold. So pages
+    are built over a few read connections kept for them. Any other bind (PostgreSQL's
+    pool, a test's connection) is used as it is."""
+    bind: Bind = request.app.state.engine
+    if not (
+        isinstance(bind, sa.Engine)
+        and isinstance(bind.pool, NullPool)
+        and bind.url.get_backend_name() == "sqlite"
+        and bind.url.database not in (None, "", ":memory:")
+    ):
+        return bind
+    kept: sa.Engine | None = getattr(request.app.state, "web_engine", None)
+    if kept is None:
+        settings = request.app.state.settings.model_copy(
+            update={"database_url": bind.url.render_as_string(hide_password=False)}
+        )
+        kept = request.app.state.web_engine = create_db_engine(
+            settings, poolclass=QueuePool, pool_size=READ_CONNECTIONS, max_overflow=64
+        )
+    return kept
+
+
+def _build(bind: Bind, build: Build) -> Response:
+    with session_scope(bind, write=False) as session:
         return build(session)
+
+
+Kept = tuple[bytes, int, dict[str, str]]
+# Pages being built, by address, language and catalog version.
+_building: dict[Hashable, asyncio.Task[Kept]] = {}
+
+
+async def _build_once(request: Request, build: Build, key: Hashable, version: Hashable) -> Kept:
+    """Build a page of the anonymous view and keep it. Readers who ask for a page while
+    it is being built wait for that build rather than start their own: after a change,
+    a crowd of readers of the home page costs one build, not one each."""
+    flight = (key, version)
+    task = _building.get(flight)
+    if task is None:
+        bind = page_bind(request)
+
+        async def run() -> Kept:
+            try:
+                response = await run_in_threadpool(_build, bind, build)
+                headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+                kept = (bytes(response.body), response.status_code, headers)
+                service.page_cache.store(key, version, kept)
+                return kept
+            finally:
+                del _building[flight]
+
+        task = _building[flight] = asyncio.create_task(run())
+        # Retrieved even when every reader went away before the build ended.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    # Shielded: a reader who leaves does not cancel the build the others wait for.
+    return await asyncio.shield(task)
 
 
 async def page(request: Request, principal: Principal | None, build: Build) -> Response:
     """The page ``build`` makes, kept for the anonymous view until the catalog changes:
     by address and language, the only other things a page depends on."""
     if principal is not None:
-        return await run_in_threadpool(_build, request, build)
+        return await run_in_threadpool(_build, page_bind(request), build)
     key = (request.url.path, request.url.query, language_of(request))
     version = page_version(request)
     kept = service.page_cache.lookup(key, version)
     if kept is None:
-        response = await run_in_threadpool(_build, request, build)
-        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
-        kept = (bytes(response.body), response.status_code, headers)
-        service.page_cache.store(key, version, kept)
+        kept = await _build_once(request, build, key, version)
     body, status, headers = kept
     return Response(body, status_code=status, headers=headers)
 
 
-@router.api_route("/", methods=["GET", "HEAD"], name="home")
-async def home(request: Request, principal: PagePrincipal) -> Response:
+async def view(
+    request: Request,
+    principal: Principal | None,
+    template: str,
+    read: Callable[[Session], Any],
+    **context: Any,
+) -> Response:
+    """The page of ``template`` showing what ``read`` returns (as ``page``)."""
+
     def build(session: Session) -> Response:
-        data = service.home(session, principal)
-        peers = service.peers_by_node(session)
-        return render(request, "home.html", home=data, params={}, peers=peers)
+        return render(request, template, page=read(session), params={}, **context)
 
     return await page(request, principal, build)
+
+
+@router.api_route("/", methods=["GET", "HEAD"], name="home")
+async def home(request: Request, principal: PagePrincipal) -> Response:
+    return await view(request, principal, "home.html", lambda s: service.home(s, principal))
+
+
+# The search filters a page's address may carry, in the order active filters are listed.
+FILTERS = (
+    "kind",
+    "publisher",
+    "category",
+    "theme",
+    "format",
+    "license",
+    "development_status",
+    "spbe_class",
+    "origin",
+)
 
 
 async def _search_query(
@@ -95,6 +179,10 @@ async def _search_query(
     publisher: Annotated[str | None, Query(max_length=64)] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     theme: Annotated[str | None, Query(max_length=8)] = None,
+    format: Annotated[str | None, Query(max_length=64)] = None,
+    license: Annotated[str | None, Query(max_length=255)] = None,
+    development_status: Annotated[str | None, Query(max_length=32)] = None,
+    spbe_class: Annotated[str | None, Query(max_length=16)] = None,
     origin: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> SearchQuery:
     # A page's query comes from links and a form people may edit by hand: an unknown
@@ -105,6 +193,10 @@ async def _search_query(
         publisher=publisher or None,
         category=category or None,
         theme=theme or None,
+        format=format or None,
+        license=license or None,
+        development_status=development_status or None,
+        spbe_class=spbe_class or None,
         origin=origin or None,
     )
 
@@ -116,66 +208,53 @@ async def search(
     query: Annotated[SearchQuery, Depends(_search_query)],
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    params: dict[str, Any] = {"q": query.q} | {key: getattr(query, key) for key in FILTERS}
+
     def build(session: Session) -> Response:
         found = service.results(session, principal, query, limit=RESULTS_PER_PAGE, cursor=cursor)
-        params: dict[str, Any] = {
-            "q": query.q,
-            "kind": query.kind,
-            "publisher": query.publisher,
-            "category": query.category,
-            "theme": query.theme,
-            "origin": query.origin,
-        }
         return render(
             request,
             "search.html",
             results=found,
             query=query,
             params=params,
-            active=[k for k in ("kind", "publisher", "category", "theme", "origin") if params[k]],
+            active=[key for key in FILTERS if params[key]],
             cursor=cursor,
-            peers=service.peers_by_node(session),
         )
 
     return await page(request, principal, build)
 
 
-@router.api_route("/apps/{app_id}", methods=["GET", "HEAD"], name="app")
-async def app_page(app_id: str, request: Request, principal: PagePrincipal) -> Response:
-    def build(session: Session) -> Response:
-        data = service.app_page(session, principal, service.ensure_uuid(app_id, "app"))
-        return render(request, "app.html", page=data, app=data.app, params={})
+# Ids are UUIDs in the route itself: any other text is no page, so it is the 404 page
+# like every unknown address, never a 422 about the id.
+@router.api_route("/apps/{app_id:uuid}", methods=["GET", "HEAD"], name="app")
+async def app_page(app_id: uuid.UUID, request: Request, principal: PagePrincipal) -> Response:
+    return await view(
+        request, principal, "app.html", lambda s: service.app_page(s, principal, app_id)
+    )
 
-    return await page(request, principal, build)
 
-
-@router.api_route("/datasets/{dataset_id}", methods=["GET", "HEAD"], name="dataset")
-async def dataset_page(dataset_id: str, request: Request, principal: PagePrincipal) -> Response:
-    def build(session: Session) -> Response:
-        data = service.dataset_page(session, principal, service.ensure_uuid(dataset_id, "dataset"))
-        return render(request, "dataset.html", page=data, dataset=data.dataset, params={})
-
-    return await page(request, principal, build)
+@router.api_route("/datasets/{dataset_id:uuid}", methods=["GET", "HEAD"], name="dataset")
+async def dataset_page(
+    dataset_id: uuid.UUID, request: Request, principal: PagePrincipal
+) -> Response:
+    return await view(
+        request, principal, "dataset.html", lambda s: service.dataset_page(s, principal, dataset_id)
+    )
 
 
 @router.api_route("/publishers/{ref}", methods=["GET", "HEAD"], name="publisher")
 async def publisher_page(ref: str, request: Request, principal: PagePrincipal) -> Response:
-    def build(session: Session) -> Response:
-        data = service.publisher_page(session, principal, ref)
-        return render(request, "publisher.html", page=data, publisher=data.publisher, params={})
-
-    return await page(request, principal, build)
+    return await view(
+        request, principal, "publisher.html", lambda s: service.publisher_page(s, principal, ref)
+    )
 
 
 @router.api_route("/node", methods=["GET", "HEAD"], name="node")
 async def node_page(request: Request, principal: PagePrincipal) -> Response:
     from registry import __version__
 
-    def build(session: Session) -> Response:
-        data = service.node_page(session)
-        return render(request, "node.html", page=data, version=__version__, params={})
-
-    return await page(request, principal, build)
+    return await view(request, principal, "node.html", service.node_page, version=__version__)
 
 
 @router.get("/lang/{language}", name="language")

@@ -18,7 +18,6 @@ from sqlmodel import Session, col, select
 from registry.catalog import service as catalog
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
 from registry.db import ChangeCounter
-from registry.errors import NotFound
 from registry.federation.models import Peer
 from registry.principal import Principal
 from registry.querying import by_ids, live
@@ -178,7 +177,10 @@ class Home:
     newest_datasets: list[tuple[Dataset, Publisher]]
     most_adopted: list[tuple[App, Publisher, int]]
     facets: dict[str, dict[str, int]]
+    # False when the search service estimated the counts from a sample of the catalog.
+    exact: bool
     publishers: dict[str, Publisher]
+    peers: dict[str, Peer]
 
 
 # How many of the newest rows ``newest`` reads at a time, and how many batches before
@@ -218,7 +220,7 @@ def home(session: Session, principal: Principal | None) -> Home:
     apps = newest(session, principal, App, HOME_ITEMS)
     datasets = newest(session, principal, Dataset, HOME_ITEMS)
     adopted = most_adopted(session, principal, HOME_ITEMS)
-    facets = facet_cache.get(
+    facets, exact = facet_cache.get(
         session,
         principal,
         ("home",),
@@ -233,35 +235,64 @@ def home(session: Session, principal: Principal | None) -> Home:
         newest_datasets=[(d, publishers[d.publisher_id]) for d in datasets],
         most_adopted=[(app, publishers[app.publisher_id], n) for app, n in adopted],
         facets=facets,
+        exact=exact,
         publishers=codes,
+        peers=peers_by_node(session),
     )
 
 
 def most_adopted(
     session: Session, principal: Principal | None, limit: int
 ) -> list[tuple[App, int]]:
-    """Apps the reader may see, by how many publishers use them (retired uses left out)."""
-    counts = (
-        sa.select(col(Adoption.app_id).label("app_id"), sa.func.count().label("n"))
+    """Apps the reader may see, by how many publishers use them (retired uses left out),
+    newest first among equals.
+
+    The counts are read most first, a batch at a time, and their apps checked with the
+    visibility rule's in-memory form, for the reason :func:`newest` gives (joined to
+    the rule's SQL form, every counted app is looked up and sorted to find the first
+    few). When those batches hold too few the reader may see, the database filters."""
+    sees = viewer(session, principal).sees
+    n = sa.func.count().label("n")
+    counts: Any = (
+        sa.select(col(Adoption.app_id).label("app_id"), n)
         .where(live(Adoption), col(Adoption.status) != "retired")
         .group_by(col(Adoption.app_id))
-        .subquery()
     )
+    ranked = counts.order_by(n.desc(), col(Adoption.app_id).desc())
+    found: list[tuple[App, int]] = []
+    for batch in range(NEWEST_BATCHES):
+        rows = session.execute(ranked.offset(batch * NEWEST_BATCH).limit(NEWEST_BATCH)).all()
+        apps = by_ids(session, App, [row.app_id for row in rows])
+        for row in rows:
+            app = apps.get(row.app_id)
+            if app is not None and app.deleted_at is None and sees(app):
+                found.append((app, int(row.n)))
+        if len(found) >= limit or len(rows) < NEWEST_BATCH:
+            return found[:limit]
+    subquery = counts.subquery()
     stmt = (
-        select(App, counts.c.n)
-        .join(counts, counts.c.app_id == App.id)
+        select(App, subquery.c.n)
+        .join(subquery, subquery.c.app_id == App.id)
         .where(live(App), visible_clause(App, principal))
-        .order_by(counts.c.n.desc(), col(App.id).desc())
+        .order_by(subquery.c.n.desc(), col(App.id).desc())
         .limit(limit)
     )
-    return [(app, int(n)) for app, n in session.exec(stmt).all()]
+    return [(app, int(count)) for app, count in session.exec(stmt).all()]
 
 
 def search_facets(
     session: Session, principal: Principal | None, query: search.SearchQuery
-) -> dict[str, dict[str, int]]:
+) -> tuple[dict[str, dict[str, int]], bool]:
+    """The facet counts of ``query`` over everything the reader may see, and whether
+    they are exact (the search service estimates them over a large catalog)."""
     page = search.search(session, principal, query, limit=1, cursor=None)
-    return page.facets
+    return page.facets, exact_counts(page)
+
+
+def exact_counts(page: Any) -> bool:
+    """Whether a search result's total and counts are exact: a service that estimates
+    them over many matches says so in ``total_exact`` or ``facets_exact``."""
+    return bool(getattr(page, "total_exact", True) and getattr(page, "facets_exact", True))
 
 
 def publishers_by_code(session: Session, keys: list[str]) -> dict[str, Publisher]:
@@ -288,10 +319,11 @@ def publishers_by_code(session: Session, keys: list[str]) -> dict[str, Publisher
 
 @dataclass
 class Results:
-    # The search service's result: hits, next_cursor, total and facets (and, where the
-    # service gives them, did_you_mean and facets_exact, which the template asks for).
-    page: Any
+    page: search.SearchResult
+    # False when the total and counts are estimates (see :func:`exact_counts`).
+    exact: bool
     publishers: dict[str, Publisher]
+    peers: dict[str, Peer]
 
 
 def results(
@@ -303,7 +335,8 @@ def results(
     cursor: str | None,
 ) -> Results:
     page = search.search(session, principal, query, limit=limit, cursor=cursor)
-    return Results(page, publishers_by_code(session, list(page.facets.get("publisher", {}))))
+    publishers = publishers_by_code(session, list(page.facets.get("publisher", {})))
+    return Results(page, exact_counts(page), publishers, peers_by_node(session))
 
 
 # --- app ---------------------------------------------------------------------------
@@ -462,10 +495,3 @@ def node_page(session: Session) -> NodePage:
     ).all()
     peers = session.exec(select(Peer).order_by(col(Peer.name))).all()
     return NodePage(list(publishers), list(peers))
-
-
-def ensure_uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"no {what} {value!r}") from None

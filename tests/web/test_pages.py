@@ -151,6 +151,47 @@ async def test_search_page_ranks_highlights_and_narrows(client, catalog):
     assert "Remove filter: App" in narrowed.text
 
 
+async def test_search_page_narrows_by_every_facet(client, session, catalog):
+    """Format, licence, development status and SPBE class are facets as category and
+    theme are: counted over what the reader may see, each a link that narrows."""
+    from sqlmodel import select
+
+    from registry.catalog.models import Dataset
+
+    dataset = session.exec(select(Dataset)).first()
+    service.create_distribution(
+        session,
+        ADMIN,
+        dataset,
+        schemas.DistributionCreate(access_url="https://data.example/s.csv", format="CSV"),
+    )
+    service.update_app(session, ADMIN, catalog["app"], schemas.AppUpdate(development_status="beta"))
+    session.commit()
+    response = await client.get("/search", headers=EN)
+    facets = response.text[response.text.index('id="narrow-title"') :]
+    for heading in ("Format", "Licence", "Development status", "SPBE class"):
+        assert f"<h3>{heading}</h3>" in facets
+    assert 'href="/search?format=CSV&amp;kind=dataset"' in facets
+    assert 'href="/search?license=EUPL-1.2"' in facets
+    assert 'href="/search?spbe_class=khusus&amp;kind=app"' in facets
+    assert 'href="/search?development_status=beta&amp;kind=app"' in facets
+    assert "Special application (aplikasi khusus)" in text(response)
+
+    narrowed = await client.get(
+        "/search", params={"spbe_class": "khusus", "kind": "app"}, headers=EN
+    )
+    assert "Smart Kampung" in text(narrowed)
+    assert "Temporary shelters" not in text(narrowed)
+    assert "Remove filter: Special application (aplikasi khusus)" in narrowed.text
+    by_format = text(await client.get("/search", params={"format": "CSV"}, headers=EN))
+    assert "Temporary shelters" in by_format
+    assert "Smart Kampung" not in by_format
+    assert "1 result" in by_format
+    # A licence nobody uses narrows to nothing rather than failing.
+    none = text(await client.get("/search", params={"license": "MIT"}, headers=EN))
+    assert "0 results" in none
+
+
 async def test_search_page_does_not_reveal_private_items(client, catalog):
     response = await client.get("/search", params={"q": "rahasia"}, headers=EN)
     assert "Arsip Rahasia" not in response.text
@@ -387,6 +428,36 @@ async def test_unknown_page_is_a_friendly_404_for_browsers(client):
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/apps/not-an-id",
+        "/apps/12345",
+        "/apps/00000000-0000-0000-0000-00000000000g",
+        "/apps/00000000-0000-0000-0000-000000000000",
+        "/apps/00000000-0000-0000-0000-000000000000/extra",
+        "/datasets/not-an-id",
+        "/datasets/0.5",
+        "/datasets/00000000-0000-0000-0000-000000000000",
+        "/publishers/no-such-publisher",
+        "/publishers/" + "x" * 300,
+        "/lang/fr",
+        "/static/nothing.css",
+        "/static/..%2Fservice.py",
+    ],
+)
+async def test_a_bad_id_in_a_page_address_is_the_404_page(client, catalog, path):
+    for headers in (EN, ID):
+        response = await client.get(path, headers=headers)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html")
+        expected = "We could not find that page" if headers is EN else "Halaman tidak ditemukan"
+        assert expected in response.text
+    response = await client.get(path, headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
     ("path", "accept"),
     [
         ("/no-such-page", "*/*"),
@@ -486,6 +557,80 @@ def test_version_reader_sees_each_commit(tmp_path):
     finally:
         reader.close()
         engine.dispose()
+
+
+async def test_pages_of_a_file_database_are_built_over_kept_connections(tmp_path):
+    """A file SQLite node opens its database anew for each unit of work; pages keep a
+    few read connections instead, and a page rebuilt over one sees every commit."""
+    from sqlalchemy.orm import Session as OrmSession
+    from sqlalchemy.pool import QueuePool
+
+    from registry import migrate
+    from registry.app import create_app
+    from registry.catalog.models import Publisher
+    from registry.db import create_db_engine, take_change_seqs
+    from registry.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path, database_url=None)
+    migrate.upgrade(settings)
+    engine = create_db_engine(settings)
+    node = create_app(settings, engine=engine)
+    try:
+        transport = httpx2.ASGITransport(app=node)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://t") as c:
+            assert "Kota Baru" not in text(await c.get("/node", headers=EN))
+            kept = node.state.web_engine
+            assert isinstance(kept.pool, QueuePool)
+            assert kept.url == engine.url
+            with OrmSession(engine) as other, other.begin():
+                (seq,) = take_change_seqs(other, 1)
+                other.add(
+                    Publisher(code="kota-baru", name="Kota Baru", kind="city", change_seq=seq)
+                )
+            assert "Kota Baru" in text(await c.get("/node", headers=EN))
+            assert node.state.web_engine is kept
+    finally:
+        node.state.web_versions.close()
+        node.state.web_engine.dispose()
+        engine.dispose()
+
+
+async def test_readers_of_a_page_being_built_share_one_build(client, catalog, monkeypatch):
+    import asyncio
+    import time
+
+    builds = []
+    real = web_service.node_page
+
+    def slow(session):
+        builds.append(1)
+        time.sleep(0.2)
+        return real(session)
+
+    monkeypatch.setattr(web_service, "node_page", slow)
+    responses = await asyncio.gather(*(client.get("/node", headers=EN) for _ in range(5)))
+    assert [r.status_code for r in responses] == [200] * 5
+    assert len({r.text for r in responses}) == 1
+    assert len(builds) == 1
+
+
+async def test_home_says_about_when_the_counts_are_estimates(client, catalog, monkeypatch):
+    from registry.search import service as search
+
+    real = search.search
+
+    def estimated(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.facets_exact = False
+        return result
+
+    assert "About 1 app" not in text(await client.get("/", headers=EN))
+    web_service.page_cache.clear()
+    web_service.facet_cache.clear()
+    monkeypatch.setattr(search, "search", estimated)
+    page = text(await client.get("/", headers=EN))
+    assert "About 1 app" in page
+    assert "Sekitar 1 aplikasi" in text(await client.get("/", headers=ID))
 
 
 def test_search_snippets_keep_only_marks():
