@@ -14,19 +14,20 @@ a read-only unit of work of its own over connections kept for pages.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from registry.db import Bind, create_db_engine, session_scope
-from registry.errors import NotFound
+from registry.errors import NotFound, invalid
 from registry.principal import Principal
 from registry.search.service import SearchQuery
 from registry.web import i18n, service
@@ -159,58 +160,55 @@ async def home(request: Request, principal: PagePrincipal) -> Response:
     return await view(request, principal, "home.html", lambda s: service.home(s, principal))
 
 
-# The search filters a page's address may carry, in the order active filters are listed.
-FILTERS = (
-    "kind",
-    "publisher",
-    "category",
-    "theme",
-    "format",
-    "license",
-    "development_status",
-    "spbe_class",
-    "origin",
-)
+# The search filters a page's address may carry: every filter of the search service,
+# in the order active filters are listed.
+FILTERS = tuple(f.name for f in dataclasses.fields(SearchQuery) if f.name != "q")
 
 
-async def _search_query(
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    kind: Annotated[str | None, Query(max_length=16)] = None,
-    publisher: Annotated[str | None, Query(max_length=64)] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    theme: Annotated[str | None, Query(max_length=8)] = None,
-    format: Annotated[str | None, Query(max_length=64)] = None,
-    license: Annotated[str | None, Query(max_length=255)] = None,
-    development_status: Annotated[str | None, Query(max_length=32)] = None,
-    spbe_class: Annotated[str | None, Query(max_length=16)] = None,
-    origin: Annotated[str | None, Query(max_length=2048)] = None,
-) -> SearchQuery:
-    # A page's query comes from links and a form people may edit by hand: an unknown
-    # kind widens the search instead of failing it.
-    return SearchQuery(
-        q=(q or "").strip() or None,
+# The longest value each parameter of a search page's address may have.
+LONGEST = {
+    "q": 200,
+    "kind": 16,
+    "publisher": 64,
+    "category": 64,
+    "theme": 8,
+    "format": 64,
+    "license": 255,
+    "development_status": 32,
+    "spbe_class": 16,
+    "origin": 2048,
+    "cursor": 64,
+}
+
+
+def search_query(request: Request) -> tuple[SearchQuery, str | None]:
+    """The search a page's address asks for, and the cursor of the page of results.
+
+    Read here rather than declared as the route's parameters, so that a page served
+    from the cache costs no validation of its parameters (which would cost more than
+    serving it). A page's query comes from links and a form people may edit by hand:
+    an unknown kind widens the search instead of failing it."""
+    values: dict[str, str | None] = {}
+    for name in ("q", "cursor", *FILTERS):
+        value = request.query_params.get(name)
+        longest = LONGEST.get(name, 255)
+        if value is not None and len(value) > longest:
+            raise invalid(["query", name], f"String should have at most {longest} characters")
+        values[name] = value or None
+    kind = values["kind"]
+    query = SearchQuery(
+        q=(values["q"] or "").strip() or None,
         kind=kind if kind in ("app", "dataset") else None,  # type: ignore[arg-type]
-        publisher=publisher or None,
-        category=category or None,
-        theme=theme or None,
-        format=format or None,
-        license=license or None,
-        development_status=development_status or None,
-        spbe_class=spbe_class or None,
-        origin=origin or None,
+        **{key: values[key] for key in FILTERS if key != "kind"},
     )
+    return query, values["cursor"]
 
 
 @router.api_route("/search", methods=["GET", "HEAD"], name="search")
-async def search(
-    request: Request,
-    principal: PagePrincipal,
-    query: Annotated[SearchQuery, Depends(_search_query)],
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-) -> Response:
-    params: dict[str, Any] = {"q": query.q} | {key: getattr(query, key) for key in FILTERS}
-
+async def search(request: Request, principal: PagePrincipal) -> Response:
     def build(session: Session) -> Response:
+        query, cursor = search_query(request)
+        params: dict[str, Any] = {"q": query.q} | {key: getattr(query, key) for key in FILTERS}
         found = service.results(session, principal, query, limit=RESULTS_PER_PAGE, cursor=cursor)
         return render(
             request,

@@ -76,14 +76,20 @@ def read_version(connection: sa.Connection) -> Hashable:
 class VersionReader:
     """Reads the catalog's version over a DBAPI connection of its own, with the query
     compiled once: a page served from the cache then costs one small statement and
-    no thread hop. Used from the event loop only."""
+    no thread hop. On SQLite that statement is ``PRAGMA data_version``, which changes
+    whenever another connection commits, and the version itself is read again only
+    then. Used from the event loop only."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._sql = str(
             version_query().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
         )
+        self._sqlite = engine.dialect.name == "sqlite"
         self._connection: Any = None
+        # The rows last read, and the data_version they were read at (SQLite).
+        self._rows: tuple[tuple[Any, ...], ...] | None = None
+        self._data_version: Any = None
 
     def read(self) -> Hashable:
         if self._connection is None:
@@ -91,8 +97,17 @@ class VersionReader:
         try:
             cursor = self._connection.cursor()
             try:
-                cursor.execute(self._sql)
-                rows = cursor.fetchall()
+                changed = True
+                if self._sqlite:
+                    # Asked before the version is read: a commit in between changes it
+                    # again, so the next read reads the version again too.
+                    cursor.execute("PRAGMA data_version")
+                    (data_version,) = cursor.fetchone()
+                    changed = self._rows is None or data_version != self._data_version
+                    self._data_version = data_version
+                if changed:
+                    cursor.execute(self._sql)
+                    self._rows = tuple(tuple(row) for row in cursor.fetchall())
             finally:
                 cursor.close()
             # Ends the read (a PostgreSQL transaction, a SQLite snapshot) so the
@@ -102,9 +117,10 @@ class VersionReader:
             # A dropped connection (say, a database restart): open a new one next time.
             self.close()
             raise
-        return (tuple(tuple(row) for row in rows), today())
+        return (self._rows, today())
 
     def close(self) -> None:
+        self._rows = None
         if self._connection is not None:
             connection, self._connection = self._connection, None
             # It is being thrown away; a failure to close it changes nothing.

@@ -192,6 +192,22 @@ async def test_search_page_narrows_by_every_facet(client, session, catalog):
     assert "0 results" in none
 
 
+@pytest.mark.parametrize(
+    ("name", "longest"), [("q", 200), ("publisher", 64), ("license", 255), ("cursor", 64)]
+)
+async def test_search_page_refuses_an_overlong_parameter_by_name(client, catalog, name, longest):
+    fits = await client.get("/search", params={name: "a" * longest}, headers=EN)
+    assert fits.status_code in (200, 422)  # a cursor of the right length may still be bad
+    if name != "cursor":
+        assert fits.status_code == 200
+    page = await client.get("/search", params={name: "a" * (longest + 1)}, headers=EN)
+    assert page.status_code == 422
+    assert page.headers["content-type"].startswith("text/html")
+    problem = await client.get("/search", params={name: "a" * (longest + 1)})
+    assert problem.status_code == 422
+    assert problem.json()["errors"][0]["loc"] == ["query", name]
+
+
 async def test_search_page_does_not_reveal_private_items(client, catalog):
     response = await client.get("/search", params={"q": "rahasia"}, headers=EN)
     assert "Arsip Rahasia" not in response.text
