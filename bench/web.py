@@ -412,12 +412,16 @@ def wrk(url: str, paths: list[str], duration: int, work: Path) -> float:
     listing.write_text("\n".join(paths) + "\n")
     script = work / f"wrk-{uuid.uuid4().hex}.lua"
     script.write_text(WRK_SCRIPT % listing)
-    result = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{duration}s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    try:
+        result = subprocess.run(
+            ["wrk", "-t2", "-c32", f"-d{duration}s", "-s", str(script), url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        listing.unlink()
+        script.unlink()
     if "Non-2xx" in result.stdout:
         raise RuntimeError(f"{url} answered errors under load:\n{result.stdout}")
     for line in result.stdout.splitlines():
