@@ -118,7 +118,7 @@ def _import(
     lookups: _Lookups,
 ) -> ImportResult:
     parsed = parse_or_reject(data, strict=strict)
-    owner = catalog.publisher_for_create(session, principal, publisher)
+    owner = lookups.owner(session, principal, publisher)
     fields = dict(parsed.fields)
     existing = lookups.app_with_url(session, owner, fields["url"])
     if not fields.get("tags"):
@@ -199,6 +199,9 @@ class _Lookups:
     """How an import finds the app a file updates and a free slug for a new one: by
     asking the database each time."""
 
+    def owner(self, session: Session, principal: Principal, publisher: str | None) -> Publisher:
+        return catalog.publisher_for_create(session, principal, publisher)
+
     def app_with_url(self, session: Session, owner: Publisher, url: str) -> App | None:
         return first_live(
             session, App, App.publisher_id == owner.id, App.url == url, col(App.origin).is_(None)
@@ -223,9 +226,17 @@ class _BatchLookups(_Lookups):
     per file (no index serves a source URL), which makes a batch quadratic."""
 
     def __init__(self) -> None:
+        self.found_owner: Publisher | None = None
         self.publisher_id: uuid.UUID | None = None
         self.by_url: dict[str, uuid.UUID] = {}
         self.slugs: set[str] = set()
+
+    def owner(self, session: Session, principal: Principal, publisher: str | None) -> Publisher:
+        # Every file names the same publisher; once found (and the caller allowed to
+        # write for it), it stays so for the batch. A refusal is asked again per file.
+        if self.found_owner is None:
+            self.found_owner = super().owner(session, principal, publisher)
+        return self.found_owner
 
     def _load(self, session: Session, owner: Publisher) -> None:
         if self.publisher_id == owner.id:

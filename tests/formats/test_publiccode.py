@@ -123,6 +123,16 @@ def test_length_limits_count_graphemes():
     assert ("description.en.shortDescription", "max-length") in rules(parsed)
 
 
+def test_a_line_break_is_one_grapheme_even_as_cr_lf():
+    checker = publiccode._Checker()
+    for text, count in [("ab\r\ncd", 5), ("ab\n\rcd", 6), ("é\r\n", 2), ("e\u0301\r\n", 2)]:
+        assert checker.graphemes("x", text, high=100) == count
+    assert checker.graphemes("x", "a\r\n" * 75, high=150) == 150
+    assert not checker.issues
+    assert checker.graphemes("x", "a\r\n" * 75 + "b", high=150) == 151
+    assert [i.rule for i in checker.issues] == ["max-length"]
+
+
 def test_unknown_and_extension_keys_are_kept():
     parsed = publiccode.parse(GOOD + "x-lumbung-demo:\n  a: 1\ninstallations: [helm]\n")
     assert parsed.document["x-lumbung-demo"] == {"a": 1}
