@@ -447,19 +447,7 @@ def _apply_bulk(
             gone = distributions.get(uuid.UUID(distribution_id))
             if resource_id not in kept and gone is not None:
                 gone.deleted_at = now
-        if record is None:
-            record = HarvestRecord(
-                source_id=source_id, ckan_id=package.ckan_id, dataset_id=dataset.id
-            )
-            session.add(record)
-            report.created += 1
-        elif record.dataset_id != dataset.id:
-            record.dataset_id = dataset.id
-            report.created += 1
-        else:
-            report.updated += 1
-        record.metadata_modified = package.metadata_modified
-        record.resources = kept
+        _keep_record(session, source_id, package, record, dataset.id, kept, report)
     if gone_datasets:
         for distribution in session.exec(
             select(Distribution).where(
@@ -537,18 +525,32 @@ def _apply(
     except (ValidationFailed, Conflict) as exc:
         report.error(package.ckan_id, str(exc.detail or exc))
         return
+    _keep_record(session, source_id, package, record, dataset.id, mapping, report)
+    session.flush()
+
+
+def _keep_record(
+    session: Session,
+    source_id: uuid.UUID,
+    package: ckan.Package,
+    record: HarvestRecord | None,
+    dataset_id: uuid.UUID,
+    resources: dict[str, Any],
+    report: RunReport,
+) -> None:
+    """Remember which dataset (and distributions) the package became, counting it as
+    created when that is a new dataset and as updated otherwise."""
     if record is None:
-        record = HarvestRecord(source_id=source_id, ckan_id=package.ckan_id, dataset_id=dataset.id)
+        record = HarvestRecord(source_id=source_id, ckan_id=package.ckan_id, dataset_id=dataset_id)
         report.created += 1
-    elif record.dataset_id != dataset.id:
-        record.dataset_id = dataset.id
+    elif record.dataset_id != dataset_id:
+        record.dataset_id = dataset_id
         report.created += 1
     else:
         report.updated += 1
     record.metadata_modified = package.metadata_modified
-    record.resources = mapping
+    record.resources = resources
     session.add(record)
-    session.flush()
 
 
 def _upsert_dataset(

@@ -64,12 +64,13 @@ class HarvestRun(SQLModel, table=True):
     source_id: uuid.UUID = Field(foreign_key="harvest_sources.id", index=True)
     started_at: datetime = timestamp_field(default_factory=utcnow)
     finished_at: datetime | None = timestamp_field(default=None)
-    full: bool = Field(default=False)
+    full: bool = False
     status: str = Field(default="running", max_length=16)
-    seen: int = Field(default=0)
-    created: int = Field(default=0)
-    updated: int = Field(default=0)
-    unchanged: int = Field(default=0)
-    deleted: int = Field(default=0)
+    # Packages seen on the portal, and what became of them.
+    seen: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
     errors: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONDoc)
     message: str | None = Field(default=None, max_length=2000)

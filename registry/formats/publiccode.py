@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -352,6 +352,12 @@ class _Checker:
             self.warn(path, "whitespace", "has spaces around it; removed", text)
         return text.strip() or None if text is not None else None
 
+    def required_text(self, path: str, value: Any) -> str | None:
+        text = self.text(path, value)
+        if text is None:
+            self.error(path, "required", "is required")
+        return text
+
     def http_url(self, path: str, value: Any) -> str | None:
         url = self.text(path, value)
         if url is None:
@@ -466,6 +472,15 @@ class _Checker:
             self.error(path, "type", "must be a map of keys", value)
             return None
         return value
+
+    def entries(self, path: str, items: list[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(path[n], item)`` for each item of a list that is a map; the others are
+        reported."""
+        for n, item in enumerate(items):
+            where = f"{path}[{n}]"
+            entry = self.mapping(where, item)
+            if entry is not None:
+                yield where, entry
 
     def keep_unknown(
         self, path: str, source: dict[str, Any], known: Iterable[str], out: dict[str, Any]
@@ -659,16 +674,11 @@ def _normalise(c: _Checker, raw: dict[str, Any]) -> tuple[dict[str, Any], str | 
     version = _version(c, raw)
     out["publiccodeYmlVersion"] = LATEST
 
-    out_name = c.text("name", raw.get("name"))
-    if out_name is None:
-        c.error("name", "required", "is required")
-    _put(out, "name", out_name)
+    _put(out, "name", c.required_text("name", raw.get("name")))
     _put(out, "applicationSuite", c.text("applicationSuite", raw.get("applicationSuite")))
 
-    url = c.text("url", raw.get("url"))
-    if url is None:
-        c.error("url", "required", "is required")
-    else:
+    url = c.required_text("url", raw.get("url"))
+    if url is not None:
         parts = urlsplit(url)
         if not parts.scheme or not parts.netloc:
             c.error("url", "url", "must be an absolute URL of the source repository", url)
@@ -704,14 +714,12 @@ def _normalise(c: _Checker, raw: dict[str, Any]) -> tuple[dict[str, Any], str | 
     _put(out, "fundedBy", _organisations(c, "fundedBy", raw.get("fundedBy")))
     _put(out, "roadmap", c.http_url("roadmap", raw.get("roadmap")))
 
-    status = c.text("developmentStatus", raw.get("developmentStatus"))
-    if status is None:
-        c.error("developmentStatus", "required", "is required")
-    elif status.lower() in DEVELOPMENT_STATUSES:
+    status = c.required_text("developmentStatus", raw.get("developmentStatus"))
+    if status is not None and status.lower() in DEVELOPMENT_STATUSES:
         if status != status.lower():
             c.error("developmentStatus", "enum", "must be lowercase", status)
         out["developmentStatus"] = status.lower()
-    else:
+    elif status is not None:
         c.error(
             "developmentStatus",
             "enum",
@@ -803,9 +811,8 @@ def _categories(c: _Checker, raw: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def _software_type(c: _Checker, raw: dict[str, Any], out: dict[str, Any]) -> None:
-    value = c.text("softwareType", raw.get("softwareType"))
+    value = c.required_text("softwareType", raw.get("softwareType"))
     if value is None:
-        c.error("softwareType", "required", "is required")
         return
     if value in SOFTWARE_TYPES:
         out["softwareType"] = value
@@ -831,14 +838,9 @@ def _supports(c: _Checker, raw: dict[str, Any], out: dict[str, Any]) -> None:
         c.error("supports", "type", "must be a list of {id: ...}", value)
         return
     supports: list[dict[str, Any]] = []
-    for n, item in enumerate(value):
-        path = f"supports[{n}]"
-        entry = c.mapping(path, item)
-        if entry is None:
-            continue
-        ident = c.text(f"{path}.id", entry.get("id"))
+    for path, entry in c.entries("supports", value):
+        ident = c.required_text(f"{path}.id", entry.get("id"))
         if ident is None:
-            c.error(f"{path}.id", "required", "is required")
             continue
         if ident.startswith("alias:") and ident[6:] not in SUPPORT_ALIASES:
             c.error(f"{path}.id", "alias", "unknown alias", ident)
@@ -880,12 +882,10 @@ def _organisations(c: _Checker, path: str, value: Any) -> list[dict[str, Any]] |
         c.error(path, "type", "must be a list of organisations", value)
         return None
     items = []
-    for n, item in enumerate(value):
-        entry = c.mapping(f"{path}[{n}]", item)
-        if entry is not None:
-            organisation = _organisation(c, f"{path}[{n}]", entry)
-            if organisation:
-                items.append(organisation)
+    for where, entry in c.entries(path, value):
+        organisation = _organisation(c, where, entry)
+        if organisation:
+            items.append(organisation)
     return items
 
 
@@ -1085,17 +1085,11 @@ def _people(c: _Checker, path: str, value: Any, contractor: bool) -> list[dict[s
     known = ("name", "until", "email", "website") if contractor else (
         "name", "email", "phone", "affiliation")  # fmt: skip
     people = []
-    for n, item in enumerate(value):
-        where = f"{path}[{n}]"
-        entry = c.mapping(where, item)
-        if entry is None:
-            continue
-        person: dict[str, Any] = {}
-        name = c.text(f"{where}.name", entry.get("name"))
+    for where, entry in c.entries(path, value):
+        name = c.required_text(f"{where}.name", entry.get("name"))
         if name is None:
-            c.error(f"{where}.name", "required", "is required")
             continue
-        person["name"] = name
+        person: dict[str, Any] = {"name": name}
         if contractor:
             until = c.day(f"{where}.until", entry.get("until"))
             if until is None and entry.get("until") is None:
@@ -1153,17 +1147,11 @@ def _depends_on(c: _Checker, raw: dict[str, Any], out: dict[str, Any]) -> None:
             c.error(f"dependsOn.{kind}", "type", "must be a list", items)
             continue
         kept = []
-        for n, item in enumerate(items):
-            where = f"dependsOn.{kind}[{n}]"
-            entry = c.mapping(where, item)
-            if entry is None:
-                continue
-            dep: dict[str, Any] = {}
-            name = c.text(f"{where}.name", entry.get("name"))
+        for where, entry in c.entries(f"dependsOn.{kind}", items):
+            name = c.required_text(f"{where}.name", entry.get("name"))
             if name is None:
-                c.error(f"{where}.name", "required", "is required")
                 continue
-            dep["name"] = name
+            dep: dict[str, Any] = {"name": name}
             for key in ("versionMin", "versionMax", "version"):
                 _put(dep, key, c.text(f"{where}.{key}", entry.get(key)))
             optional = c.boolean(f"{where}.optional", entry.get("optional"))

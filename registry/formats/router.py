@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -219,18 +221,16 @@ def _catalog(
     engine: Bind,
     principal: Principal | None,
     media: str,
-    limit: int,
-    cursor: str | None,
-    modified_since: datetime | None,
-    publisher: str | None,
+    query: CatalogQuery,
 ) -> StreamingResponse:
+    modified_since = query.modified_since
     if modified_since is not None and modified_since.tzinfo is None:
         modified_since = modified_since.replace(tzinfo=UTC)
     page = service.CatalogPage(
-        limit=limit,
-        cursor=decode_cursor(cursor) if cursor else None,
+        limit=query.limit,
+        cursor=decode_cursor(query.cursor) if query.cursor else None,
         modified_since=modified_since,
-        publisher=publisher,
+        publisher=query.publisher,
     )
 
     def page_url(after: uuid.UUID | None) -> str:
@@ -268,55 +268,61 @@ ModifiedSince = Annotated[
 PublisherFilter = Annotated[str | None, Query(description="A publisher's code or id.")]
 
 
-@catalog_router.get(
-    "/catalog.{extension}",
-    tags=["datasets"],
-    operation_id="get_catalog_dcat",
-    response_class=Response,
-    responses=RDF_RESPONSES,
-)
-def get_catalog_file(
-    request: Request,
-    extension: Literal["jsonld", "ttl"],
-    settings: SettingsDep,
-    engine: EngineDep,
-    principal: PrincipalDep,
+@dataclass(frozen=True)
+class CatalogQuery:
+    """What a catalog request asks for, in either format."""
+
+    limit: int
+    cursor: str | None
+    modified_since: datetime | None
+    publisher: str | None
+
+
+def _catalog_query(
     limit: CatalogLimit = 1000,
     cursor: CatalogCursor = None,
     modified_since: ModifiedSince = None,
     publisher: PublisherFilter = None,
-) -> StreamingResponse:
+) -> CatalogQuery:
+    return CatalogQuery(limit, cursor, modified_since, publisher)
+
+
+CatalogQueryDep = Annotated[CatalogQuery, Depends(_catalog_query)]
+
+
+def _catalog_in(
+    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    query: CatalogQueryDep,
+) -> Callable[[str], StreamingResponse]:
+    """The catalog the request asks for, to stream in the format the route decides."""
+    return lambda media: _catalog(request, settings, engine, principal, media, query)
+
+
+CatalogDep = Annotated[Callable[[str], StreamingResponse], Depends(_catalog_in)]
+_CATALOG_ROUTE: dict[str, Any] = {
+    "tags": ["datasets"],
+    "response_class": Response,
+    "responses": RDF_RESPONSES,
+}
+
+
+@catalog_router.get("/catalog.{extension}", operation_id="get_catalog_dcat", **_CATALOG_ROUTE)
+def get_catalog_file(extension: Literal["jsonld", "ttl"], catalog: CatalogDep) -> StreamingResponse:
     """The node's datasets the caller may see, as a DCAT-AP 3 catalog, streamed and
     paged with Hydra (`hydra:view` names the next page)."""
-    return _catalog(
-        request, settings, engine, principal, EXTENSIONS[extension], limit, cursor,
-        modified_since, publisher,
-    )  # fmt: skip
+    return catalog(EXTENSIONS[extension])
 
 
-@catalog_router.get(
-    "/catalog",
-    tags=["datasets"],
-    operation_id="get_catalog",
-    response_class=Response,
-    responses=RDF_RESPONSES,
-)
+@catalog_router.get("/catalog", operation_id="get_catalog", **_CATALOG_ROUTE)
 def get_catalog(
-    request: Request,
-    settings: SettingsDep,
-    engine: EngineDep,
-    principal: PrincipalDep,
-    accept: Annotated[str | None, Header()] = None,
-    limit: CatalogLimit = 1000,
-    cursor: CatalogCursor = None,
-    modified_since: ModifiedSince = None,
-    publisher: PublisherFilter = None,
+    catalog: CatalogDep, accept: Annotated[str | None, Header()] = None
 ) -> StreamingResponse:
     """The DCAT-AP 3 catalog in the format `Accept` asks for: `text/turtle` or
     `application/ld+json` (the default)."""
     media = preferred_media(accept, RDF_TYPES)
     if media is None:
         raise NotAcceptable("this document is served as text/turtle or application/ld+json")
-    return _catalog(
-        request, settings, engine, principal, media, limit, cursor, modified_since, publisher
-    )
+    return catalog(media)
