@@ -10,7 +10,8 @@ Measures:
   on one keep-alive connection (the client's wall time per request: an upper bound of
   the server's time), as p50 and p99 over many distinct URLs; the first request of
   each distinct page is also reported on its own ("cold"), since later ones may be
-  answered from the rendered-page cache;
+  answered from the rendered-page cache; and the node's CPU time per request, cold
+  and warm (on a shared machine wall time is mostly waiting for a core);
 - throughput at 32 connections (wrk, 2 threads) over the same URLs, against the node
   and against a bare FastAPI endpoint serving the very same HTML bytes from memory
   under the same uvicorn settings, and the ratio of the two.
@@ -370,12 +371,23 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def latencies(url: str, paths: list[str]) -> dict[str, float]:
+def cpu_ms(pid: int) -> float:
+    """CPU time (user and system) the process has used so far, in milliseconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def latencies(url: str, paths: list[str], pid: int) -> dict[str, float]:
+    """Wall times seen by the client, and the server's CPU time per request: on a
+    loaded machine a request waits for a core, and CPU time is the work it did. The
+    first ``len(set(paths))`` requests are each page's first (``paths`` repeats)."""
     seen: set[str] = set()
     all_ms: list[float] = []
     cold_ms: list[float] = []
+    distinct = len(set(paths))
     with httpx2.Client(base_url=url, headers=HTML, timeout=60) as client:
         client.get("/healthz")  # the connection, not counted
+        cpu = [cpu_ms(pid)]
         for path in paths:
             started = time.perf_counter()
             response = client.get(path)
@@ -385,12 +397,18 @@ def latencies(url: str, paths: list[str]) -> dict[str, float]:
             if path not in seen:
                 cold_ms.append(elapsed)
                 seen.add(path)
+            if len(all_ms) == distinct:
+                cpu.append(cpu_ms(pid))
+        cpu.append(cpu_ms(pid))
+    warm = len(all_ms) - distinct
     return {
         "requests": len(all_ms),
         "p50_ms": round(percentile(all_ms, 50), 2),
         "p99_ms": round(percentile(all_ms, 99), 2),
         "cold_p50_ms": round(percentile(cold_ms, 50), 2),
         "cold_p99_ms": round(percentile(cold_ms, 99), 2),
+        "cold_cpu_ms": round((cpu[1] - cpu[0]) / distinct, 2),
+        "warm_cpu_ms": round((cpu[2] - cpu[1]) / warm, 3) if warm else 0.0,
     }
 
 
@@ -540,7 +558,7 @@ def main() -> None:
                 ):
                     take_change_seqs(s, 1)
                 repeat = {"home": 200, "search": 4, "app": 1}[name]
-                runs[name].append(latencies(url, paths * repeat))
+                runs[name].append(latencies(url, paths * repeat, node.pid))
                 print(f"run {run + 1} {name}: {runs[name][-1]}")
         results["latency"] = {
             name: {key: statistics.median(r[key] for r in rs) for key in rs[0]}
