@@ -29,7 +29,7 @@ lint: $(DEVSTAMP)
 	$(BIN)/python scripts/unasync.py --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy registry clients/python/lumbung_client
+	$(BIN)/mypy registry clients/python/lumbung_client tests
 
 # The whole suite on SQLite, then again on PostgreSQL when LUMBUNG_TEST_DATABASE_URL is set.
 test: lint

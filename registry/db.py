@@ -10,6 +10,7 @@ a feed reader never skip a change that commits late.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -24,8 +25,9 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.pool import NullPool
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy.orm import UOWTransaction
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+from sqlmodel import Field, Session, SQLModel, col
 
 from registry.errors import invalid
 from registry.nul import MESSAGE, has_nul
@@ -106,6 +108,21 @@ class AwareDateTime(sa.types.TypeDecorator[datetime]):
 JSONDoc = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The table a table model maps to, for Core statements. SQLModel sets
+    ``__table__`` on every table model without declaring it to type checkers."""
+    table = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table), model
+    return table
+
+
+def rows_matched(result: object) -> int:
+    """How many rows an UPDATE or DELETE matched. ``Session.execute`` is typed as
+    returning a plain ``Result``; for these statements it is a ``CursorResult``."""
+    assert isinstance(result, sa.CursorResult), result
+    return result.rowcount
+
+
 def timestamp_field(**kwargs: Any) -> Any:
     return Field(sa_type=AwareDateTime, **kwargs)
 
@@ -134,15 +151,17 @@ def take_change_seqs(session: OrmSession, count: int) -> range:
     """Reserve ``count`` consecutive values of the node-wide change sequence."""
     value = session.execute(
         sa.update(ChangeCounter)
-        .where(ChangeCounter.id == 1)  # type: ignore[arg-type]
+        .where(col(ChangeCounter.id) == 1)
         .values(value=ChangeCounter.value + count)
-        .returning(ChangeCounter.__table__.c.value)  # type: ignore[attr-defined]
+        .returning(table_of(ChangeCounter).c.value)
     ).scalar_one()
     return range(value - count + 1, value + 1)
 
 
 @event.listens_for(OrmSession, "before_flush")
-def _stamp_change_seq(session: OrmSession, flush_context: Any, instances: Any) -> None:
+def _stamp_change_seq(
+    session: OrmSession, flush_context: UOWTransaction, instances: object
+) -> None:
     """Give every new or changed tracked row its place in the change sequence.
 
     Doing it here, once for the whole flush, means no service can forget it.
@@ -165,7 +184,7 @@ def _stamp_change_seq(session: OrmSession, flush_context: Any, instances: Any) -
 
 
 @event.listens_for(OrmSession, "before_flush")
-def _refuse_nul(session: OrmSession, flush_context: Any, instances: Any) -> None:
+def _refuse_nul(session: OrmSession, flush_context: UOWTransaction, instances: object) -> None:
     """Refuse text holding a NUL character, whatever brought it (a YAML import, a
     harvest, a form): PostgreSQL cannot store it and would fail the request with a
     500. Requests are checked as they arrive (``middleware.RefuseNul``); this catches
@@ -217,7 +236,9 @@ def _make_sqlite_transactional(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    def _on_connect(
+        dbapi_connection: sqlite3.Connection, connection_record: ConnectionPoolEntry
+    ) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -187,7 +187,7 @@ def _respond(request: Request, problem: Problem, headers: dict[str, str] | None 
     return problem_response(problem, headers)
 
 
-def _loc(loc: Sequence[Any]) -> list[str | int]:
+def _loc(loc: Sequence[object]) -> list[str | int]:
     return [part if isinstance(part, int) else str(part) for part in loc]
 
 

@@ -102,8 +102,8 @@ def created(
     principal: Principal,
     key: str | None,
     payload: BaseModel,
-    create: Callable[[], Any],
-    location: Callable[[Any], str],
+    create: Callable[[], BaseModel],
+    location: Callable[[dict[str, Any]], str],
 ) -> JSONResponse:
     """Run ``create`` once per Idempotency-Key and answer 201 with Location and ETag.
 
@@ -133,7 +133,11 @@ def created(
 
 
 def _created_response(
-    body: dict[str, Any], status: int, location: Callable[[Any], str], *, replayed: bool
+    body: dict[str, Any],
+    status: int,
+    location: Callable[[dict[str, Any]], str],
+    *,
+    replayed: bool,
 ) -> JSONResponse:
     headers = {"Location": location(body), "ETag": body["etag"]}
     if replayed:

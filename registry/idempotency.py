@@ -18,9 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
-from registry.db import JSONDoc, timestamp_field, utcnow, uuid7
+from registry.db import JSONDoc, table_of, timestamp_field, utcnow, uuid7
 from registry.errors import ValidationFailed, field_error
 
 
@@ -60,7 +60,7 @@ def claim(
     and the second is answered as a retry, not with a 409. If the first rolls back,
     the claim passes and this request creates.
     """
-    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    table = table_of(IdempotencyRecord)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     values = {
         "id": uuid7(),
@@ -100,8 +100,8 @@ def complete(session: Session, *, client_id: str, key: str, status_code: int, bo
     session.execute(
         sa.update(IdempotencyRecord)
         .where(
-            IdempotencyRecord.client_id == client_id,  # type: ignore[arg-type]
-            IdempotencyRecord.key == key,  # type: ignore[arg-type]
+            col(IdempotencyRecord.client_id) == client_id,
+            col(IdempotencyRecord.key) == key,
         )
         .values(status_code=status_code, body=body)
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import orjson
 
@@ -16,7 +15,7 @@ MESSAGE = "may not contain a NUL character"
 JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def nul_locations(value: Any, loc: list[str | int]) -> Iterator[list[str | int]]:
+def nul_locations(value: object, loc: list[str | int]) -> Iterator[list[str | int]]:
     """Where in a parsed JSON-like value a string (or a key) holds a NUL."""
     if isinstance(value, str):
         if "\x00" in value:
@@ -32,7 +31,7 @@ def nul_locations(value: Any, loc: list[str | int]) -> Iterator[list[str | int]]
                 yield from nul_locations(item, [*loc, key])
 
 
-def has_nul(value: Any) -> bool:
+def has_nul(value: object) -> bool:
     """Whether a string, or any string in a JSON-like value, holds a NUL (checked on
     its JSON encoding, at C speed, for large documents)."""
     if isinstance(value, str):

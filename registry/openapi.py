@@ -157,7 +157,7 @@ def _keys_match_their_pattern(schema: dict[str, Any]) -> None:
     schema.setdefault("propertyNames", {})["pattern"] = pattern
 
 
-def _walk(schema: Any, visit: Callable[[dict[str, Any]], None]) -> None:
+def _walk(schema: object, visit: Callable[[dict[str, Any]], None]) -> None:
     if isinstance(schema, dict):
         visit(schema)
         for value in schema.values():

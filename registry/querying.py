@@ -16,12 +16,14 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, SQLModel, select
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from registry.db import Tracked, table_of
 from registry.errors import invalid
 
-T = TypeVar("T", bound=SQLModel)
+T = TypeVar("T", bound=Tracked)
 
 
 @dataclass
@@ -43,7 +45,11 @@ def decode_cursor(cursor: str) -> uuid.UUID:
 
 
 def paginate(
-    session: Session, stmt: SelectOfScalar[T], id_column: Any, limit: int, cursor: str | None
+    session: Session,
+    stmt: SelectOfScalar[T],
+    id_column: Any,
+    limit: int,
+    cursor: str | None,
 ) -> PageOf[T]:
     """Keyset pagination on the primary key. Ids are UUIDv7, so pages come in
     creation order and stay stable while rows are added."""
@@ -52,7 +58,7 @@ def paginate(
     rows = list(session.exec(stmt.order_by(id_column).limit(limit + 1)).all())
     if len(rows) > limit:
         rows = rows[:limit]
-        return PageOf(rows, encode_cursor(rows[-1].id))  # type: ignore[attr-defined]
+        return PageOf(rows, encode_cursor(rows[-1].id))
     return PageOf(rows, None)
 
 
@@ -75,8 +81,8 @@ def text_match(q: str, *columns: Any) -> ColumnElement[bool]:
     )
 
 
-def live(model: Any) -> ColumnElement[bool]:
-    return model.deleted_at.is_(None)  # type: ignore[no-any-return]
+def live(model: type[Tracked]) -> ColumnElement[bool]:
+    return col(model.deleted_at).is_(None)
 
 
 def apply_changes(obj: SQLModel, changes: Mapping[str, Any]) -> None:
@@ -85,7 +91,7 @@ def apply_changes(obj: SQLModel, changes: Mapping[str, Any]) -> None:
     Changes usually come from ``model_dump(mode="json")``, and a table model does not
     validate on assignment: each value is turned back into the field's own type
     (an enum, a datetime), or a row would hold the string until it is read again."""
-    table = obj.__table__  # type: ignore[attr-defined]
+    table = table_of(type(obj))
     for name, value in changes.items():
         column = table.columns.get(name)
         if value is None and column is not None and not column.nullable:
@@ -104,18 +110,18 @@ def _field_adapter(model: type[SQLModel], name: str) -> TypeAdapter[Any] | None:
     return TypeAdapter(field.annotation)
 
 
-def first_live(session: Session, model: type[T], *where: Any) -> T | None:
+def first_live(session: Session, model: type[T], *where: ColumnElement[bool] | bool) -> T | None:
     return session.exec(select(model).where(live(model), *where)).first()
 
 
 def by_ids(session: Session, model: type[T], ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, T]:
     if not ids:
         return {}
-    rows = session.exec(select(model).where(model.id.in_(set(ids)))).all()  # type: ignore[attr-defined]
-    return {row.id: row for row in rows}  # type: ignore[attr-defined]
+    rows = session.exec(select(model).where(col(model.id).in_(set(ids)))).all()
+    return {row.id: row for row in rows}
 
 
-def json_array_elements(session: Session, column: Any) -> Any:
+def json_array_elements(session: Session, column: Any) -> TableValuedAlias:
     """The elements of the JSON array in ``column`` as a table with one ``value``
     column, to join against (for counting tags, categories, themes)."""
     if session.get_bind().dialect.name == "postgresql":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 
 class RateLimiter:
@@ -19,7 +20,7 @@ class RateLimiter:
     # flood of one-off keys (addresses) cannot grow the table without bound.
     MAX_KEYS = 100_000
 
-    def __init__(self, per_minute: int, *, clock: object = time.monotonic) -> None:
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute
         self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
         self.window = 60.0
@@ -32,7 +33,7 @@ class RateLimiter:
         to wait before the next one would be allowed (for ``Retry-After``)."""
         if self.per_minute <= 0:
             return None
-        now: float = self._clock()  # type: ignore[operator]
+        now = self._clock()
         with self._lock:
             theoretical = max(self._next.get(key, now), now)
             # Each request moves the key's theoretical time ahead by one interval; it

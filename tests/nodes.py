@@ -298,12 +298,14 @@ def bulk_apps(node: Node, publisher_code: str, count: int, *, visibility: str = 
     """Insert ``count`` apps straight into a node's database, each with its own place
     in the change sequence (taken from the node's counter, as the node does)."""
     from sqlalchemy.orm import Session
+    from sqlmodel import col
 
     from registry.catalog.models import App, Publisher
+    from registry.db import table_of
 
     with Session(node.engine) as session, session.begin():
         publisher_id = session.execute(
-            sa.select(Publisher.__table__.c.id).where(Publisher.__table__.c.code == publisher_code)
+            sa.select(col(Publisher.id)).where(col(Publisher.code) == publisher_code)
         ).scalar_one()
         now = utcnow()
         batch = 5000
@@ -332,4 +334,4 @@ def bulk_apps(node: Node, publisher_code: str, count: int, *, visibility: str = 
                 }
                 for i, seq in enumerate(seqs)
             ]
-            session.execute(sa.insert(App.__table__), rows)
+            session.execute(sa.insert(table_of(App)), rows)

@@ -4,6 +4,7 @@ printed admin credentials, the CLI, and a publisher's own client."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx2
 import pytest
@@ -12,7 +13,7 @@ from tests.nodes import Node, running_node
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory) -> Node:
+def node(tmp_path_factory) -> Iterator[Node]:
     with running_node("quickstart", tmp_path_factory.mktemp("nodes"), "--demo") as node:
         yield node
 

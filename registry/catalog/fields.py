@@ -7,15 +7,18 @@ message that names the field, before any service or database sees it.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-_SPDX_LICENSING = None
+if TYPE_CHECKING:
+    from license_expression import Licensing
+
+_SPDX_LICENSING: Licensing | None = None
 
 
-def _spdx() -> object:
+def _spdx() -> Licensing:
     # Loading the SPDX list takes a moment; do it on first use, not at import.
     global _SPDX_LICENSING
     if _SPDX_LICENSING is None:
@@ -29,7 +32,7 @@ def check_spdx(value: str) -> str:
     """An SPDX license expression such as ``EUPL-1.2`` or ``MIT OR Apache-2.0``."""
     licensing = _spdx()
     try:
-        info = licensing.validate(value, strict=True)  # type: ignore[attr-defined]
+        info = licensing.validate(value, strict=True)
     except Exception as exc:  # the library raises several unrelated types on bad syntax
         raise ValueError(f"not a valid SPDX license expression: {exc}") from None
     if info.errors:

@@ -17,7 +17,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
@@ -223,7 +223,7 @@ def _validate(model: type[M], raw: object, where: str) -> M:
         raise DemoCatalogError(f"demo catalog, {where}: {exc}") from exc
 
 
-def _check_publisher(code: str | None, where: str, publishers: set[str]) -> None:
+def _check_publisher(code: object, where: str, publishers: set[str]) -> None:
     # The loader acts for no publisher of its own, so every item must name its owner.
     if code not in publishers:
         raise DemoCatalogError(
@@ -231,17 +231,17 @@ def _check_publisher(code: str | None, where: str, publishers: set[str]) -> None
         )
 
 
-def _mapping(raw: object, where: str) -> dict[str, Any]:
+def _mapping(raw: object, where: str) -> dict[str, object]:
     if not isinstance(raw, dict):
         raise DemoCatalogError(f"demo catalog, {where}: expected an object")
     return raw
 
 
-def _list(raw: dict[str, Any], key: str, where: str) -> list[Any]:
+def _list(raw: dict[str, object], key: str, where: str) -> list[object]:
     return _as_list(raw.get(key, []), f"{where}.{key}")
 
 
-def _as_list(raw: object, where: str) -> list[Any]:
+def _as_list(raw: object, where: str) -> list[object]:
     if not isinstance(raw, list):
         raise DemoCatalogError(f"demo catalog, {where}: expected a list")
     return raw

@@ -28,6 +28,7 @@ from registry.federation.signing import thumbprints
 from registry.oauth.keys import KeyStore
 from registry.principal import Principal
 from registry.sharing import schemas, service
+from registry.sharing.lifecycle import Action
 from registry.sharing.models import AdoptionStatus
 
 peer_app = commands("Peer nodes this node trusts.")
@@ -173,7 +174,7 @@ def partnership_list(
     out.print(table)
 
 
-def _decide(partnership_id: str, action: str) -> None:
+def _decide(partnership_id: str, action: Action) -> None:
     settings = settings_or_exit()
     engine = node_engine(settings)
     try:

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from registry.db import Bind, session_scope, transaction, utcnow
+from registry.db import Bind, rows_matched, session_scope, transaction, utcnow
 from registry.federation import signing
 from registry.federation.models import OutboxMessage
 from registry.federation.transport import PeerError, new_client, request_json
@@ -111,7 +111,7 @@ def claim(bind: Bind, node_id: str | None = None) -> list[_Claimed]:
                 .values(next_attempt_at=now + CLAIM_FOR)
                 .execution_options(synchronize_session=False)
             )
-            if taken.rowcount == 1:  # type: ignore[attr-defined]
+            if rows_matched(taken) == 1:
                 claimed.append(
                     _Claimed(
                         message.id,

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from registry import __version__
 from registry.catalog.fields import HttpUrl
 from registry.catalog.models import Publisher
-from registry.db import utcnow
+from registry.db import rows_matched, table_of, utcnow
 from registry.errors import Conflict, NotFound, invalid
 from registry.federation.models import MIRROR_MODELS, Peer
 from registry.federation.signing import fetch_jwks, public_keys, thumbprints
@@ -181,13 +181,13 @@ def remove_peer(session: Session, peer: Peer) -> int:
     now = utcnow()
     removed = 0
     for model in MIRROR_MODELS:
-        table = model.__table__
+        table = table_of(model)
         result = session.execute(
             sa.update(table)
             .where(table.c.origin == peer.node_id, table.c.deleted_at.is_(None))
             .values(deleted_at=now)
         )
-        removed += result.rowcount or 0  # type: ignore[attr-defined]
+        removed += rows_matched(result)
     session.delete(peer)
     session.flush()
     return removed

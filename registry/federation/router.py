@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response
@@ -114,9 +114,10 @@ def signed_peer(
 
 
 SignedPeer = Annotated[Peer, Depends(signed_peer)]
+M = TypeVar("M", bound=BaseModel)
 
 
-def _parse(model: type[BaseModel], body: bytes) -> Any:
+def _parse(model: type[M], body: bytes) -> M:
     from pydantic import ValidationError
 
     from registry.errors import FieldError, ValidationFailed

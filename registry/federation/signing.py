@@ -102,7 +102,7 @@ def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return dict(compact.headers()), claims
 
 
-def peer_for(session: Session, node_id: Any) -> Peer:
+def peer_for(session: Session, node_id: object) -> Peer:
     if not isinstance(node_id, str) or not node_id:
         raise Unauthorized("the assertion names no issuer")
     peer = session.exec(select(Peer).where(Peer.node_id == node_id)).first()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -34,8 +34,8 @@ LICENSES = {
     "uk-ogl": "OGL-UK-3.0",
     "ogl-uk-3.0": "OGL-UK-3.0",
 }
-FREQUENCIES = set(schemas.Frequency.__args__)  # type: ignore[attr-defined]
-THEMES = set(schemas.Theme.__args__)  # type: ignore[attr-defined]
+FREQUENCIES: set[str] = set(get_args(schemas.Frequency))
+THEMES: set[str] = set(get_args(schemas.Theme))
 FORMAT = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
 SHA256 = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

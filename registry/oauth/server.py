@@ -324,14 +324,14 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         # Access tokens are self-contained JWTs: nothing to store until one is revoked.
         return None
 
-    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+    def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
         return None
 
     def create_oauth2_request(self, request: StarletteOAuth2Request) -> StarletteOAuth2Request:
         return request
 
     def handle_response(
-        self, status_code: int, payload: Any, headers: list[tuple[str, str]]
+        self, status_code: int, payload: object, headers: list[tuple[str, str]]
     ) -> OAuthResponse:
         return OAuthResponse(status_code, payload if isinstance(payload, dict) else {}, headers)
 
@@ -358,7 +358,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         return client
 
     def _authenticate_assertion(
-        self, query_client: Callable[[str], Any], request: OAuth2Request
+        self, query_client: Callable[[str], LumbungClient | None], request: OAuth2Request
     ) -> LumbungClient | None:
         from registry.federation.client_auth import authenticate_assertion
 
@@ -366,7 +366,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         return LumbungClient(model) if model is not None else None
 
     def _authenticate_basic(
-        self, query_client: Callable[[str], Any], request: OAuth2Request
+        self, query_client: Callable[[str], LumbungClient | None], request: OAuth2Request
     ) -> LumbungClient | None:
         # Replaces authlib's own, whose quick answer for an unknown client id would
         # tell an attacker which ids exist.
@@ -381,7 +381,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         self,
         grant_type: str,
         client: LumbungClient,
-        user: Any = None,
+        user: object = None,
         scope: str | None = None,
         expires_in: int | None = None,
         include_refresh_token: bool = False,

@@ -22,6 +22,7 @@ approve" is refused exactly as it would be on its own node.
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 from registry.errors import Conflict, Forbidden
 from registry.sharing.models import Direction, PartnershipStatus
@@ -48,7 +49,8 @@ TRANSITIONS: dict[tuple[PartnershipStatus, PartnershipStatus], frozenset[Side]] 
 FINAL = frozenset({S.rejected, S.withdrawn, S.revoked, S.expired})
 
 # The verbs of the API and CLI, and the status each one asks for.
-ACTIONS: dict[str, PartnershipStatus] = {
+Action = Literal["approve", "reject", "withdraw", "revoke"]
+ACTIONS: dict[Action, PartnershipStatus] = {
     "approve": S.active,
     "reject": S.rejected,
     "withdraw": S.withdrawn,

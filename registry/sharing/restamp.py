@@ -34,24 +34,25 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import attributes
+from sqlalchemy.orm import UOWTransaction, attributes
 from sqlalchemy.orm.util import identity_key
+from sqlmodel import SQLModel
 
 from registry.catalog.models import App, Dataset, Distribution, Release, Visibility
-from registry.db import ChangeCounter
+from registry.db import ChangeCounter, table_of
 from registry.sharing.models import EVERYONE, Adoption, Exposure, Partnership
 from registry.sharing.visibility import ANONYMOUS, Viewer, in_force
 
 _RESTAMP_FIELDS = ("status", "valid_until", "deleted_at")
 
 
-def _changed(obj: Any, names: tuple[str, ...]) -> bool:
+def _changed(obj: object, names: tuple[str, ...]) -> bool:
     state = sa.inspect(obj)
     return any(state.attrs[name].history.has_changes() for name in names)
 
 
 # Children and the column naming their parent, by parent.
-_CHILDREN: tuple[tuple[Any, str, Any], ...] = (
+_CHILDREN: tuple[tuple[type[SQLModel], str, type[App] | type[Dataset]], ...] = (
     (Release, "app_id", App),
     (Adoption, "app_id", App),
     (Distribution, "dataset_id", Dataset),
@@ -59,12 +60,12 @@ _CHILDREN: tuple[tuple[Any, str, Any], ...] = (
 
 
 @event.listens_for(OrmSession, "after_flush")
-def _restamp_dependents(session: OrmSession, flush_context: Any) -> None:
+def _restamp_dependents(session: OrmSession, flush_context: UOWTransaction) -> None:
     apps: list[uuid.UUID] = []
     datasets: list[uuid.UUID] = []
     owners: set[uuid.UUID] = set()
     # Everything whose exposure may have grown: written rows, and (below) re-stamped ones.
-    exposed: dict[Any, set[uuid.UUID]] = {}
+    exposed: dict[type[SQLModel], set[uuid.UUID]] = {}
     # session.new builds a new set on each access: take it once, not once per row.
     new = session.new
     for obj in list(session.dirty) + list(new):
@@ -82,10 +83,10 @@ def _restamp_dependents(session: OrmSession, flush_context: Any) -> None:
     if not (apps or datasets or owners or exposed):
         return
     connection = session.connection()
-    parents: list[tuple[Any, list[uuid.UUID]]] = []
+    parents: list[tuple[type[SQLModel], list[uuid.UUID]]] = []
     if owners:
         for owned in (App, Dataset):
-            table = _table(owned)
+            table = table_of(owned)
             found = connection.execute(
                 sa.select(table.c.id)
                 .where(
@@ -100,12 +101,12 @@ def _restamp_dependents(session: OrmSession, flush_context: Any) -> None:
             fresh = [i for i in found if i not in known]
             parents.append((owned, fresh))
             known.extend(fresh)
-    children: list[tuple[Any, list[uuid.UUID]]] = []
+    children: list[tuple[type[SQLModel], list[uuid.UUID]]] = []
     for child, parent_column, parent in _CHILDREN:
         parent_ids = apps if parent is App else datasets
         if not parent_ids:
             continue
-        table = _table(child)
+        table = table_of(child)
         ids = list(
             connection.execute(
                 sa.select(table.c.id)
@@ -120,21 +121,23 @@ def _restamp_dependents(session: OrmSession, flush_context: Any) -> None:
     _record_exposures(connection, exposed)
 
 
-def _record_exposures(connection: sa.Connection, exposed: dict[Any, set[uuid.UUID]]) -> None:
+def _record_exposures(
+    connection: sa.Connection, exposed: dict[type[SQLModel], set[uuid.UUID]]
+) -> None:
     """Add the readers that may see these items now (by the visibility rule) to their
     exposures."""
     if not exposed:
         return
     # The app or dataset that decides each item's visibility, and the item's own state.
     decides: dict[uuid.UUID, tuple[uuid.UUID, bool]] = {}  # item -> (root, item live)
-    roots: dict[Any, set[uuid.UUID]] = {App: set(), Dataset: set()}
+    roots: dict[type[App] | type[Dataset], set[uuid.UUID]] = {App: set(), Dataset: set()}
     for model in (App, Dataset):
         for item_id in exposed.get(model, ()):
             decides[item_id] = (item_id, True)
             roots[model].add(item_id)
     for child, parent_column, parent in _CHILDREN:
         ids = list(exposed.get(child, ()))
-        table = _table(child)
+        table = table_of(child)
         for start in range(0, len(ids), 500):
             for item_id, parent_id, deleted_at in connection.execute(
                 sa.select(table.c.id, table.c[parent_column], table.c.deleted_at).where(
@@ -146,7 +149,7 @@ def _record_exposures(connection: sa.Connection, exposed: dict[Any, set[uuid.UUI
     root_rows: dict[uuid.UUID, Any] = {}
     for model, ids_set in roots.items():
         ids = list(ids_set)
-        table = _table(model)
+        table = table_of(model)
         for start in range(0, len(ids), 500):
             for row in connection.execute(
                 sa.select(
@@ -163,7 +166,7 @@ def _record_exposures(connection: sa.Connection, exposed: dict[Any, set[uuid.UUI
     owners = {row.publisher_id for row in root_rows.values() if row.origin is None}
     nodes: dict[uuid.UUID, dict[str, Viewer]] = {}
     if owners:
-        partnerships = _table(Partnership)
+        partnerships = table_of(Partnership)
         for partnership in connection.execute(
             sa.select(partnerships).where(partnerships.c.publisher_id.in_(owners))
         ):
@@ -189,20 +192,17 @@ def _record_exposures(connection: sa.Connection, exposed: dict[Any, set[uuid.UUI
     ]
     if not values:
         return
-    table = _table(Exposure)
+    table = table_of(Exposure)
     insert = (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
     connection.execute(insert.on_conflict_do_nothing(), values)
 
 
-def _table(model: Any) -> sa.Table:
-    table: sa.Table = model.__table__
-    return table
-
-
-def _restamp(session: OrmSession, connection: sa.Connection, model: Any, ids: list[Any]) -> None:
+def _restamp(
+    session: OrmSession, connection: sa.Connection, model: type[SQLModel], ids: list[uuid.UUID]
+) -> None:
     if not ids:
         return
-    counter = _table(ChangeCounter)
+    counter = table_of(ChangeCounter)
     last = connection.execute(
         sa.update(counter)
         .where(counter.c.id == 1)
@@ -210,7 +210,7 @@ def _restamp(session: OrmSession, connection: sa.Connection, model: Any, ids: li
         .returning(counter.c.value)
     ).scalar_one()
     first = last - len(ids) + 1
-    table = _table(model)
+    table = table_of(model)
     connection.execute(
         sa.update(table)
         .where(table.c.id == sa.bindparam("row_id"))

@@ -169,7 +169,7 @@ def list_partnerships(
 
 
 def decide(
-    session: Session, principal: Principal, partnership: Partnership, action: str
+    session: Session, principal: Principal, partnership: Partnership, action: lifecycle.Action
 ) -> Partnership:
     """Approve, reject, withdraw or revoke (see ``lifecycle``); the other side hears of
     it by a signed notice."""

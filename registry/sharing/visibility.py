@@ -32,11 +32,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
 
 from registry.catalog.models import App, Dataset, Publisher, Visibility
@@ -44,6 +46,30 @@ from registry.principal import Principal
 from registry.sharing.models import Partnership, PartnershipStatus
 
 Owned = type[App] | type[Dataset]
+
+
+class Terms(Protocol):
+    """What :func:`in_force` reads: a partnership, or a row with these columns."""
+
+    @property
+    def status(self) -> PartnershipStatus: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
+    @property
+    def valid_until(self) -> date | None: ...
+
+
+class Item(Protocol):
+    """What the rule reads of an item: an app or dataset, or a row with these columns."""
+
+    @property
+    def visibility(self) -> Visibility: ...
+    @property
+    def origin(self) -> str | None: ...
+    @property
+    def publisher_id(self) -> uuid.UUID: ...
+    @property
+    def audience(self) -> list[str] | None: ...
 
 
 def today() -> date:
@@ -58,16 +84,16 @@ def active_partnership_clause() -> ColumnElement[bool]:
     job also marks overdue ones ``expired``; this keeps reads right until it has run.)
     :func:`in_force` is the same test in memory."""
     return sa.and_(
-        Partnership.status == PartnershipStatus.active,  # type: ignore[arg-type]
-        Partnership.deleted_at.is_(None),  # type: ignore[union-attr]
+        col(Partnership.status) == PartnershipStatus.active,
+        col(Partnership.deleted_at).is_(None),
         sa.or_(
-            Partnership.valid_until.is_(None),  # type: ignore[union-attr]
+            col(Partnership.valid_until).is_(None),
             col(Partnership.valid_until) >= today(),
         ),
     )
 
 
-def in_force(partnership: Any, on: date | None = None) -> bool:
+def in_force(partnership: Terms, on: date | None = None) -> bool:
     """Whether a partnership (or a row with its ``status``, ``deleted_at`` and
     ``valid_until``) is in force: :func:`active_partnership_clause` in memory."""
     on = on or today()
@@ -104,7 +130,7 @@ class Viewer:
     partners: Mapping[uuid.UUID, tuple[str, ...]] = field(default_factory=dict)
     partnered_mirrors: frozenset[uuid.UUID] = frozenset()
 
-    def sees(self, item: Any) -> bool:
+    def sees(self, item: Item) -> bool:
         """May this reader see ``item`` (an app or dataset, or a row with its
         ``visibility``, ``origin``, ``publisher_id`` and ``audience``)? The in-memory
         form of :func:`visible_clause`."""
@@ -125,7 +151,7 @@ class Viewer:
             return True
         return bool(item.visibility == Visibility.partners and item.publisher_id in self.partners)
 
-    def audience(self, item: Any) -> list[str] | None:
+    def audience(self, item: Item) -> list[str] | None:
         """The ``audience`` a peer node's feed gives a local ``partners`` item: the
         node's publishers partnered with its owner (None for other items)."""
         if item.visibility != Visibility.partners:
@@ -178,7 +204,7 @@ def can_see(item: App | Dataset, principal: Principal | None, session: Session) 
 # --- the rule as SQL -------------------------------------------------------------------
 
 
-def _partnered_with_node(node_id: str) -> Any:
+def _partnered_with_node(node_id: str) -> ScalarSelect[uuid.UUID]:
     """Ids of local publishers holding a partnership in force with ``node_id``."""
     return (
         sa.select(col(Partnership.publisher_id))
@@ -187,7 +213,7 @@ def _partnered_with_node(node_id: str) -> Any:
     )
 
 
-def _partnered_mirrors(publisher_id: uuid.UUID) -> Any:
+def _partnered_mirrors(publisher_id: uuid.UUID) -> ScalarSelect[uuid.UUID]:
     """Ids of mirrored publishers that local ``publisher_id`` holds a partnership in
     force with: the partnership names the peer node and the partner's code."""
     return (
@@ -204,7 +230,7 @@ def _partnered_mirrors(publisher_id: uuid.UUID) -> Any:
     )
 
 
-def in_audience(column: Any, publisher_id: uuid.UUID) -> ColumnElement[bool]:
+def in_audience(column: Mapped[list[str] | None], publisher_id: uuid.UUID) -> ColumnElement[bool]:
     # The audience is a JSON array of UUID strings; as text, each appears in quotes on
     # both SQLite and PostgreSQL, and a UUID has no character LIKE treats specially. A
     # quote inside an element is escaped (\"), so no element can fake a match.
@@ -217,10 +243,10 @@ def visible_clause(model: Owned, principal: Principal | None) -> ColumnElement[b
     memory."""
     if principal is not None and principal.is_admin:
         return sa.true()
-    visibility: Any = model.visibility
-    origin: Any = model.origin
-    audience: Any = model.audience
-    owner: Any = model.publisher_id
+    visibility = col(model.visibility)
+    origin = col(model.origin)
+    audience = col(model.audience)
+    owner = col(model.publisher_id)
     local = [visibility == Visibility.public]
     mirror = [sa.and_(audience.is_(None), visibility == Visibility.public)]
     if principal is not None and principal.publisher_id is not None:

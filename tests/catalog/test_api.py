@@ -172,7 +172,8 @@ async def test_pagination_follows_cursor_and_link(client, banyuwangi, make_app):
     publisher, _ = banyuwangi
     for n in range(5):
         make_app(publisher, f"app-{n}")
-    seen, url = [], "/api/v1/apps?limit=2"
+    seen: list[str] = []
+    url: str | None = "/api/v1/apps?limit=2"
     while url:
         response = await client.get(url)
         page = response.json()

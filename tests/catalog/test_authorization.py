@@ -125,7 +125,7 @@ def test_every_write_route_declares_a_scope(settings, connection):
     for route in app.routes:
         if not isinstance(route, APIRoute) or route.path.startswith(exempt_prefixes):
             continue
-        if set(route.methods) <= {"GET", "HEAD"}:
+        if set(route.methods or ()) <= {"GET", "HEAD"}:
             continue
         scopes = {
             scope
@@ -133,7 +133,7 @@ def test_every_write_route_declares_a_scope(settings, connection):
             for scope in requirement
         }
         if not scopes:
-            unguarded.append(f"{sorted(route.methods)} {route.path}")
+            unguarded.append(f"{sorted(route.methods or ())} {route.path}")
     assert unguarded == []
 
 

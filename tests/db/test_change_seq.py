@@ -9,7 +9,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.catalog.models import Publisher, PublisherKind
 from registry.db import create_db_engine, session_scope
@@ -25,14 +25,15 @@ def real_engine(settings, engine):
                                          else {"pool_size": WRITERS + 2}))  # fmt: skip
     yield real
     with session_scope(real) as session:
-        session.execute(sa.delete(Publisher).where(Publisher.code.like("seq-%")))
+        session.execute(sa.delete(Publisher).where(col(Publisher.code).like("seq-%")))
     real.dispose()
 
 
 def test_concurrent_writers_never_make_the_feed_skip(real_engine):
     with Session(real_engine) as session:
         start = session.exec(select(sa.func.coalesce(sa.func.max(Publisher.change_seq), 0))).one()
-        start = max(start, session.execute(sa.text("SELECT value FROM change_counter")).scalar())
+        counter = session.execute(sa.text("SELECT value FROM change_counter")).scalar_one()
+        start = max(start, counter)
 
     errors: list[BaseException] = []
     done = threading.Event()
@@ -63,8 +64,8 @@ def test_concurrent_writers_never_make_the_feed_skip(real_engine):
                     values = list(
                         session.exec(
                             select(Publisher.change_seq)
-                            .where(Publisher.change_seq > cursor, Publisher.code.like("seq-%"))
-                            .order_by(Publisher.change_seq)
+                            .where(Publisher.change_seq > cursor, col(Publisher.code).like("seq-%"))
+                            .order_by(col(Publisher.change_seq))
                         )
                     )
                 for value in values:

@@ -91,7 +91,7 @@ def _claims(settings: Settings, **changes: Any) -> dict[str, Any]:
 
 
 def _token(key: ECKey, claims: dict[str, Any], **header: Any) -> str:
-    head = {"alg": "ES256", "kid": key.kid, "typ": FEDERATION_TYP}
+    head: dict[str, Any] = {"alg": "ES256", "kid": key.kid, "typ": FEDERATION_TYP}
     head.update(header)
     head = {k: v for k, v in head.items() if v is not None}
     return jwt.encode(head, claims, key, algorithms=[head.get("alg", "ES256")])
@@ -391,6 +391,7 @@ def test_cached_keys_are_trusted_for_exactly_cache_for(
     fetched = peer.jwks_fetched_at
     assert fetched is not None
     kid = peer_keys.signing_key.kid
+    assert kid is not None
     monkeypatch.setattr(signing, "utcnow", lambda: fetched + signing.CACHE_FOR)
     found = signing.peer_key(session, peer, kid)
     assert found is not None

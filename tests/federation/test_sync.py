@@ -41,8 +41,10 @@ class ScriptedPeer:
         path = f"{kind}s/{entity_id}"
         if kind == "release" and data is not None:
             path = f"apps/{data['app_id']}/releases/{entity_id}"
-        entry = {"kind": kind, "op": "upsert" if data is not None else "delete", "id": entity_id,
-                 "origin": self.url, "global_id": f"{self.url}/api/v1/{path}"}  # fmt: skip
+        entry: dict[str, Any] = {
+            "kind": kind, "op": "upsert" if data is not None else "delete", "id": entity_id,
+            "origin": self.url, "global_id": f"{self.url}/api/v1/{path}",
+        }  # fmt: skip
         if data is not None:
             entry["data"] = {"created_at": NOW, "updated_at": NOW, **data}
         return entry

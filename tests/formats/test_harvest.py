@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from registry.catalog.models import Dataset, Distribution
@@ -42,7 +42,7 @@ def source(session, make_publisher, portal):
 def datasets_of(session, source):
     rows = session.exec(
         select(HarvestRecord, Dataset)
-        .join(Dataset, Dataset.id == HarvestRecord.dataset_id)
+        .join(Dataset, col(Dataset.id) == HarvestRecord.dataset_id)
         .where(HarvestRecord.source_id == source.id)
     ).all()
     return {record.ckan_id: dataset for record, dataset in rows}
@@ -99,7 +99,7 @@ def test_rerun_updates_in_place_with_stable_ids(connection, session, allowed, so
     assert after[species_id].title == {"id": "100 Validated Species (revised)"}
     live = session.exec(
         select(Distribution).where(
-            Distribution.dataset_id == after[species_id].id, Distribution.deleted_at.is_(None)
+            Distribution.dataset_id == after[species_id].id, col(Distribution.deleted_at).is_(None)
         )
     ).all()
     assert {d.id for d in live} == distribution_ids
@@ -161,6 +161,7 @@ def test_duplicates_across_pages_are_dropped(
 def test_loopback_portal_is_refused_unless_allowed(connection, settings, source):
     report = harvest.run(connection, settings, source.id)
     assert report.status == "failed"
+    assert report.message is not None
     assert "non-public address" in report.message
 
 
@@ -202,7 +203,7 @@ def test_harvest_commands(tmp_path, monkeypatch, portal, packages):
 
 
 def test_worker_runs_due_sources_only(connection, session, allowed, source, packages):
-    reports = []
+    reports: list[harvest.RunReport] = []
     worker = harvest.HarvestWorker(connection, allowed)
     worker.tick(on_report=reports.append)
     assert [(r.source_id, r.created) for r in reports] == [(source.id, len(packages))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from registry.formats import publiccode
 
 GOOD = """\
@@ -155,14 +157,15 @@ def test_not_yaml_or_not_utf8_is_one_clear_issue():
 
 def test_export_of_a_clean_file_passes_the_official_rules():
     parsed = publiccode.parse(GOOD)
+    fields: dict[str, Any] = {k: parsed.fields.get(k) for k in (
+        "name", "url", "landing_url", "logo", "description", "categories", "software_type",
+        "development_status", "license", "platforms", "maintenance", "localisation")}  # fmt: skip
     view = publiccode.AppView(
         document=parsed.document,
         organisation_uri="https://lumbung.example/api/v1/publishers/1",
         organisation_name="Kabupaten Banyuwangi",
-        **{k: parsed.fields.get(k) for k in (
-            "name", "url", "landing_url", "logo", "description", "categories", "software_type",
-            "development_status", "license", "platforms", "maintenance", "localisation")},
-    )  # fmt: skip
+        **fields,
+    )
     document = publiccode.document_of(view)
     assert publiccode.check(document) == []
     assert set(document["description"]) == {"id", "en"}

@@ -35,12 +35,14 @@ def test_an_import_writes_the_app_once(session, banyuwangi):
     # One change in the feed per import: the row is written with its document at once.
     assert _counter(session) == before + 1
     assert created.app.change_seq == before + 1
+    assert created.app.publiccode is not None
     assert created.app.publiccode["name"] == "Smart Kampung"
     updated = service.import_publiccode(
         session, ADMIN, _file(status="beta"), publisher=banyuwangi.code
     )
     assert updated.app.id == created.app.id
     assert _counter(session) == before + 2
+    assert updated.app.publiccode is not None
     assert updated.app.publiccode["developmentStatus"] == "beta"
 
 
@@ -87,13 +89,14 @@ def test_a_batch_finds_apps_from_before_it_and_takes_free_slugs(session, banyuwa
     )
     results = dict(outcomes)
     assert isinstance(results["refused"], service.PubliccodeRejected)
-    assert results["same-url"].app.id == earlier.id
-    assert not results["same-url"].created
-    assert [results[n].app.slug for n in ("same-name", "same-name-again")] == [
+    imported = {n: r for n, r in results.items() if isinstance(r, service.ImportResult)}
+    assert imported["same-url"].app.id == earlier.id
+    assert not imported["same-url"].created
+    assert [imported[n].app.slug for n in ("same-name", "same-name-again")] == [
         "smart-kampung-3",
         "smart-kampung-4",
     ]
-    assert results["same-name-after-refusal"].app.slug == "smart-kampung-5"
+    assert imported["same-name-after-refusal"].app.slug == "smart-kampung-5"
     # One at a time, the same files find the same apps and the same slugs.
     alone = service.import_publiccode(
         session,
@@ -101,7 +104,7 @@ def test_a_batch_finds_apps_from_before_it_and_takes_free_slugs(session, banyuwa
         _file(url="https://git.example/kota/smart-kampung"),
         publisher="kab-banyuwangi",
     )
-    assert alone.app.id == results["same-name-again"].app.id
+    assert alone.app.id == imported["same-name-again"].app.id
     fresh = service.import_publiccode(
         session,
         ADMIN,

@@ -30,6 +30,7 @@ import hypothesis.strategies as st
 import schemathesis
 import sqlalchemy as sa
 from fastapi import FastAPI
+from schemathesis.schemas import BaseSchema
 
 from registry import migrate
 from registry.app import create_app
@@ -94,7 +95,9 @@ APP: FastAPI = create_app(SETTINGS, engine=sa.create_engine("sqlite://"))
 
 
 def load_schema(examples: int = EXAMPLES) -> Any:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=config(examples))
+    schema: BaseSchema = schemathesis.openapi.from_asgi(
+        "/openapi.json", APP, config=config(examples)
+    )
     for method, path in CALLS_OUT:
         schema = schema.exclude(method=method, path=path)
     schema.hook(flatmap_path_parameters)

@@ -83,6 +83,7 @@ async def racing(settings, real_engine) -> AsyncIterator[tuple[httpx2.AsyncClien
             admin, admin_secret = create_client(
                 session, name="racer", scopes="admin", publisher_id=None, settings=settings
             )
+        assert admin_secret is not None
         admin_auth = await _auth(client, admin.client_id, admin_secret)
         response = await client.post(
             "/api/v1/publishers", json={"code": CODE, "name": "Kota Balapan"}, headers=admin_auth
@@ -96,6 +97,7 @@ async def racing(settings, real_engine) -> AsyncIterator[tuple[httpx2.AsyncClien
                 publisher_id=uuid.UUID(response.json()["id"]),
                 settings=settings,
             )
+        assert owner_secret is not None
         owner_auth = await _auth(client, owner.client_id, owner_secret)
         yield client, owner_auth, admin_auth
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from typing import Any
 
 import httpx2
 import pytest
@@ -26,7 +27,7 @@ from lumbung_client import (
 from .conftest import Node
 
 
-def make_app(client: Client, publisher: Publisher, slug: str, **fields: object) -> App:
+def make_app(client: Client, publisher: Publisher, slug: str, **fields: Any) -> App:
     fields.setdefault("visibility", "public")
     return client.apps.create(publisher=publisher.code, slug=slug, name=slug.title(), **fields)
 

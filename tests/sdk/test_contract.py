@@ -280,7 +280,9 @@ def test_list_methods_send_only_declared_filters(module: Any) -> None:
 
 
 @pytest.mark.parametrize("cls", [lumbung_client.Client, lumbung_client.AsyncClient])
-def test_search_sends_only_declared_filters(cls: type) -> None:
+def test_search_sends_only_declared_filters(
+    cls: type[lumbung_client.Client] | type[lumbung_client.AsyncClient],
+) -> None:
     params = inspect.signature(cls.search).parameters
     names = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
     assert names - {"self"} == set(ROUTES["search"].query)

@@ -73,8 +73,9 @@ def test_change_feed_upserts_and_tombstones(
         entries = {e.id: e for e in fresh}
         assert entries[app.id].op == "upsert"
         assert entries[app.id].kind == "app"
-        assert entries[app.id].data is not None
-        assert entries[app.id].data["slug"] == "di-umpan"
+        data = entries[app.id].data
+        assert data is not None
+        assert data["slug"] == "di-umpan"
         assert entries[app.id].global_id == app.global_id
         assert hidden.id not in entries or entries[hidden.id].op == "delete"
         page = anonymous.changes(after=start).first_page()
@@ -169,7 +170,7 @@ def peer_client_of(host: Node, peer: Node) -> str:
     return next(c["client_id"] for c in clients if c["node_id"] == peer.url)
 
 
-def _ensure_peer(client: Client, url: str):  # type: ignore[no-untyped-def]
+def _ensure_peer(client: Client, url: str):
     for peer in client.peers.list():
         if peer.node_id == url:
             return peer

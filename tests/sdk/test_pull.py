@@ -66,7 +66,7 @@ def test_pull_newest_release_verifies_every_file(
     ]
     assert ("start", "tarik-2.0.tar.gz", len(big)) in progress.events
     assert sum(
-        n for e, name, n in progress.events if e == "advance" and name == "tarik-2.0.tar.gz"
+        n or 0 for e, name, n in progress.events if e == "advance" and name == "tarik-2.0.tar.gz"
     ) == len(big)  # noqa: E501
     assert result.adoption is None
 

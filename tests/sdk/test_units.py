@@ -10,6 +10,8 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx2
@@ -210,9 +212,9 @@ def _assertion_claims(request: httpx2.Request, key: ECKey | RSAKey) -> tuple[dic
 
 
 @pytest.mark.parametrize("form", ["jwk-dict", "jwk-json", "pem", "pem-bytes", "path"])
-def test_private_key_jwt_assertions(form: str, tmp_path: pytest.TempPathFactory) -> None:
+def test_private_key_jwt_assertions(form: str, tmp_path: Path) -> None:
     key = ECKey.generate_key("P-256", auto_kid=True)
-    given: object = {
+    given: dict[str, Any] | str | bytes | Path | None = {
         "jwk-dict": key.as_dict(private=True),
         "jwk-json": json.dumps(key.as_dict(private=True)),
         "pem": key.as_pem(private=True).decode(),
@@ -220,7 +222,7 @@ def test_private_key_jwt_assertions(form: str, tmp_path: pytest.TempPathFactory)
         "path": None,
     }[form]
     if form == "path":
-        path = tmp_path / "key.pem"  # type: ignore[operator]
+        path = tmp_path / "key.pem"
         path.write_bytes(key.as_pem(private=True))
         given = path
     node = FakeNode()

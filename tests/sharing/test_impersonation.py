@@ -17,6 +17,7 @@ from registry.catalog.models import App, Publisher
 from registry.errors import Forbidden
 from registry.federation.models import Peer
 from registry.sharing import schemas, service
+from registry.sharing.models import Adoption
 
 PEER = "https://pariaman.example"
 OTHER = "https://surabaya.example"
@@ -143,7 +144,7 @@ def test_an_adoption_naming_a_publisher_the_node_does_not_host_is_refused(
         service.receive_adoption(session, peer, notice)
     assert PEER in caplog.text
     assert adopter in caplog.text
-    assert session.get(service.Adoption, notice.id) is None
+    assert session.get(Adoption, notice.id) is None
 
 
 def test_an_adoption_by_the_nodes_own_publisher_is_taken(session, peer, make_publisher, make_app):

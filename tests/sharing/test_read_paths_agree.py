@@ -54,7 +54,7 @@ async def world(session, make_publisher, make_app, make_dataset, token_for, node
             (Visibility.partners, []),
         ]
     ):
-        common = {
+        common: dict[str, Any] = {
             "slug": f"cermin-{n}",
             "visibility": visibility,
             "publisher_id": peer_city.id,

@@ -3,6 +3,7 @@ publisher's own partnerships decide what a reader sees of its items."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -154,7 +155,10 @@ def test_sql_clause_and_in_memory_check_agree(
                     session.add(Dataset(title={"en": f"Item {n}"}, **fields))
         session.flush()
 
-        tables = {model: session.exec(select(model)).all() for model in (App, Dataset)}
+        tables: dict[type[App] | type[Dataset], Sequence[App | Dataset]] = {
+            App: session.exec(select(App)).all(),
+            Dataset: session.exec(select(Dataset)).all(),
+        }
         for principal in _principals(world):
             reader = viewer(session, principal)
             for model, rows in tables.items():
