@@ -384,7 +384,7 @@ def datasets_query(
     if filters.format is not None:
         stmt = stmt.where(
             sa.exists().where(
-                Distribution.dataset_id == Dataset.id,  # type: ignore[arg-type]
+                col(Distribution.dataset_id) == Dataset.id,
                 live(Distribution),
                 sa.func.upper(Distribution.format) == filters.format.upper(),
             )

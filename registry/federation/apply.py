@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from registry import indexing
 from registry.catalog.models import Publisher, Visibility
-from registry.db import Bind, transaction, utcnow
+from registry.db import Bind, table_of, transaction, utcnow
 from registry.federation.errors import SyncError
 from registry.federation.lease import LEASE_FOR
 from registry.federation.models import KINDS, Peer
@@ -39,8 +39,8 @@ PARENTS = {
 }
 CHILDREN = {"app": [("release", "app_id"), ("adoption", "app_id")],
             "dataset": [("distribution", "dataset_id")]}  # fmt: skip
-PEERS: sa.Table = Peer.__table__  # type: ignore[attr-defined]
-PUBLISHERS: sa.Table = Publisher.__table__  # type: ignore[attr-defined]
+PEERS = table_of(Peer)
+PUBLISHERS = table_of(Publisher)
 
 
 def expected_global_id(node_id: str, entry: Any) -> str | None:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from registry.catalog.models import App, Dataset, Publisher
-from registry.db import ChangeCounter
+from registry.db import ChangeCounter, table_of
 from registry.errors import invalid
 from registry.federation.models import KINDS
 from registry.principal import Principal
@@ -233,7 +233,7 @@ def _exposed(session: Session, ids: list[uuid.UUID], reader: Viewer) -> set[uuid
     """Those of ``ids`` that were ever exposed to ``reader`` (see ``Exposure``)."""
     readers = [EVERYONE] if reader.node_id is None else [EVERYONE, reader.node_id]
     found: set[uuid.UUID] = set()
-    table = Exposure.__table__  # type: ignore[attr-defined]
+    table = table_of(Exposure)
     for start in range(0, len(ids), 500):
         found.update(
             session.execute(
@@ -321,7 +321,7 @@ def _later_publishers(
     """Owners that changed after the cursor but lie later in the feed than this page."""
     if not ids:
         return {}
-    table = Publisher.__table__  # type: ignore[attr-defined]
+    table = table_of(Publisher)
     columns, _, _ = _columns(table, dialect)
     found: dict[uuid.UUID, Any] = {}
     unique = list(ids)

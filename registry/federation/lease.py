@@ -16,7 +16,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import col
 
-from registry.db import Bind, session_scope, utcnow
+from registry.db import Bind, rows_matched, session_scope, utcnow
 from registry.federation.models import Peer
 
 LEASE_FOR = timedelta(seconds=120)
@@ -42,7 +42,7 @@ def take_lease(bind: Bind, node_id: str, holder: str) -> bool:
             )
             .values(lease_holder=holder, lease_expires_at=now + LEASE_FOR)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rows_matched(result))
 
 
 def release_lease(bind: Bind, node_id: str, holder: str) -> None:

@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from registry.search.analysis import STOP_WORDS, query_variants, words
 
@@ -69,7 +69,7 @@ def shipped() -> tuple[Entry, ...]:
 
 def node_entries(session: Session) -> list[Entry]:
     rows = session.execute(
-        sa.select(GlossaryTerm.indonesian, GlossaryTerm.english, GlossaryTerm.source)  # type: ignore[call-overload]
+        sa.select(col(GlossaryTerm.indonesian), col(GlossaryTerm.english), col(GlossaryTerm.source))
     ).all()
     return [Entry(_split(i), _split(e), s) for i, e, s in rows]
 

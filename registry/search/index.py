@@ -30,15 +30,16 @@ from sqlalchemy.orm import Session as OrmSession
 
 from registry import indexing
 from registry.catalog.models import App, Dataset, Distribution, Publisher
+from registry.db import table_of
 from registry.search.analysis import LANGUAGES, index_terms, languages_of, words
 from registry.search.models import FTS_TABLE, SearchDocument, SearchTerm
 
-DOCS: sa.Table = SearchDocument.__table__  # type: ignore[attr-defined]
-TERMS: sa.Table = SearchTerm.__table__  # type: ignore[attr-defined]
-APPS: sa.Table = App.__table__  # type: ignore[attr-defined]
-DATASETS: sa.Table = Dataset.__table__  # type: ignore[attr-defined]
-PUBLISHERS: sa.Table = Publisher.__table__  # type: ignore[attr-defined]
-DISTRIBUTIONS: sa.Table = Distribution.__table__  # type: ignore[attr-defined]
+DOCS = table_of(SearchDocument)
+TERMS = table_of(SearchTerm)
+APPS = table_of(App)
+DATASETS = table_of(Dataset)
+PUBLISHERS = table_of(Publisher)
+DISTRIBUTIONS = table_of(Distribution)
 
 # The four weighted fields, most telling first: PostgreSQL's weights A to D, and the
 # columns of the FTS5 table in this order.

@@ -16,10 +16,11 @@ from collections.abc import Collection
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from registry.db import table_of
 from registry.search.analysis import STOP_WORDS, query_variants, words
 from registry.search.models import SearchTerm
 
-TERMS: sa.Table = SearchTerm.__table__  # type: ignore[attr-defined]
+TERMS = table_of(SearchTerm)
 MIN_LENGTH = 4  # shorter words have too many neighbours to correct safely
 MAX_EDITS = 2
 

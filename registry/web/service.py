@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from registry.catalog import service as catalog
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
-from registry.db import ChangeCounter
+from registry.db import ChangeCounter, table_of
 from registry.federation.models import Peer
 from registry.principal import Principal
 from registry.querying import by_ids, live
@@ -59,7 +59,7 @@ def version_query() -> sa.Select[Any]:
             col(Peer.last_success_at),
             col(Peer.last_error_at),
         )
-        .select_from(one.outerjoin(Peer.__table__, sa.true()))  # type: ignore[attr-defined]
+        .select_from(one.outerjoin(table_of(Peer), sa.true()))
         .order_by(col(Peer.node_id))
     )
 
