@@ -4,13 +4,19 @@ the request's unit of work and the paging of lists. Who is calling is checked by
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from registry.db import Bind, session_scope
+from registry.http import IdempotencyKey, created, set_next_link
+from registry.principal import Principal
+from registry.querying import PageOf
+from registry.responses import JSONResponse
 from registry.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -50,4 +56,64 @@ def page_size(
 # Every paged list takes these two: ``limit`` and the ``cursor`` of the previous page.
 Limit = Annotated[int, Depends(page_size)]
 Cursor = Annotated[str | None, Query(max_length=200, description="From `next_cursor`.")]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """The page of a list a request asks for: ``limit`` items after ``cursor``."""
+
+    limit: int
+    cursor: str | None
+    request: Request
+    response: Response
+
+    def next(self, page: PageOf[Any]) -> str | None:
+        """The cursor of the page after ``page``, which the response's ``Link`` header
+        then points at too."""
+        set_next_link(self.request, self.response, page.next_cursor)
+        return page.next_cursor
+
+
+def paging(request: Request, response: Response, limit: Limit, cursor: Cursor = None) -> Paging:
+    return Paging(limit, cursor, request, response)
+
+
+PagingDep = Annotated[Paging, Depends(paging)]
+
+
+@dataclass(frozen=True)
+class Creation:
+    """How a create route answers (see ``registry.http.created``): ``create`` runs once
+    per ``Idempotency-Key``, and the answer is 201 with the new item's ETag and its
+    Location in ``collection``."""
+
+    request: Request
+    session: Session
+    idempotency_key: str | None
+
+    def __call__(
+        self,
+        principal: Principal,
+        payload: BaseModel,
+        create: Callable[[], BaseModel],
+        collection: str,
+    ) -> JSONResponse:
+        return created(
+            self.request,
+            self.session,
+            principal,
+            self.idempotency_key,
+            payload,
+            create,
+            lambda body: f"{collection}/{body['id']}",
+        )
+
+
+def creation(
+    request: Request, session: SessionDep, idempotency_key: IdempotencyKey = None
+) -> Creation:
+    return Creation(request, session, idempotency_key)
+
+
+CreationDep = Annotated[Creation, Depends(creation)]
 EngineDep = Annotated[Bind, Depends(get_engine)]

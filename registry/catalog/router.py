@@ -22,7 +22,7 @@ from registry.catalog.dependencies import (
 )
 from registry.catalog.models import App, Release
 from registry.db import Bind, session_scope
-from registry.deps import Cursor, EngineDep, Limit, SessionDep, SettingsDep
+from registry.deps import CreationDep, EngineDep, PagingDep, SessionDep, SettingsDep
 from registry.errors import NotFound, problem_responses
 from registry.http import (
     IdempotencyKey,
@@ -31,7 +31,6 @@ from registry.http import (
     created,
     lock_for_write,
     preferred_media,
-    set_next_link,
     with_etag,
 )
 from registry.oauth.deps import Admin, CatalogWriter, CatalogWriterOutside, PrincipalDep
@@ -44,71 +43,54 @@ READ_ERRORS = problem_responses(401, 404, 422)
 RDF_DOCUMENTS = {"text/turtle": ".ttl", "application/ld+json": ".jsonld"}
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 413, 422)
 
-router = APIRouter()
+publishers = APIRouter(tags=["publishers"])
+apps = APIRouter(tags=["apps"])
+releases = APIRouter(tags=["releases"])
+datasets = APIRouter(tags=["datasets"])
+distributions = APIRouter(tags=["distributions"])
 
 
 # --- publishers --------------------------------------------------------------------
 
 
-@router.get(
-    "/publishers",
-    tags=["publishers"],
-    operation_id="list_publishers",
-    response_model=schemas.PublishersPublic,
-    responses=READ_ERRORS,
-)
+@publishers.get("/publishers", operation_id="list_publishers", responses=READ_ERRORS)
 def list_publishers(
-    request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    limit: Limit,
-    cursor: Cursor = None,
+    paging: PagingDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
     kind: Annotated[str | None, Query(max_length=16)] = None,
 ) -> schemas.PublishersPublic:
-    page = service.list_publishers(session, q=q, kind=kind, limit=limit, cursor=cursor)
-    set_next_link(request, response, page.next_cursor)
+    page = service.list_publishers(
+        session, q=q, kind=kind, limit=paging.limit, cursor=paging.cursor
+    )
     return schemas.PublishersPublic(
         items=[views.publisher_public(settings, p) for p in page.items],
-        next_cursor=page.next_cursor,
+        next_cursor=paging.next(page),
     )
 
 
-@router.post(
+@publishers.post(
     "/publishers",
-    tags=["publishers"],
     operation_id="create_publisher",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.PublisherPublic,
     responses=WRITE_ERRORS,
 )
 def create_publisher(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
     principal: Admin,
     publisher_in: schemas.PublisherCreate,
-    idempotency_key: IdempotencyKey = None,
+    session: SessionDep,
+    settings: SettingsDep,
+    creation: CreationDep,
 ) -> JSONResponse:
-    return created(
-        request,
-        session,
-        principal,
-        idempotency_key,
-        publisher_in,
-        lambda: views.publisher_public(settings, service.create_publisher(session, publisher_in)),
-        lambda body: f"/api/v1/publishers/{body['id']}",
-    )
+    def create() -> schemas.PublisherPublic:
+        return views.publisher_public(settings, service.create_publisher(session, publisher_in))
+
+    return creation(principal, publisher_in, create, "/api/v1/publishers")
 
 
-@router.get(
-    "/publishers/{publisher_ref}",
-    tags=["publishers"],
-    operation_id="get_publisher",
-    response_model=schemas.PublisherPublic,
-    responses=READ_ERRORS,
-)
+@publishers.get("/publishers/{publisher_ref}", operation_id="get_publisher", responses=READ_ERRORS)
 def get_publisher(
     publisher: PublisherDep, response: Response, settings: SettingsDep
 ) -> schemas.PublisherPublic:
@@ -117,12 +99,8 @@ def get_publisher(
     return views.publisher_public(settings, publisher)
 
 
-@router.patch(
-    "/publishers/{publisher_ref}",
-    tags=["publishers"],
-    operation_id="update_publisher",
-    response_model=schemas.PublisherPublic,
-    responses=WRITE_ERRORS,
+@publishers.patch(
+    "/publishers/{publisher_ref}", operation_id="update_publisher", responses=WRITE_ERRORS
 )
 def update_publisher(
     principal: Admin,
@@ -139,9 +117,8 @@ def update_publisher(
     return views.publisher_public(settings, publisher)
 
 
-@router.delete(
+@publishers.delete(
     "/publishers/{publisher_ref}",
-    tags=["publishers"],
     operation_id="delete_publisher",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=WRITE_ERRORS,
@@ -156,68 +133,45 @@ def delete_publisher(
 # --- apps --------------------------------------------------------------------------
 
 
-@router.get(
-    "/apps",
-    tags=["apps"],
-    operation_id="list_apps",
-    response_model=schemas.AppsPublic,
-    responses=READ_ERRORS,
-)
+@apps.get("/apps", operation_id="list_apps", responses=READ_ERRORS)
 def list_apps(
-    request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     filters: Annotated[schemas.AppFilters, Query()],
-    limit: Limit,
-    cursor: Cursor = None,
+    paging: PagingDep,
 ) -> schemas.AppsPublic:
-    page = service.list_apps(session, principal, filters, limit=limit, cursor=cursor)
-    set_next_link(request, response, page.next_cursor)
+    page = service.list_apps(session, principal, filters, limit=paging.limit, cursor=paging.cursor)
     return schemas.AppsPublic(
-        items=views.apps_public(session, settings, page.items), next_cursor=page.next_cursor
+        items=views.apps_public(session, settings, page.items), next_cursor=paging.next(page)
     )
 
 
-@router.post(
+@apps.post(
     "/apps",
-    tags=["apps"],
     operation_id="create_app",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.AppPublic,
     responses=WRITE_ERRORS,
 )
 def create_app(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
     principal: CatalogWriter,
     app_in: schemas.AppCreate,
-    idempotency_key: IdempotencyKey = None,
+    session: SessionDep,
+    settings: SettingsDep,
+    creation: CreationDep,
 ) -> JSONResponse:
-    return created(
-        request,
-        session,
-        principal,
-        idempotency_key,
-        app_in,
-        lambda: views.app_public(session, settings, service.create_app(session, principal, app_in)),
-        lambda body: f"/api/v1/apps/{body['id']}",
-    )
+    def create() -> schemas.AppPublic:
+        return views.app_public(session, settings, service.create_app(session, principal, app_in))
+
+    return creation(principal, app_in, create, "/api/v1/apps")
 
 
 # `:uuid` in the paths of /apps/{app_id} and /datasets/{dataset_id}: without it
 # /apps/import and /datasets/<id>.jsonld also match them, so a method those paths do
 # not take was a 422 about the id instead of a 405 naming the methods they do take.
 # The OpenAPI document shows the path without the convertor.
-@router.get(
-    "/apps/{app_id:uuid}",
-    tags=["apps"],
-    operation_id="get_app",
-    response_model=schemas.AppPublic,
-    responses=READ_ERRORS,
-)
+@apps.get("/apps/{app_id:uuid}", operation_id="get_app", responses=READ_ERRORS)
 def get_app(
     app: AppDep, response: Response, session: SessionDep, settings: SettingsDep
 ) -> schemas.AppPublic:
@@ -225,13 +179,7 @@ def get_app(
     return views.app_public(session, settings, app)
 
 
-@router.patch(
-    "/apps/{app_id:uuid}",
-    tags=["apps"],
-    operation_id="update_app",
-    response_model=schemas.AppPublic,
-    responses=WRITE_ERRORS,
-)
+@apps.patch("/apps/{app_id:uuid}", operation_id="update_app", responses=WRITE_ERRORS)
 def update_app(
     principal: CatalogWriter,
     app: AppDep,
@@ -247,9 +195,8 @@ def update_app(
     return views.app_public(session, settings, app)
 
 
-@router.delete(
+@apps.delete(
     "/apps/{app_id:uuid}",
-    tags=["apps"],
     operation_id="delete_app",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=WRITE_ERRORS,
@@ -264,33 +211,22 @@ def delete_app(
 # --- releases ----------------------------------------------------------------------
 
 
-@router.get(
-    "/apps/{app_id}/releases",
-    tags=["releases"],
-    operation_id="list_releases",
-    response_model=schemas.ReleasesPublic,
-    responses=READ_ERRORS,
-)
+@releases.get("/apps/{app_id}/releases", operation_id="list_releases", responses=READ_ERRORS)
 def list_releases(
     app: AppDep,
-    request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    limit: Limit,
-    cursor: Cursor = None,
+    paging: PagingDep,
 ) -> schemas.ReleasesPublic:
-    page = service.list_releases(session, app, limit=limit, cursor=cursor)
-    set_next_link(request, response, page.next_cursor)
+    page = service.list_releases(session, app, limit=paging.limit, cursor=paging.cursor)
     return schemas.ReleasesPublic(
         items=[views.release_public(settings, r) for r in page.items],
-        next_cursor=page.next_cursor,
+        next_cursor=paging.next(page),
     )
 
 
-@router.post(
+@releases.post(
     "/apps/{app_id}/releases",
-    tags=["releases"],
     operation_id="create_release",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.ReleasePublic,
@@ -300,30 +236,19 @@ def create_release(
     principal: CatalogWriter,
     app: AppDep,
     release_in: schemas.ReleaseCreate,
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    creation: CreationDep,
 ) -> JSONResponse:
-    return created(
-        request,
-        session,
-        principal,
-        idempotency_key,
-        release_in,
-        lambda: views.release_public(
-            settings, service.create_release(session, principal, app, release_in)
-        ),
-        lambda body: f"/api/v1/apps/{app.id}/releases/{body['id']}",
-    )
+    def create() -> schemas.ReleasePublic:
+        release = service.create_release(session, principal, app, release_in)
+        return views.release_public(settings, release)
+
+    return creation(principal, release_in, create, f"/api/v1/apps/{app.id}/releases")
 
 
-@router.get(
-    "/apps/{app_id}/releases/{release_id}",
-    tags=["releases"],
-    operation_id="get_release",
-    response_model=schemas.ReleasePublic,
-    responses=READ_ERRORS,
+@releases.get(
+    "/apps/{app_id}/releases/{release_id}", operation_id="get_release", responses=READ_ERRORS
 )
 def get_release(
     release: ReleaseDep, response: Response, settings: SettingsDep
@@ -332,12 +257,8 @@ def get_release(
     return views.release_public(settings, release)
 
 
-@router.patch(
-    "/apps/{app_id}/releases/{release_id}",
-    tags=["releases"],
-    operation_id="update_release",
-    response_model=schemas.ReleasePublic,
-    responses=WRITE_ERRORS,
+@releases.patch(
+    "/apps/{app_id}/releases/{release_id}", operation_id="update_release", responses=WRITE_ERRORS
 )
 def update_release(
     principal: CatalogWriter,
@@ -355,9 +276,8 @@ def update_release(
     return views.release_public(settings, release)
 
 
-@router.delete(
+@releases.delete(
     "/apps/{app_id}/releases/{release_id}",
-    tags=["releases"],
     operation_id="delete_release",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=WRITE_ERRORS,
@@ -373,9 +293,8 @@ def delete_release(
     service.delete_release(session, principal, app, release)
 
 
-@router.post(
+@releases.post(
     "/apps/{app_id}/releases/{release_id}/artifacts",
-    tags=["releases"],
     operation_id="upload_artifact",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.ReleasePublic,
@@ -470,14 +389,13 @@ class Upload:
         return app, service.get_release(session, app, self.release_id)
 
 
-@router.get(
+@releases.get(
     "/apps/{app_id}/releases/{release_id}/artifacts/{name}",
-    tags=["releases"],
     operation_id="download_artifact",
     response_class=FileResponse,
     responses=artifacts.DOWNLOAD_RESPONSES | READ_ERRORS,
 )
-@router.head("/apps/{app_id}/releases/{release_id}/artifacts/{name}", include_in_schema=False)
+@releases.head("/apps/{app_id}/releases/{release_id}/artifacts/{name}", include_in_schema=False)
 def download_artifact(
     app: AppDep,
     release: ReleaseDep,
@@ -513,62 +431,45 @@ def download_artifact(
 # --- datasets ----------------------------------------------------------------------
 
 
-@router.get(
-    "/datasets",
-    tags=["datasets"],
-    operation_id="list_datasets",
-    response_model=schemas.DatasetsPublic,
-    responses=READ_ERRORS,
-)
+@datasets.get("/datasets", operation_id="list_datasets", responses=READ_ERRORS)
 def list_datasets(
-    request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     filters: Annotated[schemas.DatasetFilters, Query()],
-    limit: Limit,
-    cursor: Cursor = None,
+    paging: PagingDep,
 ) -> schemas.DatasetsPublic:
-    page = service.list_datasets(session, principal, filters, limit=limit, cursor=cursor)
-    set_next_link(request, response, page.next_cursor)
+    page = service.list_datasets(
+        session, principal, filters, limit=paging.limit, cursor=paging.cursor
+    )
     return schemas.DatasetsPublic(
-        items=views.datasets_public(session, settings, page.items), next_cursor=page.next_cursor
+        items=views.datasets_public(session, settings, page.items), next_cursor=paging.next(page)
     )
 
 
-@router.post(
+@datasets.post(
     "/datasets",
-    tags=["datasets"],
     operation_id="create_dataset",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.DatasetPublic,
     responses=WRITE_ERRORS,
 )
 def create_dataset(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
     principal: CatalogWriter,
     dataset_in: schemas.DatasetCreate,
-    idempotency_key: IdempotencyKey = None,
+    session: SessionDep,
+    settings: SettingsDep,
+    creation: CreationDep,
 ) -> JSONResponse:
-    return created(
-        request,
-        session,
-        principal,
-        idempotency_key,
-        dataset_in,
-        lambda: views.dataset_public(
-            session, settings, service.create_dataset(session, principal, dataset_in)
-        ),
-        lambda body: f"/api/v1/datasets/{body['id']}",
-    )
+    def create() -> schemas.DatasetPublic:
+        dataset = service.create_dataset(session, principal, dataset_in)
+        return views.dataset_public(session, settings, dataset)
+
+    return creation(principal, dataset_in, create, "/api/v1/datasets")
 
 
-@router.get(
+@datasets.get(
     "/datasets/{dataset_id:uuid}",
-    tags=["datasets"],
     operation_id="get_dataset",
     response_model=schemas.DatasetPublic,
     responses=READ_ERRORS,
@@ -591,12 +492,8 @@ def get_dataset(
     return views.dataset_public(session, settings, dataset)
 
 
-@router.patch(
-    "/datasets/{dataset_id:uuid}",
-    tags=["datasets"],
-    operation_id="update_dataset",
-    response_model=schemas.DatasetPublic,
-    responses=WRITE_ERRORS,
+@datasets.patch(
+    "/datasets/{dataset_id:uuid}", operation_id="update_dataset", responses=WRITE_ERRORS
 )
 def update_dataset(
     principal: CatalogWriter,
@@ -613,9 +510,8 @@ def update_dataset(
     return views.dataset_public(session, settings, dataset)
 
 
-@router.delete(
+@datasets.delete(
     "/datasets/{dataset_id:uuid}",
-    tags=["datasets"],
     operation_id="delete_dataset",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=WRITE_ERRORS,
@@ -630,33 +526,24 @@ def delete_dataset(
 # --- distributions -----------------------------------------------------------------
 
 
-@router.get(
-    "/datasets/{dataset_id}/distributions",
-    tags=["distributions"],
-    operation_id="list_distributions",
-    response_model=schemas.DistributionsPublic,
-    responses=READ_ERRORS,
+@distributions.get(
+    "/datasets/{dataset_id}/distributions", operation_id="list_distributions", responses=READ_ERRORS
 )
 def list_distributions(
     dataset: DatasetDep,
-    request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    limit: Limit,
-    cursor: Cursor = None,
+    paging: PagingDep,
 ) -> schemas.DistributionsPublic:
-    page = service.list_distributions(session, dataset, limit=limit, cursor=cursor)
-    set_next_link(request, response, page.next_cursor)
+    page = service.list_distributions(session, dataset, limit=paging.limit, cursor=paging.cursor)
     return schemas.DistributionsPublic(
         items=[views.distribution_public(settings, d) for d in page.items],
-        next_cursor=page.next_cursor,
+        next_cursor=paging.next(page),
     )
 
 
-@router.post(
+@distributions.post(
     "/datasets/{dataset_id}/distributions",
-    tags=["distributions"],
     operation_id="create_distribution",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.DistributionPublic,
@@ -666,29 +553,21 @@ def create_distribution(
     principal: CatalogWriter,
     dataset: DatasetDep,
     distribution_in: schemas.DistributionCreate,
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    creation: CreationDep,
 ) -> JSONResponse:
-    return created(
-        request,
-        session,
-        principal,
-        idempotency_key,
-        distribution_in,
-        lambda: views.distribution_public(
-            settings, service.create_distribution(session, principal, dataset, distribution_in)
-        ),
-        lambda body: f"/api/v1/datasets/{dataset.id}/distributions/{body['id']}",
-    )
+    def create() -> schemas.DistributionPublic:
+        distribution = service.create_distribution(session, principal, dataset, distribution_in)
+        return views.distribution_public(settings, distribution)
+
+    collection = f"/api/v1/datasets/{dataset.id}/distributions"
+    return creation(principal, distribution_in, create, collection)
 
 
-@router.get(
+@distributions.get(
     "/datasets/{dataset_id}/distributions/{distribution_id}",
-    tags=["distributions"],
     operation_id="get_distribution",
-    response_model=schemas.DistributionPublic,
     responses=READ_ERRORS,
 )
 def get_distribution(
@@ -698,11 +577,9 @@ def get_distribution(
     return views.distribution_public(settings, distribution)
 
 
-@router.patch(
+@distributions.patch(
     "/datasets/{dataset_id}/distributions/{distribution_id}",
-    tags=["distributions"],
     operation_id="update_distribution",
-    response_model=schemas.DistributionPublic,
     responses=WRITE_ERRORS,
 )
 def update_distribution(
@@ -723,9 +600,8 @@ def update_distribution(
     return views.distribution_public(settings, distribution)
 
 
-@router.delete(
+@distributions.delete(
     "/datasets/{dataset_id}/distributions/{distribution_id}",
-    tags=["distributions"],
     operation_id="delete_distribution",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=WRITE_ERRORS,
@@ -739,3 +615,8 @@ def delete_distribution(
 ) -> None:
     distribution = lock_for_write(session, distribution, if_match)
     service.delete_distribution(session, principal, dataset, distribution)
+
+
+router = APIRouter()
+for part in (publishers, apps, releases, datasets, distributions):
+    router.include_router(part)

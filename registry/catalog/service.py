@@ -230,10 +230,7 @@ def apps_query(
 
 
 def get_app(session: Session, principal: Principal | None, app_id: uuid.UUID) -> App:
-    app = first_live(session, App, App.id == app_id)
-    if app is None or not can_see(app, principal, session):
-        raise NotFound(f"no app {app_id}")
-    return app
+    return _get_visible(session, principal, App, app_id)
 
 
 def create_app(session: Session, principal: Principal, app_in: schemas.AppCreate) -> App:
@@ -402,10 +399,7 @@ def datasets_query(
 
 
 def get_dataset(session: Session, principal: Principal | None, dataset_id: uuid.UUID) -> Dataset:
-    dataset = first_live(session, Dataset, Dataset.id == dataset_id)
-    if dataset is None or not can_see(dataset, principal, session):
-        raise NotFound(f"no dataset {dataset_id}")
-    return dataset
+    return _get_visible(session, principal, Dataset, dataset_id)
 
 
 def create_dataset(
@@ -528,6 +522,17 @@ def _where_origin(stmt: Any, model: type[App] | type[Dataset], origin: str | Non
 
 
 Owned = TypeVar("Owned", App, Dataset)
+
+
+def _get_visible(
+    session: Session, principal: Principal | None, model: type[Owned], item_id: uuid.UUID
+) -> Owned:
+    """A live app or dataset ``principal`` may see; any other is not found, so that its
+    existence does not leak."""
+    item = first_live(session, model, model.id == item_id)
+    if item is None or not can_see(item, principal, session):
+        raise NotFound(f"no {model.__name__.lower()} {item_id}")
+    return item
 
 
 def _update_owned(

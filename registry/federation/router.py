@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from registry.catalog.fields import HttpUrl
-from registry.db import session_scope, utcnow
-from registry.deps import SessionDep, SettingsDep
+from registry.db import utcnow
+from registry.deps import EngineDep, SessionDep, SettingsDep
 from registry.errors import Conflict, NotFound, Unauthorized, problem_responses
 from registry.federation import feed, peers
 from registry.federation.models import Peer
@@ -42,14 +42,21 @@ def node_metadata(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
 # --- the feed ------------------------------------------------------------------------
 
 
+def expire_overdue_partnerships(engine: EngineDep) -> None:
+    """Partnerships past their end date expire before a page is read, so that their
+    tombstones are served at once: in units of work of their own, run before the
+    request's (read-only) transaction begins, so that the page is read after them."""
+    sharing.expire_overdue(engine)
+
+
 @router.get(
     "/federation/v1/changes",
     tags=["federation"],
     operation_id="list_changes",
     responses={200: {"model": FeedPage}, **problem_responses(401, 422)},
+    dependencies=[Depends(expire_overdue_partnerships)],
 )
 def list_changes(
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -60,14 +67,6 @@ def list_changes(
     also to peer nodes (token with ``federation:read``) whose publishers hold an
     active partnership with the owner."""
     cursor = feed.parse_cursor(after)
-    # Partnerships past their end date expire before the page is read, so their
-    # tombstones are served at once. The check is read in the request's session; when
-    # something is due, the expiry commits in a session of its own, and the request's
-    # (read-only) transaction ends so that the page is read after it.
-    if sharing.any_due(session):
-        with session_scope(request.app.state.engine) as writer:
-            sharing.expire_due(writer)
-        session.commit()
     body = feed.changes(session, settings, principal, after=cursor, limit=limit)
     return JSONResponse(feed.encode(body))
 

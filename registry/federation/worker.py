@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from registry.background import PeriodicWorker
-from registry.db import Bind, session_scope
+from registry.db import Bind
 from registry.federation import outbox
 from registry.federation.lease import lease_holder
 from registry.federation.sync import sync_all
@@ -29,11 +29,7 @@ class SyncWorker(PeriodicWorker):
         self.holder = lease_holder()
 
     def tick(self) -> None:
-        with session_scope(self.bind, write=False) as session:
-            due = sharing.any_due(session)
-        if due:
-            with session_scope(self.bind) as session:
-                sharing.expire_due(session)
+        sharing.expire_overdue(self.bind)
         outbox.drain(self.bind, self.settings, self.keys)
         for result in sync_all(self.bind, self.settings, self.keys, due_only=True):
             if result.error:

@@ -23,6 +23,7 @@ from registry.db import Bind, session_scope
 from registry.errors import FieldError, LumbungError, ValidationFailed, field_error
 from registry.formats import dcat, publiccode
 from registry.formats.publiccode import Issue
+from registry.global_ids import global_id
 from registry.principal import Principal
 from registry.querying import first_live, live
 from registry.settings import Settings
@@ -288,7 +289,7 @@ def view_of(settings: Settings, app: App, publisher: Publisher) -> publiccode.Ap
         maintenance=app.maintenance,
         localisation=app.localisation,
         document=app.publiccode,
-        organisation_uri=f"{origin}/api/v1/publishers/{publisher.id}",
+        organisation_uri=global_id(origin, "publisher", publisher.id),
         organisation_name=publisher.name,
     )
 
@@ -323,7 +324,7 @@ class _Agents:
             origin = publisher.origin or self.settings.issuer
             self.cache[publisher_id] = dcat.agent(
                 dcat.PublisherView(
-                    iri=f"{origin}/api/v1/publishers/{publisher.id}",
+                    iri=global_id(origin, "publisher", publisher.id),
                     name=publisher.name,
                     region_code=publisher.region_code,
                     website=publisher.website,
@@ -350,14 +351,15 @@ def _dataset_nodes(
     nodes = []
     for dataset in datasets:
         origin = dataset.origin or settings.issuer
-        iri = f"{origin}/api/v1/datasets/{dataset.id}"
         nodes.append(
             dcat.dataset_node(
                 dataset,
                 by_dataset[dataset.id],
                 agents.of(dataset.publisher_id),
-                iri=iri,
-                distribution_iri=lambda d, base=iri: f"{base}/distributions/{d.id}",
+                iri=global_id(origin, "dataset", dataset.id),
+                distribution_iri=lambda d, origin=origin: global_id(
+                    origin, "distribution", d.id, d.dataset_id
+                ),
                 region_base=f"{settings.issuer}/regions",
             )
         )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from registry.catalog.models import App, Dataset
 from registry.catalog.router import READ_ERRORS
 from registry.deps import Cursor, Limit, SessionDep, SettingsDep
+from registry.global_ids import global_id
 from registry.http import set_next_link
 from registry.oauth.deps import PrincipalDep
 from registry.search import service
@@ -103,12 +104,10 @@ def hit_public(settings: Settings, hit: service.Hit) -> SearchHit:
     if isinstance(item, App):
         title = item.name
         summary = _localised(item.description, lambda d: d.get("short_description"))
-        path = "apps"
     else:
         assert isinstance(item, Dataset)
         title = _localised(item.title) or item.slug
         summary = _localised(item.description)
-        path = "datasets"
     return SearchHit(
         kind=hit.kind,
         id=str(item.id),
@@ -117,7 +116,7 @@ def hit_public(settings: Settings, hit: service.Hit) -> SearchHit:
         summary=summary[:300] if summary else None,
         publisher=hit.publisher.code,
         origin=origin,
-        global_id=f"{origin}/api/v1/{path}/{item.id}",
+        global_id=global_id(origin, hit.kind, item.id),
         visibility=item.visibility.value,
         snippet=hit.snippet,
     )

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from registry.catalog.dependencies import AppDep
-from registry.deps import Cursor, Limit, SessionDep, SettingsDep
+from registry.deps import CreationDep, PagingDep, SessionDep, SettingsDep
 from registry.errors import problem_responses
-from registry.http import IdempotencyKey, IfMatch, created, lock_for_write, set_next_link, with_etag
+from registry.http import IfMatch, lock_for_write, with_etag
 from registry.oauth.deps import PrincipalDep, SharingWriter, SharingWriterOutside
 from registry.sharing import schemas, service, views
 from registry.sharing.models import AdoptionStatus, PartnershipStatus
@@ -19,39 +19,30 @@ from registry.sharing.models import AdoptionStatus, PartnershipStatus
 READ_ERRORS = problem_responses(401, 403, 404, 422)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 502)
 
-router = APIRouter()
+partnerships = APIRouter(tags=["partnerships"])
+adoptions = APIRouter(tags=["adoptions"])
 
 
-@router.get(
-    "/partnerships",
-    tags=["partnerships"],
-    operation_id="list_partnerships",
-    response_model=schemas.PartnershipsPublic,
-    responses=READ_ERRORS,
-)
+@partnerships.get("/partnerships", operation_id="list_partnerships", responses=READ_ERRORS)
 def list_partnerships(
-    request: Request,
-    response: Response,
     session: SessionDep,
     principal: SharingWriter,
-    limit: Limit,
+    paging: PagingDep,
     status_: Annotated[PartnershipStatus | None, Query(alias="status")] = None,
-    cursor: Cursor = None,
 ) -> schemas.PartnershipsPublic:
     """Partnerships of the caller's publisher (all of them for the admin)."""
-    page = service.list_partnerships(session, principal, status=status_, limit=limit, cursor=cursor)
-    set_next_link(request, response, page.next_cursor)
+    page = service.list_partnerships(
+        session, principal, status=status_, limit=paging.limit, cursor=paging.cursor
+    )
     return schemas.PartnershipsPublic(
-        items=views.partnerships_public(session, page.items), next_cursor=page.next_cursor
+        items=views.partnerships_public(session, page.items), next_cursor=paging.next(page)
     )
 
 
-@router.post(
+@partnerships.post(
     "/partnerships",
-    tags=["partnerships"],
     operation_id="request_partnership",
     status_code=status.HTTP_201_CREATED,
-    response_model=schemas.PartnershipPublic,
     responses=WRITE_ERRORS,
 )
 def request_partnership(
@@ -73,12 +64,8 @@ def request_partnership(
     return views.partnership_public(session, partnership)
 
 
-@router.get(
-    "/partnerships/{partnership_id}",
-    tags=["partnerships"],
-    operation_id="get_partnership",
-    response_model=schemas.PartnershipPublic,
-    responses=READ_ERRORS,
+@partnerships.get(
+    "/partnerships/{partnership_id}", operation_id="get_partnership", responses=READ_ERRORS
 )
 def get_partnership(
     partnership_id: uuid.UUID, session: SessionDep, principal: SharingWriter
@@ -88,11 +75,9 @@ def get_partnership(
     )
 
 
-@router.post(
+@partnerships.post(
     "/partnerships/{partnership_id}/{action}",
-    tags=["partnerships"],
     operation_id="decide_partnership",
-    response_model=schemas.PartnershipPublic,
     responses=WRITE_ERRORS,
 )
 def decide_partnership(
@@ -114,20 +99,12 @@ def decide_partnership(
 # --- adoptions -----------------------------------------------------------------------
 
 
-@router.get(
-    "/adoptions",
-    tags=["adoptions"],
-    operation_id="list_adoptions",
-    response_model=schemas.AdoptionsPublic,
-    responses=READ_ERRORS,
-)
+@adoptions.get("/adoptions", operation_id="list_adoptions", responses=READ_ERRORS)
 def list_adoptions(
-    request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    limit: Limit,
+    paging: PagingDep,
     app_id: uuid.UUID | None = None,
     publisher: Annotated[
         str | None,
@@ -138,7 +115,6 @@ def list_adoptions(
         ),
     ] = None,
     status_: Annotated[AdoptionStatus | None, Query(alias="status")] = None,
-    cursor: Cursor = None,
 ) -> schemas.AdoptionsPublic:
     """Who uses which app, on this node and (through the feed) on its peers."""
     page = service.list_adoptions(
@@ -147,80 +123,58 @@ def list_adoptions(
         app_id=app_id,
         publisher=publisher,
         status=status_,
-        limit=limit,
-        cursor=cursor,
+        limit=paging.limit,
+        cursor=paging.cursor,
     )
-    set_next_link(request, response, page.next_cursor)
     return schemas.AdoptionsPublic(
-        items=views.adoptions_public(settings, page.items), next_cursor=page.next_cursor
+        items=views.adoptions_public(settings, page.items), next_cursor=paging.next(page)
     )
 
 
-@router.get(
-    "/apps/{app_id}/adoptions",
-    tags=["adoptions"],
-    operation_id="list_app_adoptions",
-    response_model=schemas.AdoptionsPublic,
-    responses=READ_ERRORS,
-)
+@adoptions.get("/apps/{app_id}/adoptions", operation_id="list_app_adoptions", responses=READ_ERRORS)
 def list_app_adoptions(
     app: AppDep,
-    request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    limit: Limit,
-    cursor: Cursor = None,
+    paging: PagingDep,
 ) -> schemas.AdoptionsPublic:
     """The app's "used by" list, shown to whoever may see the app: anyone for a public
     app, the owner and its partners for a partners one. To others the app does not
     exist, so neither does its list (404)."""
-    page = service.list_adoptions(session, principal, app_id=app.id, limit=limit, cursor=cursor)
-    set_next_link(request, response, page.next_cursor)
+    page = service.list_adoptions(
+        session, principal, app_id=app.id, limit=paging.limit, cursor=paging.cursor
+    )
     return schemas.AdoptionsPublic(
-        items=views.adoptions_public(settings, page.items), next_cursor=page.next_cursor
+        items=views.adoptions_public(settings, page.items), next_cursor=paging.next(page)
     )
 
 
-@router.post(
+@adoptions.post(
     "/adoptions",
-    tags=["adoptions"],
     operation_id="create_adoption",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.AdoptionPublic,
     responses=WRITE_ERRORS,
 )
 def create_adoption(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
     principal: SharingWriter,
     adoption_in: schemas.AdoptionCreate,
-    idempotency_key: IdempotencyKey = None,
+    session: SessionDep,
+    settings: SettingsDep,
+    creation: CreationDep,
 ) -> JSONResponse:
     """Record that your publisher uses an app. For a mirrored app the adoption is also
     sent to the app's origin node."""
-    return created(
-        request,
-        session,
-        principal,
-        idempotency_key,
-        adoption_in,
-        lambda: views.adoption_public(
-            settings, service.create_adoption(session, principal, adoption_in)
-        ),
-        lambda body: f"/api/v1/adoptions/{body['id']}",
-    )
+
+    def create() -> schemas.AdoptionPublic:
+        adoption = service.create_adoption(session, principal, adoption_in)
+        return views.adoption_public(settings, adoption)
+
+    return creation(principal, adoption_in, create, "/api/v1/adoptions")
 
 
-@router.get(
-    "/adoptions/{adoption_id}",
-    tags=["adoptions"],
-    operation_id="get_adoption",
-    response_model=schemas.AdoptionPublic,
-    responses=READ_ERRORS,
-)
+@adoptions.get("/adoptions/{adoption_id}", operation_id="get_adoption", responses=READ_ERRORS)
 def get_adoption(
     adoption_id: uuid.UUID,
     response: Response,
@@ -233,13 +187,7 @@ def get_adoption(
     return views.adoption_public(settings, adoption)
 
 
-@router.patch(
-    "/adoptions/{adoption_id}",
-    tags=["adoptions"],
-    operation_id="update_adoption",
-    response_model=schemas.AdoptionPublic,
-    responses=WRITE_ERRORS,
-)
+@adoptions.patch("/adoptions/{adoption_id}", operation_id="update_adoption", responses=WRITE_ERRORS)
 def update_adoption(
     adoption_id: uuid.UUID,
     adoption_in: schemas.AdoptionUpdate,
@@ -256,9 +204,8 @@ def update_adoption(
     return views.adoption_public(settings, adoption)
 
 
-@router.delete(
+@adoptions.delete(
     "/adoptions/{adoption_id}",
-    tags=["adoptions"],
     operation_id="delete_adoption",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=WRITE_ERRORS,
@@ -272,3 +219,8 @@ def delete_adoption(
     adoption = service.get_adoption(session, principal, adoption_id)
     adoption = lock_for_write(session, adoption, if_match)
     service.delete_adoption(session, principal, adoption)
+
+
+router = APIRouter()
+for part in (partnerships, adoptions):
+    router.include_router(part)

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from registry.catalog import service as catalog
 from registry.catalog.models import App, Publisher
-from registry.db import Bind, session_scope, utcnow
+from registry.db import Bind, session_scope, utcnow, uuid7
 from registry.errors import Conflict, Forbidden, LumbungError, NotFound, invalid
 from registry.federation.models import Peer
 from registry.federation.outbox import enqueue, send_signed
@@ -92,29 +92,21 @@ def new_outgoing(
         )
     if request_in.until is not None and request_in.until < date.today():
         raise invalid(["body", "until"], "must not be in the past")
-    partnership = Partnership(
-        publisher_id=publisher.id,
-        peer_node_id=peer.node_id,
-        partner_code=request_in.partner,
-        partner_name=next(
-            (p.get("name") for p in peer.publishers if p.get("code") == request_in.partner), None
-        ),
-        direction=Direction.outgoing,
-        reference=request_in.reference,
-        valid_until=request_in.until,
-        status=PartnershipStatus.requested,
-    )
-    session.add(partnership)
-    session.flush()
-    message = schemas.PartnershipRequestNotice(
-        id=partnership.id,
+    notice = schemas.PartnershipRequestNotice(
+        id=uuid7(),
         publisher=publisher.code,
         publisher_name=publisher.name,
         partner=request_in.partner,
         reference=request_in.reference,
         until=request_in.until,
-    ).model_dump(mode="json")
-    return partnership, peer, message
+    )
+    partner_name = next(
+        (p.get("name") for p in peer.publishers if p.get("code") == request_in.partner), None
+    )
+    partnership = _record_request(
+        session, notice, publisher, peer, Direction.outgoing, request_in.partner, partner_name
+    )
+    return partnership, peer, notice.model_dump(mode="json")
 
 
 def receive_request(
@@ -127,13 +119,35 @@ def receive_request(
             raise Conflict("a partnership with this id already exists")
         return existing  # the same request sent again
     publisher = local_publisher(session, notice.partner, ["body", "partner"])
+    return _record_request(
+        session,
+        notice,
+        publisher,
+        peer,
+        Direction.incoming,
+        notice.publisher,
+        notice.publisher_name,
+    )
+
+
+def _record_request(
+    session: Session,
+    notice: schemas.PartnershipRequestNotice,
+    publisher: Publisher,
+    peer: Peer,
+    direction: Direction,
+    partner_code: str,
+    partner_name: str | None,
+) -> Partnership:
+    """A request as each side records it: under the id its notice carries, with the
+    other side's publisher as the partner, ``requested``."""
     partnership = Partnership(
         id=notice.id,
         publisher_id=publisher.id,
         peer_node_id=peer.node_id,
-        partner_code=notice.publisher,
-        partner_name=notice.publisher_name,
-        direction=Direction.incoming,
+        partner_code=partner_code,
+        partner_name=partner_name,
+        direction=direction,
         reference=notice.reference,
         valid_until=notice.until,
         status=PartnershipStatus.requested,
@@ -312,6 +326,18 @@ def expire_due(session: Session) -> int:
     for node_id in {p.peer_node_id for p in due}:
         sync_peer_client(session, node_id)
     return len(due)
+
+
+def expire_overdue(bind: Bind) -> int:
+    """Expire the partnerships past their end date, in a unit of work of its own, and
+    return how many; when none is due (nearly always) it only reads. Run before a
+    feed page is read, so that a partner's node is never served a page that still
+    counts on an ended partnership, and by the background worker."""
+    with session_scope(bind, write=False) as session:
+        if not any_due(session):
+            return 0
+    with session_scope(bind) as session:
+        return expire_due(session)
 
 
 def any_due(session: Session) -> bool:
