@@ -1,6 +1,6 @@
 """Request dependencies shared by every router, as ``Annotated`` aliases: the settings,
-the request's unit of work and the paging of lists. Who is calling is checked by
-``registry.oauth.deps``."""
+the request's unit of work, the paging of lists and the answer of creates. Who is
+calling is checked by ``registry.oauth.deps``."""
 
 from __future__ import annotations
 

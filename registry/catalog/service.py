@@ -57,6 +57,17 @@ def publisher_ref(publisher: Publisher) -> str:
     return publisher.code if publisher.origin is None else f"{publisher.code}@{publisher.origin}"
 
 
+def parse_publisher_ref(ref: str) -> tuple[str, str | None]:
+    """The code and node id a ``publisher_ref`` names; no node id for a bare code."""
+    code, at, node_id = ref.partition("@")
+    return code, node_id if at else None
+
+
+def own_publisher(session: Session, code: str) -> Publisher | None:
+    """This node's own live publisher with ``code``, if there is one."""
+    return first_live(session, Publisher, Publisher.code == code, col(Publisher.origin).is_(None))
+
+
 def get_publisher(session: Session, ref: str) -> Publisher:
     """A live publisher by id, by ref (``code@node-id``, see ``publisher_ref``) or by
     code. A bare code names this node's own publisher; failing that, a mirrored one
@@ -65,10 +76,10 @@ def get_publisher(session: Session, ref: str) -> Publisher:
         return _get_publisher(session, Publisher.id == uuid.UUID(ref), ref)
     except ValueError:
         pass
-    code, at, node_id = ref.partition("@")
-    if at:
+    code, node_id = parse_publisher_ref(ref)
+    if node_id is not None:
         return _get_publisher(session, Publisher.code == code, ref, Publisher.origin == node_id)
-    local = first_live(session, Publisher, Publisher.code == code, col(Publisher.origin).is_(None))
+    local = own_publisher(session, code)
     if local is not None:
         return local
     mirrors = session.exec(select(Publisher).where(live(Publisher), Publisher.code == code)).all()
@@ -103,9 +114,7 @@ def list_publishers(
 def create_publisher(
     session: Session, publisher_in: schemas.PublisherCreate, *, demo: bool = False
 ) -> Publisher:
-    if first_live(
-        session, Publisher, Publisher.code == publisher_in.code, col(Publisher.origin).is_(None)
-    ):
+    if own_publisher(session, publisher_in.code):
         raise Conflict(
             f"a publisher with code {publisher_in.code!r} already exists",
             errors=[field_error(["body", "code"], "already taken")],
@@ -151,9 +160,7 @@ def publisher_for_create(session: Session, principal: Principal, code: str | Non
         if publisher is None:
             raise Forbidden("the caller's publisher no longer exists")
         return publisher
-    publisher = first_live(
-        session, Publisher, Publisher.code == code, col(Publisher.origin).is_(None)
-    )
+    publisher = own_publisher(session, code)
     if publisher is None:
         raise invalid(["body", "publisher"], f"no publisher {code!r} on this node")
     ensure_owner(principal, publisher.id)

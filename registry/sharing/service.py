@@ -61,9 +61,7 @@ def peer_client_id(node_id: str) -> str:
 
 
 def local_publisher(session: Session, code: str, loc: list[str | int]) -> Publisher:
-    publisher = first_live(
-        session, Publisher, Publisher.code == code, col(Publisher.origin).is_(None)
-    )
+    publisher = catalog.own_publisher(session, code)
     if publisher is None:
         raise invalid(loc, f"no publisher {code!r} on this node")
     return publisher
@@ -388,10 +386,10 @@ def _adopter_is(session: Session, ref: str) -> Any:
     """Adoptions by one publisher, named as in every ``publisher`` filter: ``code@node-id``
     for another node's publisher; a bare code for this node's own publisher, or (when
     this node hosts none by that code) any node's publisher with that code."""
-    code, at, node_id = ref.partition("@")
-    if at:
+    code, node_id = catalog.parse_publisher_ref(ref)
+    if node_id is not None:
         return sa.and_(col(Adoption.adopter_code) == code, col(Adoption.adopter_node) == node_id)
-    local = first_live(session, Publisher, Publisher.code == code, col(Publisher.origin).is_(None))
+    local = catalog.own_publisher(session, code)
     if local is not None:
         return Adoption.publisher_id == local.id
     return Adoption.adopter_code == code

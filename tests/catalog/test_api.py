@@ -283,3 +283,33 @@ async def test_a_patched_visibility_is_stored_as_the_enum(client, banyuwangi, co
     assert patched.status_code == 200, patched.text
     assert patched.json()["visibility"] == "public"
     assert (await client.get(url, headers=auth)).json()["visibility"] == "public"
+
+
+async def test_every_create_answers_where_the_new_item_lives(
+    client, banyuwangi, make_app, make_dataset, token_for
+):
+    publisher, _ = banyuwangi
+    app = make_app(publisher, "smart-kampung")
+    dataset = make_dataset(publisher, "penduduk")
+    writer = await token_for(publisher, "catalog:write sharing:write")
+    creates = [
+        ("/api/v1/publishers", {"code": "kota-pariaman", "name": "Kota Pariaman"}),
+        ("/api/v1/apps", {"slug": "e-retribusi", "name": "E-Retribusi"}),
+        (f"/api/v1/apps/{app.id}/releases", {"version": "1.0.0"}),
+        ("/api/v1/datasets", {"slug": "sekolah", "title": {"id": "Sekolah"}}),
+        (f"/api/v1/datasets/{dataset.id}/distributions", {"access_url": "https://data.example/a"}),
+        ("/api/v1/adoptions", {"app_id": str(app.id)}),
+    ]
+    admin = await token_for(None, "admin")
+    for collection, body in creates:
+        headers = (admin if collection.endswith("publishers") else writer) | {
+            "Idempotency-Key": f"create{collection}"
+        }
+        first = await client.post(collection, json=body, headers=headers)
+        assert first.status_code == 201, first.text
+        assert first.headers["Location"] == f"{collection}/{first.json()['id']}"
+        assert first.headers["ETag"] == first.json()["etag"]
+        # A retry whose answer got lost is told the same place.
+        again = await client.post(collection, json=body, headers=headers)
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.headers["Location"] == first.headers["Location"]
