@@ -62,7 +62,9 @@ from registry.search.analysis import words  # noqa: E402
 from registry.search.glossary import shipped  # noqa: E402
 from registry.search.service import SearchQuery, search  # noqa: E402
 from registry.settings import Settings  # noqa: E402
+from registry.startup import install_flush_hooks  # noqa: E402
 
+install_flush_hooks()  # as every process of a node does before it writes
 LUMBUNG = str(Path(sys.executable).with_name("lumbung"))
 SHARED = ROOT.parent / "shared" if (ROOT.parent / "shared").exists() else Path("/work/shared")
 ADMIN = Principal(client_id="bench", scopes=frozenset({"admin"}))

@@ -50,7 +50,9 @@ from registry.db import create_db_engine, session_scope, take_change_seqs, utcno
 from registry.formats import dcat, harvest, publiccode, service  # noqa: E402
 from registry.principal import Principal  # noqa: E402
 from registry.settings import Settings, load_settings  # noqa: E402
+from registry.startup import install_flush_hooks  # noqa: E402
 
+install_flush_hooks()  # as every process of a node does before it writes
 SHARED = ROOT.parent / "shared" / "data"
 OPERATOR = Principal(client_id="bench", scopes=frozenset({"admin"}))
 

@@ -36,6 +36,7 @@ from registry.formats.cli import export_app, harvest_app, import_app
 from registry.oauth.cli import keys_app
 from registry.querying import live
 from registry.search.cli import search_app
+from registry.startup import install_flush_hooks
 
 app = typer.Typer(
     cls=NodeCommands,
@@ -203,6 +204,7 @@ def artifacts_prune(
 
 
 def main() -> None:
+    install_flush_hooks()
     tune_gc()
     app()
 

@@ -27,6 +27,7 @@ from registry.db import create_db_engine
 from registry.oauth.service import create_client
 from registry.principal import Principal
 from registry.settings import Settings, load_settings
+from registry.startup import install_flush_hooks
 
 TEST_DATABASE_URL = os.environ.get("LUMBUNG_TEST_DATABASE_URL") or None
 ADMIN = Principal(client_id="test-admin", scopes=frozenset({"admin"}))
@@ -64,6 +65,8 @@ def engine(settings: Settings) -> Iterator[sa.Engine]:
         assert TEST_DATABASE_URL is not None
         reset_postgres(TEST_DATABASE_URL)
     migrate.upgrade(settings)
+    # As every process of a node does at start-up: tests also write without an app.
+    install_flush_hooks()
     engine = create_db_engine(settings)
     yield engine
     engine.dispose()

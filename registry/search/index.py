@@ -303,13 +303,9 @@ def _on_rows_written(connection: sa.Connection, table: str, ids: Sequence[uuid.U
             refresh(connection, kind, items)
 
 
-indexing.on_rows_written(_on_rows_written)
-
-
 _PUBLISHER_FIELDS = ("name", "code", "deleted_at")
 
 
-@event.listens_for(OrmSession, "after_flush")
 def _refresh_flushed(session: OrmSession, flush_context: Any) -> None:
     """Index what this flush wrote, in its transaction."""
     touched: dict[str, set[uuid.UUID]] = {"app": set(), "dataset": set()}
@@ -333,6 +329,15 @@ def _refresh_flushed(session: OrmSession, flush_context: Any) -> None:
     for kind, ids in touched.items():
         if ids:
             refresh(connection, kind, sorted(ids))
+
+
+def install() -> None:
+    """Keep the index in step with every write of this process: the flush hook for
+    sessions, the listener for federation sync's bulk writes. Start-up calls it
+    (``registry.startup``); calling it again changes nothing."""
+    if not event.contains(OrmSession, "after_flush", _refresh_flushed):
+        event.listen(OrmSession, "after_flush", _refresh_flushed)
+    indexing.on_rows_written(_on_rows_written)
 
 
 # --- rebuilding ----------------------------------------------------------------------

@@ -59,7 +59,13 @@ _CHILDREN: tuple[tuple[type[SQLModel], str, type[App] | type[Dataset]], ...] = (
 )
 
 
-@event.listens_for(OrmSession, "after_flush")
+def install() -> None:
+    """Re-stamp and record exposures after every flush of this process. Start-up
+    calls it (``registry.startup``); calling it again changes nothing."""
+    if not event.contains(OrmSession, "after_flush", _restamp_dependents):
+        event.listen(OrmSession, "after_flush", _restamp_dependents)
+
+
 def _restamp_dependents(session: OrmSession, flush_context: UOWTransaction) -> None:
     apps: list[uuid.UUID] = []
     datasets: list[uuid.UUID] = []

@@ -269,7 +269,3 @@ def visible_clause(model: Owned, principal: Principal | None) -> ColumnElement[b
         sa.and_(origin.is_(None), sa.or_(*local)),
         sa.and_(origin.is_not(None), sa.or_(*mirror)),
     )
-
-
-# Last: the re-stamping hook applies this rule, and registers itself on import.
-from registry.sharing import restamp  # noqa: E402, F401
