@@ -22,7 +22,7 @@ from registry.settings import Settings
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -39,7 +39,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield s
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 # scope="function": the session commits when the handler returns, before the response
 # leaves, so a failed commit is reported instead of a success that did not happen.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

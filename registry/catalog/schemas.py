@@ -48,7 +48,9 @@ class Page(Output):
     )
 
 
-class Tracked(Output):
+class TrackedPublic(Output):
+    """What every entity read from the API carries: the public face of ``registry.db.Tracked``."""
+
     id: uuid.UUID
     global_id: str = Field(description="This entity's URL on its origin node: its global id.")
     origin: str = Field(description="The node id (base URL) where this entity is maintained.")
@@ -57,7 +59,7 @@ class Tracked(Output):
     etag: str = Field(description="Send as If-Match to update or delete this exact version.")
 
 
-class OwnedPublic(Tracked):
+class OwnedPublic(TrackedPublic):
     """What an app and a dataset both say of their owner."""
 
     publisher: str = Field(description="The publisher's code on its own node.")
@@ -139,7 +141,7 @@ class PublisherUpdate(Input):
     email: Email | None = None
 
 
-class PublisherPublic(Tracked):
+class PublisherPublic(TrackedPublic):
     code: str
     name: str
     kind: PublisherKind
@@ -326,7 +328,7 @@ class ReleaseUpdate(ReleaseFields):
     version: Version | None = None
 
 
-class ReleasePublic(Tracked):
+class ReleasePublic(TrackedPublic):
     app_id: uuid.UUID
     version: str
     released_at: datetime | None
@@ -456,7 +458,7 @@ class DistributionUpdate(DistributionFields):
     access_url: HttpUrl | None = None
 
 
-class DistributionPublic(Tracked):
+class DistributionPublic(TrackedPublic):
     dataset_id: uuid.UUID
     title: str | None
     access_url: str

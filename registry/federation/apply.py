@@ -129,19 +129,7 @@ def _apply_kind(
     """Upserts in one bulk statement, tombstones in another. Returns the upserts, the
     tombstones, and by how much the number of live mirrored items changed."""
     table: sa.Table = KINDS[kind].__table__
-    # id -> (origin, publisher_id, live)
-    existing: dict[uuid.UUID, tuple[str | None, Any, bool]] = {}
-    ids = [entry.id for entry in entries]
-    extra = table.c.publisher_id if kind == "adoption" else sa.null()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for row_id, origin, publisher_id, alive in connection.execute(
-            sa.select(table.c.id, table.c.origin, extra, table.c.deleted_at.is_(None)).where(
-                table.c.id.in_(chunk)
-            )
-        ):
-            existing[row_id] = (origin, publisher_id, bool(alive))
-
+    existing = _existing(connection, kind, table, [entry.id for entry in entries])
     if kind in PARENTS:
         column, parent_kind = PARENTS[kind]
         parents = {getattr(e.data, column) for e in entries if e.data is not None}
@@ -176,36 +164,66 @@ def _apply_kind(
         upsert.execute(connection, known)
     written = [row["id"] for row in new] + [row["id"] for row in known]
     if tombstones:
-        now = utcnow()
-        live -= connection.execute(
-            sa.update(table)
-            .where(
-                table.c.id.in_(tombstones),
-                table.c.origin == node_id,
-                table.c.deleted_at.is_(None),
-            )
-            .values(deleted_at=now)
-        ).rowcount
+        live -= _bury(connection, node_id, kind, table, tombstones)
         written += tombstones
-        # A hidden parent hides its children at once, whatever the feed sends next.
-        for child_kind, column in CHILDREN.get(kind, []):
-            child = KINDS[child_kind].__table__
-            hidden = connection.execute(
-                sa.update(child)
-                .where(
-                    child.c[column].in_(tombstones),
-                    child.c.origin == node_id,
-                    child.c.deleted_at.is_(None),
-                )
-                .values(deleted_at=now)
-                .returning(child.c.id)
-            ).scalars()
-            hidden_ids = list(hidden)
-            live -= len(hidden_ids)
-            indexing.rows_written(connection, child.name, hidden_ids)
     # Derived data (the search index) follows in this same transaction.
     indexing.rows_written(connection, table.name, written)
     return len(new) + len(known), len(tombstones), live
+
+
+def _existing(
+    connection: sa.Connection, kind: str, table: sa.Table, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str | None, Any, bool]]:
+    """Those of ``ids`` held here: id -> (origin, publisher_id of an adoption, live)."""
+    existing: dict[uuid.UUID, tuple[str | None, Any, bool]] = {}
+    extra = table.c.publisher_id if kind == "adoption" else sa.null()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row_id, origin, publisher_id, alive in connection.execute(
+            sa.select(table.c.id, table.c.origin, extra, table.c.deleted_at.is_(None)).where(
+                table.c.id.in_(chunk)
+            )
+        ):
+            existing[row_id] = (origin, publisher_id, bool(alive))
+    return existing
+
+
+def _bury(
+    connection: sa.Connection,
+    node_id: str,
+    kind: str,
+    table: sa.Table,
+    tombstones: list[uuid.UUID],
+) -> int:
+    """Soft-delete the mirrors the peer withdrew, and their children; returns how many
+    live items went."""
+    now = utcnow()
+    gone: int = connection.execute(
+        sa.update(table)
+        .where(
+            table.c.id.in_(tombstones),
+            table.c.origin == node_id,
+            table.c.deleted_at.is_(None),
+        )
+        .values(deleted_at=now)
+    ).rowcount
+    # A hidden parent hides its children at once, whatever the feed sends next.
+    for child_kind, column in CHILDREN.get(kind, []):
+        child = KINDS[child_kind].__table__
+        hidden = connection.execute(
+            sa.update(child)
+            .where(
+                child.c[column].in_(tombstones),
+                child.c.origin == node_id,
+                child.c.deleted_at.is_(None),
+            )
+            .values(deleted_at=now)
+            .returning(child.c.id)
+        ).scalars()
+        hidden_ids = list(hidden)
+        gone += len(hidden_ids)
+        indexing.rows_written(connection, child.name, hidden_ids)
+    return gone
 
 
 def _check_parents(

@@ -23,7 +23,7 @@ import heapq
 import re
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -41,9 +41,8 @@ from registry.sharing.visibility import ANONYMOUS, Viewer, viewer
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
 
-RANK = {kind: n for n, kind in enumerate(KINDS)}
 _SKIP = {"id", "change_seq", "origin", "audience", "deleted_at"}
-# Read first, in this order, before the entity's fields (see ``_columns``).
+# Read first, in this order, before the entity's fields (see ``_layout``).
 _HEAD = ("id", "change_seq", "deleted_at", "origin")
 # What deciding an app's or dataset's visibility needs.
 _VERDICT = ("id", "deleted_at", "origin", "visibility", "publisher_id", "audience")
@@ -63,15 +62,6 @@ def parse_cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
-def global_id(settings: Settings, kind: str, row: Any) -> str:
-    base = f"{settings.issuer}/api/v1"
-    if kind == "release":
-        return f"{base}/apps/{row.app_id}/releases/{row.id}"
-    if kind == "distribution":
-        return f"{base}/datasets/{row.dataset_id}/distributions/{row.id}"
-    return f"{base}/{kind}s/{row.id}"
-
-
 def encode(body: dict[str, Any]) -> bytes:
     """The page as JSON bytes: datetimes in ISO 8601, UUIDs as strings, JSON columns
     as read."""
@@ -86,13 +76,25 @@ def _raw_json(column: sa.Column[Any], dialect: sa.Dialect) -> sa.ColumnElement[A
     return sa.type_coerce(column, sa.Text).label(column.name)
 
 
-def _columns(table: sa.Table, dialect: sa.Dialect) -> tuple[list[Any], list[str], set[str]]:
-    """The columns a page reads for one kind: ``_HEAD``, then the entity's fields."""
+class _Layout(NamedTuple):
+    """How a page reads one kind: ``_HEAD``, then the entity's fields."""
+
+    columns: list[Any]
+    names: list[str]
+    json_names: set[str]
+
+
+def _layout(table: sa.Table, dialect: sa.Dialect) -> _Layout:
     fields = [c for c in table.c if c.name not in _SKIP]
     json_names = {c.name for c in fields if isinstance(c.type, sa.JSON)}
     head = [table.c[name] for name in _HEAD]
     body = [_raw_json(c, dialect) if c.name in json_names else c for c in fields]
-    return head + body, [c.name for c in fields], json_names
+    return _Layout(head + body, [c.name for c in fields], json_names)
+
+
+def _local_between(table: sa.Table, after: int, upto: int) -> sa.ColumnElement[bool]:
+    """Local rows whose place in the sequence lies in (after, upto]."""
+    return sa.and_(table.c.origin.is_(None), table.c.change_seq > after, table.c.change_seq <= upto)
 
 
 def changes(
@@ -110,6 +112,24 @@ def changes(
     # the counter inside their transaction), so each per-table query below sees all of
     # them, whatever the isolation level; a row above it waits for the next call.
     high = session.exec(select(ChangeCounter.value).where(ChangeCounter.id == 1)).one()
+    last, has_more = _page_end(session, after, high, limit)
+    layouts = {kind: _layout(model.__table__, dialect) for kind, model in KINDS.items()}
+    rows = _read_rows(session, layouts, after, last)
+    # The feed serves what a peer node may see; any other caller reads it anonymously.
+    reader: Viewer = viewer(session, principal) if _is_node(principal) else ANONYMOUS
+    decided = _decide(session, reader, rows)
+    return {
+        "origin": settings.issuer,
+        "entries": _entries(session, settings.issuer, layouts, rows, decided, reader, after),
+        "next_cursor": str(last),
+        "has_more": has_more,
+        "remaining": _remaining(session, last, high) if has_more else 0,
+    }
+
+
+def _page_end(session: Session, after: int, high: int, limit: int) -> tuple[int, bool]:
+    """The sequence value the page ends at (``after`` when there is nothing new), and
+    whether more follow it."""
     # Sequence values are unique across the tables (one counter), so the page is
     # every local row whose value lies in (after, last]; find `last` from the heads.
     heads = []
@@ -118,11 +138,7 @@ def changes(
         heads.append(
             session.execute(
                 sa.select(table.c.change_seq)
-                .where(
-                    table.c.origin.is_(None),
-                    table.c.change_seq > after,
-                    table.c.change_seq <= high,
-                )
+                .where(_local_between(table, after, high))
                 .order_by(table.c.change_seq)
                 .limit(limit + 1)
             )
@@ -130,40 +146,41 @@ def changes(
             .all()
         )
     merged = list(heapq.merge(*heads))
-    has_more = len(merged) > limit
-    last = merged[min(limit, len(merged)) - 1] if merged else after
+    if not merged:
+        return after, False
+    return merged[min(limit, len(merged)) - 1], len(merged) > limit
 
-    rows: dict[str, list[Any]] = {}
-    names: dict[str, list[str]] = {}
-    json_names: dict[str, set[str]] = {}
+
+def _read_rows(
+    session: Session, layouts: dict[str, _Layout], after: int, last: int
+) -> dict[str, list[Any]]:
+    """The page's rows of each kind, in sequence order."""
+    rows: dict[str, list[Any]] = {kind: [] for kind in KINDS}
+    if last == after:
+        return rows
     for kind, model in KINDS.items():
         table = model.__table__
-        columns, names[kind], json_names[kind] = _columns(table, dialect)
-        rows[kind] = []
-        if merged:
-            rows[kind] = list(
-                session.execute(
-                    sa.select(*columns)
-                    .where(
-                        table.c.origin.is_(None),
-                        table.c.change_seq > after,
-                        table.c.change_seq <= last,
-                    )
-                    .order_by(table.c.change_seq)
-                )
+        rows[kind] = list(
+            session.execute(
+                sa.select(*layouts[kind].columns)
+                .where(_local_between(table, after, last))
+                .order_by(table.c.change_seq)
             )
+        )
+    return rows
 
+
+def _decide(
+    session: Session, reader: Viewer, rows: dict[str, list[Any]]
+) -> list[tuple[str, Any, bool, list[str] | None]]:
+    """Every row of the page in feed order, with whether the reader may see it and,
+    for a partners item, with which audience."""
     # What decides visibility: the app or dataset of each child, and who owns them.
     apps = _load(session, App, _VERDICT, (r.app_id for r in rows["release"]))
     apps.update(_load(session, App, _VERDICT, (r.app_id for r in rows["adoption"])))
     apps.update({r.id: r for r in rows["app"]})
     datasets = _load(session, Dataset, _VERDICT, (r.dataset_id for r in rows["distribution"]))
     datasets.update({r.id: r for r in rows["dataset"]})
-    sent_publishers: set[uuid.UUID] = {r.id for r in rows["publisher"]}
-    owners = {r.publisher_id for r in rows["app"]} | {r.publisher_id for r in rows["dataset"]}
-    publishers = _later_publishers(session, dialect, owners - sent_publishers, after)
-    # The feed serves what a peer node may see; any other caller reads it anonymously.
-    reader: Viewer = viewer(session, principal) if _is_node(principal) else ANONYMOUS
 
     def verdict(item: Any) -> tuple[bool, list[str] | None]:
         """May the reader see this app or dataset, and with which audience?"""
@@ -173,9 +190,6 @@ def changes(
             return False, None
         return True, reader.audience(item)
 
-    origin = settings.issuer
-    base = f"{origin}/api/v1"
-    entries: list[dict[str, Any]] = []
     ordered = sorted(
         ((row.change_seq, rank, row) for rank, kind in enumerate(KINDS) for row in rows[kind]),
         key=lambda item: (item[0], item[1]),
@@ -197,6 +211,24 @@ def changes(
         if row.deleted_at is not None:
             visible = False
         decided.append((kind, row, visible, audience))
+    return decided
+
+
+def _entries(
+    session: Session,
+    origin: str,
+    layouts: dict[str, _Layout],
+    rows: dict[str, list[Any]],
+    decided: list[tuple[str, Any, bool, list[str] | None]],
+    reader: Viewer,
+    after: int,
+) -> list[dict[str, Any]]:
+    """The page's entries: an upsert for what the reader may see, a tombstone for
+    what it could once see and no longer may."""
+    base = f"{origin}/api/v1"
+    sent_publishers: set[uuid.UUID] = {r.id for r in rows["publisher"]}
+    owners = {r.publisher_id for r in rows["app"]} | {r.publisher_id for r in rows["dataset"]}
+    publishers = _later_publishers(session, layouts["publisher"], owners - sent_publishers, after)
     # A reader hears of an item it may not see only if it could see it once: then it
     # may hold a copy, which the tombstone withdraws. Of any other item it learns
     # nothing, not even that it exists.
@@ -205,6 +237,7 @@ def changes(
         [row.id for kind, row, visible, _ in decided if not visible and kind != "publisher"],
         reader,
     )
+    entries: list[dict[str, Any]] = []
     for kind, row, visible, audience in decided:
         if kind in ("app", "dataset") and visible and row.publisher_id not in sent_publishers:
             # A publisher changed after its items sits later in the feed; send it
@@ -212,21 +245,14 @@ def changes(
             publisher = publishers.get(row.publisher_id)
             if publisher is not None:
                 entries.append(
-                    _entry(base, origin, "publisher", publisher, names, json_names, None)
+                    _entry(base, origin, "publisher", publisher, layouts["publisher"], None)
                 )
                 sent_publishers.add(publisher.id)
         if visible:
-            entries.append(_entry(base, origin, kind, row, names, json_names, audience))
+            entries.append(_entry(base, origin, kind, row, layouts[kind], audience))
         elif kind == "publisher" or row.id in retractable:
             entries.append(_tombstone(base, origin, kind, row))
-    next_cursor = last if merged else after
-    return {
-        "origin": origin,
-        "entries": entries,
-        "next_cursor": str(next_cursor),
-        "has_more": has_more,
-        "remaining": _remaining(session, next_cursor, high) if has_more else 0,
-    }
+    return entries
 
 
 def _exposed(session: Session, ids: list[uuid.UUID], reader: Viewer) -> set[uuid.UUID]:
@@ -266,14 +292,13 @@ def _entry(
     origin: str,
     kind: str,
     row: Any,
-    names: dict[str, list[str]],
-    json_names: dict[str, set[str]],
+    layout: _Layout,
     audience: list[str] | None,
 ) -> dict[str, Any]:
-    raw = json_names[kind]
+    raw = layout.json_names
     data = {
         name: orjson.Fragment(value) if name in raw and value is not None else value
-        for name, value in zip(names[kind], row[len(_HEAD) :], strict=True)
+        for name, value in zip(layout.names, row[len(_HEAD) :], strict=True)
     }
     entry: dict[str, Any] = {
         "kind": kind,
@@ -316,13 +341,13 @@ def _load(
 
 
 def _later_publishers(
-    session: Session, dialect: sa.Dialect, ids: set[uuid.UUID], after: int
+    session: Session, layout: _Layout, ids: set[uuid.UUID], after: int
 ) -> dict[uuid.UUID, Any]:
     """Owners that changed after the cursor but lie later in the feed than this page."""
     if not ids:
         return {}
     table = table_of(Publisher)
-    columns, _, _ = _columns(table, dialect)
+    columns = layout.columns
     found: dict[uuid.UUID, Any] = {}
     unique = list(ids)
     for start in range(0, len(unique), 500):
@@ -342,8 +367,6 @@ def _remaining(session: Session, after: int, high: int) -> int:
     for model in KINDS.values():
         table = model.__table__
         total += session.execute(
-            sa.select(sa.func.count())
-            .select_from(table)
-            .where(table.c.origin.is_(None), table.c.change_seq > after, table.c.change_seq <= high)
+            sa.select(sa.func.count()).select_from(table).where(_local_between(table, after, high))
         ).scalar_one()
     return int(total)

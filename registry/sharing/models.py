@@ -33,7 +33,7 @@ class Partnership(Tracked, table=True):
 
     The row is tracked so that every change of its status takes a place in the
     change sequence: the feed uses that to re-send (or tombstone) the ``partners``
-    items the change makes visible or invisible (see ``registry.federation.restamp``).
+    items the change makes visible or invisible (see ``registry.sharing.restamp``).
     """
 
     __tablename__ = "partnerships"
