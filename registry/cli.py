@@ -20,7 +20,7 @@ from registry.catalog import schemas, service
 from registry.catalog.cli import client_app
 from registry.catalog.models import Publisher, PublisherKind
 from registry.console import (
-    JSON_HELP,
+    JsonFlag,
     NodeCommands,
     commands,
     fail,
@@ -166,9 +166,7 @@ def publisher_add(
 
 
 @publisher_app.command("list")
-def publisher_list(
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
-) -> None:
+def publisher_list(as_json: JsonFlag = False) -> None:
     """List the publishers hosted on this node."""
     settings = settings_or_exit()
     with operator_session(settings, write=False) as session:

@@ -3,14 +3,17 @@ the settings, and a database that is known to be migrated."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import sqlalchemy as sa
 import typer
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import Engine
@@ -106,6 +109,26 @@ def commands(help: str) -> typer.Typer:
 
 #: The help of every list command's ``--json`` flag.
 JSON_HELP = "Print JSON instead of a table, for scripts."
+#: Every list command's ``--json`` flag.
+JsonFlag = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+
+
+def print_json(payload: Any) -> None:
+    """What ``--json`` prints: one indented document on stdout."""
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def progress_bar(label: str, *, quiet: bool) -> Progress:
+    """A progress bar on stderr, so stdout keeps only the result; hidden by ``--quiet``.
+    ``label`` may name the task's description (``{task.description}``)."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+    )
 
 
 class Listing(Table):
@@ -147,3 +170,19 @@ def iso_seconds(value: datetime | None) -> str:
 def to_minute(value: datetime | None) -> str:
     """A timestamp for a table cell: to the minute, in UTC."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+#: A column of ``print_rows``: the key of the row's value, or how to write the cell.
+Column = str | Callable[[dict[str, Any]], str]
+
+
+def print_rows(rows: list[dict[str, Any]], as_json: bool, columns: dict[str, Column]) -> None:
+    """What a list command prints: the rows as JSON with ``--json``, else a table with
+    ``columns`` (header -> column), the first the id."""
+    if as_json:
+        print_json(rows)
+        return
+    grid = table(*columns)
+    for row in rows:
+        grid.add_row(*(row[c] if isinstance(c, str) else c(row) for c in columns.values()))
+    out.print(grid)

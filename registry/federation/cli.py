@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 
-from registry.console import JSON_HELP, commands, err, fail, node_engine, out, settings_or_exit
-from registry.console import table as console_table
+from registry.console import (
+    JsonFlag,
+    commands,
+    err,
+    fail,
+    node_engine,
+    out,
+    print_rows,
+    progress_bar,
+    settings_or_exit,
+)
 from registry.db import session_scope
 from registry.errors import LumbungError
 from registry.federation import outbox, peers
@@ -37,10 +37,6 @@ adoption_app = commands("Apps your publishers use.")
 
 # The CLI runs as the node's operator.
 OPERATOR = Principal(client_id="lumbung-cli", scopes=frozenset({"admin"}))
-
-
-def _emit_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
 
 
 # --- peers ---------------------------------------------------------------------------
@@ -75,27 +71,25 @@ def peer_add(
 
 
 @peer_app.command("list")
-def peer_list(
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
-) -> None:
+def peer_list(as_json: JsonFlag = False) -> None:
     """Peers and how their sync stands."""
     settings = settings_or_exit()
     with session_scope(node_engine(settings), write=False) as session:
         rows = [peers.peer_status(p) for p in peers.list_peers(session)]
-    if as_json:
-        _emit_json(rows)
-        return
-    table = console_table("node", "name", "items", "last success", "lag (s)", "last error")
-    for row in rows:
-        table.add_row(
-            row["node_id"],
-            row["name"],
-            str(row["items"]),
-            str(row["last_success_at"] or "never"),
-            str(row["lag_seconds"] if row["lag_seconds"] is not None else ""),
-            (row["last_error"] or "")[:80],
-        )
-    out.print(table)
+    print_rows(
+        rows,
+        as_json,
+        {
+            "node": "node_id",
+            "name": "name",
+            "items": lambda row: str(row["items"]),
+            "last success": lambda row: str(row["last_success_at"] or "never"),
+            "lag (s)": lambda row: str(
+                row["lag_seconds"] if row["lag_seconds"] is not None else ""
+            ),
+            "last error": lambda row: (row["last_error"] or "")[:80],
+        },
+    )
 
 
 @peer_app.command("remove")
@@ -144,9 +138,7 @@ def partnership_request(
 
 
 @partnership_app.command("list")
-def partnership_list(
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
-) -> None:
+def partnership_list(as_json: JsonFlag = False) -> None:
     """Every partnership of this node's publishers."""
     from registry.sharing.views import partnerships_public
 
@@ -157,21 +149,19 @@ def partnership_list(
     with session_scope(engine, write=False) as session:
         page = service.list_partnerships(session, OPERATOR, limit=10_000, cursor=None)
         rows = [p.model_dump(mode="json") for p in partnerships_public(session, page.items)]
-    if as_json:
-        _emit_json(rows)
-        return
-    table = console_table("id", "publisher", "partner", "node", "direction", "status", "until")
-    for row in rows:
-        table.add_row(
-            row["id"],
-            row["publisher"],
-            row["partner_code"],
-            row["peer_node_id"],
-            row["direction"],
-            row["status"],
-            row["valid_until"] or "",
-        )
-    out.print(table)
+    print_rows(
+        rows,
+        as_json,
+        {
+            "id": "id",
+            "publisher": "publisher",
+            "partner": "partner_code",
+            "node": "peer_node_id",
+            "direction": "direction",
+            "status": "status",
+            "until": lambda row: row["valid_until"] or "",
+        },
+    )
 
 
 def _decide(partnership_id: str, action: Action) -> None:
@@ -259,7 +249,7 @@ def adoption_add(
 @adoption_app.command("list")
 def adoption_list(
     app: Annotated[str | None, typer.Option(help="Only this app's")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Adoptions on this node and its peers. Your publishers' adoptions of apps no
     longer shared with them (the partnership ended) are listed too, marked so."""
@@ -275,20 +265,20 @@ def adoption_list(
             for items, shared in ((page.items, True), (unshared, False))
             for a in adoptions_public(settings, items)
         ]
-    if as_json:
-        _emit_json(rows)
-        return
-    table = console_table("id", "app", "adopter", "node", "status", "version")
-    for row in rows:
-        table.add_row(
-            row["id"],
-            row["app_id"],
-            row["adopter_code"],
-            row["adopter_node"],
-            row["status"] if row["shared"] else f"{row['status']} (app no longer shared)",
-            row["version"] or "",
-        )
-    out.print(table)
+    print_rows(
+        rows,
+        as_json,
+        {
+            "id": "id",
+            "app": "app_id",
+            "adopter": "adopter_code",
+            "node": "adopter_node",
+            "status": lambda row: (
+                row["status"] if row["shared"] else f"{row['status']} (app no longer shared)"
+            ),
+            "version": lambda row: row["version"] or "",
+        },
+    )
 
 
 # --- sync ----------------------------------------------------------------------------
@@ -316,14 +306,7 @@ def sync(
         else:
             targets = [p.node_id for p in peers.list_peers(session)]
     failed = False
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=quiet,
-    ) as bar:
+    with progress_bar("{task.description}", quiet=quiet) as bar:
         for node_id in targets:
             task = bar.add_task(node_id, total=None)
 

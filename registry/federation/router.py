@@ -4,6 +4,7 @@ and the admin's ``/api/v1/peers``."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -26,7 +27,21 @@ from registry.sharing import schemas as sharing_schemas
 from registry.sharing import service as sharing
 
 router = APIRouter()
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 SIGNED_ERRORS = problem_responses(401, 403, 404, 409, 422)
+
+
+def _notice(
+    path: str, operation_id: str, *, status_code: int | None = None
+) -> Callable[[Handler], Handler]:
+    """A route by which a peer delivers a signed notice."""
+    return router.post(
+        path,
+        tags=["federation"],
+        operation_id=operation_id,
+        status_code=status_code,
+        responses=SIGNED_ERRORS,
+    )
 
 
 # --- metadata ------------------------------------------------------------------------
@@ -133,12 +148,10 @@ def _parse(model: type[M], body: bytes) -> M:
         ) from None
 
 
-@router.post(
+@_notice(
     "/federation/v1/partnerships",
-    tags=["federation"],
-    operation_id="receive_partnership_request",
+    "receive_partnership_request",
     status_code=status.HTTP_201_CREATED,
-    responses=SIGNED_ERRORS,
 )
 def receive_partnership_request(
     session: SessionDep, peer: SignedPeer, body: Annotated[bytes, Depends(raw_body)]
@@ -149,12 +162,7 @@ def receive_partnership_request(
     return {"id": str(partnership.id), "status": partnership.status.value}
 
 
-@router.post(
-    "/federation/v1/partnerships/{partnership_id}/status",
-    tags=["federation"],
-    operation_id="receive_partnership_status",
-    responses=SIGNED_ERRORS,
-)
+@_notice("/federation/v1/partnerships/{partnership_id}/status", "receive_partnership_status")
 def receive_partnership_status(
     partnership_id: uuid.UUID,
     session: SessionDep,
@@ -169,12 +177,7 @@ def receive_partnership_status(
     return {"id": str(partnership.id), "status": partnership.status.value}
 
 
-@router.post(
-    "/federation/v1/adoptions",
-    tags=["federation"],
-    operation_id="receive_adoption",
-    responses=SIGNED_ERRORS,
-)
+@_notice("/federation/v1/adoptions", "receive_adoption")
 def receive_adoption(
     session: SessionDep, peer: SignedPeer, body: Annotated[bytes, Depends(raw_body)]
 ) -> dict[str, Any]:
@@ -185,13 +188,7 @@ def receive_adoption(
     return {"id": str(adoption.id), "deleted": adoption.deleted_at is not None}
 
 
-@router.post(
-    "/federation/v1/notify",
-    tags=["federation"],
-    operation_id="receive_notify",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=SIGNED_ERRORS,
-)
+@_notice("/federation/v1/notify", "receive_notify", status_code=status.HTTP_202_ACCEPTED)
 def receive_notify(session: SessionDep, peer: SignedPeer) -> dict[str, Any]:
     """The calling peer has news: pull its feed early."""
     peer.sync_requested_at = utcnow()

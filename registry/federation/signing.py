@@ -30,6 +30,7 @@ from registry.errors import Unauthorized
 from registry.federation.models import Peer, SeenAssertion
 from registry.federation.transport import PeerError, new_client, request_json
 from registry.oauth.keys import ALGORITHM, KeyStore
+from registry.oauth.tokens import checked_claims
 from registry.settings import Settings
 
 FEDERATION_TYP = "lumbung-fed+jwt"
@@ -135,11 +136,10 @@ def verify(
     key = peer_key(session, peer, kid)
     if key is None:
         raise Unauthorized("the assertion was signed by a key the peer does not publish")
-    try:
-        claims = dict(jwt.decode(token, key, algorithms=[ALGORITHM]).claims)
-    except JoseError as exc:
-        raise Unauthorized("the assertion's signature is not valid") from exc
-    registry = jwt.JWTClaimsRegistry(
+    claims = checked_claims(
+        token,
+        key,
+        "the assertion",
         leeway=LEEWAY,
         iss={"essential": True, "value": issuer},
         aud={"essential": True},
@@ -147,10 +147,6 @@ def verify(
         iat={"essential": True},
         jti={"essential": True},
     )
-    try:
-        registry.validate(claims)
-    except JoseError as exc:
-        raise Unauthorized(f"the assertion is not valid: {exc.description}") from exc
     # One audience, this node: an array naming others too would let the same token be
     # replayed at every server it names.
     if claims["aud"] != settings.issuer:

@@ -9,7 +9,7 @@ import ssl
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import httpx2
 
@@ -71,23 +71,27 @@ def new_client() -> httpx2.Client:
     )
 
 
+class Request(TypedDict, total=False):
+    """What a request may carry besides its method and URL (see ``request_bytes``)."""
+
+    cap: int
+    headers: dict[str, str] | None
+    content: bytes | None
+    data: dict[str, str] | None
+    params: dict[str, Any] | None
+
+
 def request_json(
     client: httpx2.Client,
     method: str,
     url: str,
     *,
-    cap: int = SMALL_CAP,
-    headers: dict[str, str] | None = None,
-    content: bytes | None = None,
-    data: dict[str, str] | None = None,
-    params: dict[str, Any] | None = None,
     accept: tuple[int, ...] = (200,),
+    **request: Unpack[Request],
 ) -> tuple[int, Any]:
     """Send a request and parse its JSON answer, reading no more than ``cap`` bytes
     and taking no longer than ``DEADLINE_SECONDS`` in all."""
-    status, body = request_bytes(
-        client, method, url, cap=cap, headers=headers, content=content, data=data, params=params
-    )
+    status, body = request_bytes(client, method, url, **request)
     try:
         payload = json.loads(body) if body else None
     except ValueError as exc:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from registry.console import (
-    JSON_HELP,
+    JsonFlag,
     commands,
     fail,
     iso_seconds,
     out,
+    print_json,
     settings_or_exit,
     to_minute,
 )
@@ -62,9 +62,7 @@ def rotate_keys(
 
 
 @keys_app.command("list")
-def list_keys(
-    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
-) -> None:
+def list_keys(as_json: JsonFlag = False) -> None:
     """List the published keys and their RFC 7638 thumbprints (the kid), to confirm
     with a peer's administrator out of band."""
     settings = settings_or_exit()
@@ -82,7 +80,7 @@ def list_keys(
             }
             for k in keys
         ]
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     table = console_table("kid (RFC 7638 thumbprint)", "created", "status")
     for key in keys:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
@@ -27,6 +28,7 @@ from registry.oauth.server import server_metadata as build_metadata
 from registry.responses import JSONResponse
 
 router = APIRouter(tags=["oauth"])
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 # How long other nodes may cache the JWKS. Short, because a rotated-in key must be
 # seen soon; a verifier that meets an unknown kid should fetch again anyway.
@@ -65,14 +67,35 @@ def _oauth_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-@router.post(
+def _client_post(
+    path: str,
+    form: type[BaseModel],
+    response_model: Any,
+    *,
+    operation_id: str,
+    summary: str,
+    responses: dict[int | str, dict[str, Any]] | None = None,
+) -> Callable[[Handler], Handler]:
+    """An endpoint to which a client posts ``form`` with its credentials (RFC 6749
+    §2.3); its errors are RFC 6749's, not problem+json."""
+    return router.post(
+        path,
+        operation_id=operation_id,
+        summary=summary,
+        response_model=response_model,
+        responses=responses or _oauth_errors(400, 401),
+        dependencies=[Depends(client_basic)],
+        openapi_extra=_form_body(form),
+    )
+
+
+@_client_post(
     "/oauth/token",
+    TokenRequest,
+    TokenResponse,
     operation_id="oauth_token",
     summary="Get an access token (client credentials)",
-    response_model=TokenResponse,
     responses=_oauth_errors(400, 401) | problem_responses(429),
-    dependencies=[Depends(client_basic)],
-    openapi_extra=_form_body(TokenRequest),
 )
 async def token(request: Request) -> JSONResponse:
     """Exchange the client's credentials for a short-lived access token (RFC 6749 §4.4).
@@ -86,14 +109,12 @@ async def token(request: Request) -> JSONResponse:
     return await handle(request, TOKEN)
 
 
-@router.post(
+@_client_post(
     "/oauth/introspect",
+    TokenOperationRequest,
+    IntrospectionResponse,
     operation_id="oauth_introspect",
     summary="Describe an access token (RFC 7662)",
-    response_model=IntrospectionResponse,
-    responses=_oauth_errors(400, 401),
-    dependencies=[Depends(client_basic)],
-    openapi_extra=_form_body(TokenOperationRequest),
 )
 async def introspect(request: Request) -> JSONResponse:
     """Whether a token is active, and what it grants. A client may introspect its own
@@ -101,14 +122,12 @@ async def introspect(request: Request) -> JSONResponse:
     return await handle(request, INTROSPECTION)
 
 
-@router.post(
+@_client_post(
     "/oauth/revoke",
+    TokenOperationRequest,
+    dict[str, Any],
     operation_id="oauth_revoke",
     summary="Revoke an access token (RFC 7009)",
-    response_model=dict[str, Any],
-    responses=_oauth_errors(400, 401),
-    dependencies=[Depends(client_basic)],
-    openapi_extra=_form_body(TokenOperationRequest),
 )
 async def revoke(request: Request) -> JSONResponse:
     """Revoke one of the client's tokens (the admin may revoke any). Answers 200 for

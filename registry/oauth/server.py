@@ -208,21 +208,22 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
             )
 
 
-def _require_token(request: OAuth2Request) -> None:
-    # authlib also refuses a token_type_hint it does not know; RFC 7009 §2.1 and
-    # RFC 7662 §2.1 say a server may ignore the hint and search every type.
-    if "token" not in request.form:
-        raise InvalidRequestError(description="the token parameter is missing")
-
-
-class IntrospectionEndpoint(_IntrospectionEndpoint):  # type: ignore[misc]
-    """Any ``token_type_hint`` is ignored (RFC 7662 §2.1): there is one kind of token."""
+class _TokenEndpoint:
+    """What introspection and revocation share: how clients authenticate, and a
+    ``token`` parameter whatever its ``token_type_hint``."""
 
     CLIENT_AUTH_METHODS = list(CLIENT_AUTH_METHODS)
     server: AuthorizationServer
 
     def check_params(self, request: OAuth2Request, client: LumbungClient) -> None:
-        _require_token(request)
+        # authlib also refuses a token_type_hint it does not know; RFC 7009 §2.1 and
+        # RFC 7662 §2.1 say a server may ignore the hint and search every type.
+        if "token" not in request.form:
+            raise InvalidRequestError(description="the token parameter is missing")
+
+
+class IntrospectionEndpoint(_TokenEndpoint, _IntrospectionEndpoint):  # type: ignore[misc]
+    """Any ``token_type_hint`` is ignored (RFC 7662 §2.1): there is one kind of token."""
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> AccessToken | None:
         server = self.server
@@ -252,17 +253,11 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):  # type: ignore[misc]
         return payload
 
 
-class RevocationEndpoint(_RevocationEndpoint):  # type: ignore[misc]
+class RevocationEndpoint(_TokenEndpoint, _RevocationEndpoint):  # type: ignore[misc]
     """Revokes access tokens, the only kind this node issues. Any ``token_type_hint``
     is accepted and ignored, as RFC 7009 §2.1 allows: the token is looked for among
     every type the node has, and ``unsupported_token_type`` is never the answer,
     since the node can revoke every token it issues."""
-
-    CLIENT_AUTH_METHODS = list(CLIENT_AUTH_METHODS)
-    server: AuthorizationServer
-
-    def check_params(self, request: OAuth2Request, client: LumbungClient) -> None:
-        _require_token(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> AccessToken | None:
         server = self.server

@@ -14,6 +14,7 @@ from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
 from sqlmodel import Session
 
 from registry.errors import Unauthorized
@@ -86,14 +87,10 @@ def decode_access_token(token: str, *, settings: Settings, keys: KeyStore) -> di
     key = keys.find(kid)
     if key is None:
         raise Unauthorized("the access token was signed by a key this node does not know")
-    try:
-        # The explicit algorithm list matters: joserfc's default also accepts HS256,
-        # which would let the public key be used as an HMAC secret.
-        claims = jwt.decode(token, key, algorithms=[ALGORITHM]).claims
-    except JoseError as exc:
-        raise Unauthorized("the access token's signature is not valid") from exc
-
-    registry = jwt.JWTClaimsRegistry(
+    claims = checked_claims(
+        token,
+        key,
+        "the access token",
         leeway=CLOCK_LEEWAY,
         iss={"essential": True, "value": settings.issuer},
         aud={"essential": True, "value": settings.issuer},
@@ -104,10 +101,6 @@ def decode_access_token(token: str, *, settings: Settings, keys: KeyStore) -> di
         jti={"essential": True},
         scope={"essential": True, "allow_blank": True},
     )
-    try:
-        registry.validate(claims)
-    except JoseError as exc:
-        raise Unauthorized(f"the access token is not valid: {exc.description}") from exc
     # joserfc accepts an audience list that merely contains the expected value; a
     # token of this node names exactly one audience, this node.
     if claims["aud"] != settings.issuer:
@@ -122,7 +115,26 @@ def decode_access_token(token: str, *, settings: Settings, keys: KeyStore) -> di
             uuid.UUID(str(publisher))
         except ValueError as exc:
             raise Unauthorized("the access token names an invalid publisher") from exc
-    return dict(claims)
+    return claims
+
+
+def checked_claims(
+    token: str, key: ECKey, what: str, *, leeway: int, **expected: jwt.ClaimsOption
+) -> dict[str, Any]:
+    """The claims of a JWT that ``key`` signed, checked against ``expected``
+    (joserfc's claim options); an error calls the token ``what``."""
+    try:
+        # The explicit algorithm list matters: joserfc's default also accepts HS256,
+        # which would let the public key be used as an HMAC secret.
+        claims = dict(jwt.decode(token, key, algorithms=[ALGORITHM]).claims)
+    except JoseError as exc:
+        raise Unauthorized(f"{what}'s signature is not valid") from exc
+    try:
+        # The clock and the leeway by position, so no option can be taken for them.
+        jwt.JWTClaimsRegistry(None, leeway, **expected).validate(claims)
+    except JoseError as exc:
+        raise Unauthorized(f"{what} is not valid: {exc.description}") from exc
+    return claims
 
 
 def validate_access_token(

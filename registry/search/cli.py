@@ -7,10 +7,16 @@ import time
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlmodel import select
 
-from registry.console import err, fail, node_engine, operator_session, out, settings_or_exit
+from registry.console import (
+    fail,
+    node_engine,
+    operator_session,
+    out,
+    progress_bar,
+    settings_or_exit,
+)
 from registry.console import table as console_table
 from registry.search import index, service
 from registry.search.glossary import GlossaryTerm, shipped
@@ -30,14 +36,7 @@ def reindex(
     engine = node_engine(settings)
     began = time.perf_counter()
     try:
-        with Progress(
-            TextColumn("indexing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            disable=quiet,
-        ) as bar:
+        with progress_bar("indexing", quiet=quiet) as bar:
             task = bar.add_task("indexing", total=None)
             count = index.reindex(
                 engine,
