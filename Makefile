@@ -25,11 +25,13 @@ run: $(STAMP)
 	$(BIN)/lumbung serve --demo --host $(HOST) --port $(PORT)
 
 # The sync SDK is generated from the async one; --check fails when it is stale.
+# lint-imports checks that the domains import one way ([tool.importlinter]).
 lint: $(DEVSTAMP)
 	$(BIN)/python scripts/unasync.py --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy registry clients/python/lumbung_client tests
+	$(BIN)/lint-imports
 
 # The whole suite on SQLite, then again on PostgreSQL when LUMBUNG_TEST_DATABASE_URL is set.
 test: lint

@@ -51,6 +51,7 @@ from registry.formats import dcat, harvest, publiccode, service  # noqa: E402
 from registry.principal import Principal  # noqa: E402
 from registry.settings import Settings, load_settings  # noqa: E402
 from registry.startup import install_flush_hooks  # noqa: E402
+from registry.wiring import connect_domains  # noqa: E402
 
 install_flush_hooks()  # as every process of a node does before it writes
 SHARED = ROOT.parent / "shared" / "data"
@@ -258,6 +259,7 @@ def bench_harvest(count: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    connect_domains()
     if len(sys.argv) > 1 and sys.argv[1] == "_export":
         export_child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return

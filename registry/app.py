@@ -28,6 +28,7 @@ from registry.sharing.router import router as sharing_router
 from registry.startup import install_flush_hooks
 from registry.web.errors import error_page
 from registry.web.router import router as web_router
+from registry.wiring import connect_domains
 
 API_DESCRIPTION = """\
 Lumbung is a federated registry in which local governments register, describe and
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     or, in tests, a connection whose transaction every request nests in."""
     settings = settings or get_settings()
     install_flush_hooks()
+    connect_domains()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -37,6 +37,7 @@ from registry.oauth.cli import keys_app
 from registry.querying import live
 from registry.search.cli import search_app
 from registry.startup import install_flush_hooks
+from registry.wiring import connect_domains
 
 app = typer.Typer(
     cls=NodeCommands,
@@ -203,6 +204,7 @@ def artifacts_prune(
 
 def main() -> None:
     install_flush_hooks()
+    connect_domains()
     tune_gc()
     app()
 

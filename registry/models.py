@@ -3,10 +3,12 @@
 
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
 from registry.db import ChangeCounter
-from registry.federation.models import OutboxMessage, Peer, SeenAssertion
+from registry.federation.models import SeenAssertion
 from registry.formats.models import HarvestRecord, HarvestRun, HarvestSource
 from registry.idempotency import IdempotencyRecord
 from registry.oauth.models import OAuthClient, RevokedToken
+from registry.outbox import OutboxMessage
+from registry.peers import Peer
 from registry.search.glossary import GlossaryTerm
 from registry.search.models import SearchDocument, SearchTerm
 from registry.sharing.models import Adoption, Partnership

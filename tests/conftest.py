@@ -28,8 +28,11 @@ from registry.oauth.service import create_client
 from registry.principal import Principal
 from registry.settings import Settings, load_settings
 from registry.startup import install_flush_hooks
+from registry.wiring import connect_domains
 
 TEST_DATABASE_URL = os.environ.get("LUMBUNG_TEST_DATABASE_URL") or None
+# Tests call the services without an app too, as the CLI does: they need the same wiring.
+connect_domains()
 ADMIN = Principal(client_id="test-admin", scopes=frozenset({"admin"}))
 
 

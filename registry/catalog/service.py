@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from registry.catalog import artifacts, schemas
+from registry.catalog.access import can_see, visible_clause
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
 from registry.db import utcnow
 from registry.errors import Conflict, Forbidden, NotFound, field_error, invalid
@@ -31,7 +32,6 @@ from registry.querying import (
     paginate,
     text_match,
 )
-from registry.sharing.visibility import can_see, visible_clause
 
 
 class MirrorReadOnly(Conflict):

@@ -26,8 +26,9 @@ from registry.catalog.models import Publisher, Visibility
 from registry.db import Bind, table_of, transaction, utcnow
 from registry.federation.errors import SyncError
 from registry.federation.lease import LEASE_FOR
-from registry.federation.models import KINDS, Peer
+from registry.federation.models import KINDS
 from registry.federation.schemas import DATA_MODELS, CheckedPage
+from registry.peers import Peer
 
 # The parent each kind refers to, which must already be mirrored from the same peer.
 PARENTS = {

@@ -11,10 +11,10 @@ from sqlmodel import Session, select
 
 from registry.db import Bind, session_scope
 from registry.errors import Unauthorized
-from registry.federation.models import Peer
 from registry.federation.signing import ASSERTION_TYPE, refresh_keys, unverified_parts, verify
 from registry.oauth.models import OAuthClient
 from registry.oauth.service import get_active_client
+from registry.peers import Peer
 from registry.settings import Settings
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from registry.db import Bind, rows_matched, session_scope, utcnow
-from registry.federation.models import Peer
+from registry.peers import Peer
 
 LEASE_FOR = timedelta(seconds=120)
 

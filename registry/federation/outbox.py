@@ -1,10 +1,9 @@
-"""Signed notices to peers, kept in the database until the peer accepts them.
+"""Sending signed notices to peers: the outbox's (``registry.outbox``), and the one
+request that waits for the peer's answer.
 
-Writers call ``enqueue`` inside their own transaction, so a notice exists exactly when
-the change it announces was committed. ``drain`` (run by ``lumbung sync`` and the
-background worker) claims what is due in a short transaction, sends each message with
-no transaction open, records each outcome in a short transaction of its own, and backs
-off on failure.
+``drain`` (run by ``lumbung sync`` and the background worker) claims what is due in a
+short transaction, sends each message with no transaction open, records each outcome in
+a short transaction of its own, and backs off on failure.
 """
 
 from __future__ import annotations
@@ -17,14 +16,16 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from registry.db import Bind, rows_matched, session_scope, transaction, utcnow
 from registry.federation import signing
-from registry.federation.models import OutboxMessage
 from registry.federation.transport import PeerError, new_client, request_json
 from registry.oauth.keys import KeyStore
+from registry.outbox import OutboxMessage
 from registry.settings import Settings
+from registry.sharing.delivery import NotDelivered
+from registry.sharing.models import Adoption
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +34,6 @@ BATCH = 100
 # A claimed message is not sent by anyone else for this long: longer than a request
 # to a peer may take (``transport.DEADLINE_SECONDS``).
 CLAIM_FOR = timedelta(minutes=2)
-
-
-def enqueue(
-    session: Session, *, node_id: str, path: str, payload: dict[str, Any], dedupe_key: str
-) -> OutboxMessage:
-    """Queue a notice; it replaces an unsent one about the same thing."""
-    session.execute(
-        sa.delete(OutboxMessage).where(
-            col(OutboxMessage.dedupe_key) == dedupe_key,
-            col(OutboxMessage.node_id) == node_id,
-            col(OutboxMessage.delivered_at).is_(None),
-        )
-    )
-    message = OutboxMessage(node_id=node_id, path=path, payload=payload, dedupe_key=dedupe_key)
-    session.add(message)
-    session.flush()
-    return message
 
 
 def send_signed(
@@ -72,6 +56,17 @@ def send_signed(
             client, "POST", node_id + path, headers=headers, content=body, accept=accept
         )
     return answer
+
+
+def send_now(
+    settings: Settings, keys: KeyStore, *, node_id: str, path: str, payload: dict[str, Any]
+) -> None:
+    """:func:`send_signed` as the sharing domain asks for it (``registry.sharing.delivery``):
+    a peer that does not take the notice raises ``NotDelivered``."""
+    try:
+        send_signed(settings, keys, node_id=node_id, path=path, payload=payload)
+    except PeerError as exc:
+        raise NotDelivered(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -163,8 +158,6 @@ def _record_failure(bind: Bind, message: _Claimed, exc: PeerError) -> None:
 
 
 def _record_delivery(bind: Bind, message: _Claimed) -> None:
-    from registry.sharing.models import Adoption
-
     now = utcnow()
     with transaction(bind) as connection:
         # A message replaced meanwhile by a newer one about the same thing is gone;

@@ -14,10 +14,11 @@ from registry.catalog.fields import HttpUrl
 from registry.catalog.models import Publisher
 from registry.db import rows_matched, table_of, utcnow
 from registry.errors import Conflict, NotFound, invalid
-from registry.federation.models import MIRROR_MODELS, Peer
+from registry.federation.models import MIRROR_MODELS
 from registry.federation.signing import fetch_jwks, public_keys, thumbprints
 from registry.federation.transport import PeerError, new_client, request_json
 from registry.netguard import check_url
+from registry.peers import Peer
 from registry.querying import live
 from registry.settings import Settings
 

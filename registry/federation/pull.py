@@ -24,7 +24,7 @@ from registry import indexing
 from registry.db import Bind, session_scope, transaction, utcnow
 from registry.federation.apply import PEERS, apply_page
 from registry.federation.errors import SyncError, TokenRejected
-from registry.federation.models import MIRROR_MODELS, Peer
+from registry.federation.models import MIRROR_MODELS
 from registry.federation.schemas import CheckedPage
 from registry.federation.tokens import peer_token
 from registry.federation.transport import (
@@ -36,6 +36,7 @@ from registry.federation.transport import (
     retried,
 )
 from registry.oauth.keys import KeyStore
+from registry.peers import Peer
 from registry.settings import Settings
 from registry.sharing import service as sharing
 from registry.sharing.visibility import partnerships_with

@@ -18,10 +18,10 @@ from registry.db import utcnow
 from registry.deps import EngineDep, SessionDep, SettingsDep
 from registry.errors import Conflict, NotFound, Unauthorized, problem_responses
 from registry.federation import feed, peers
-from registry.federation.models import Peer
 from registry.federation.schemas import FeedPage
 from registry.federation.signing import refresh_signer_keys, verify_federation_request
 from registry.oauth.deps import Admin, PrincipalDep
+from registry.peers import Peer
 from registry.responses import JSONResponse
 from registry.sharing import schemas as sharing_schemas
 from registry.sharing import service as sharing

@@ -27,10 +27,11 @@ from sqlmodel import Session, col, select
 
 from registry.db import Bind, session_scope, utcnow
 from registry.errors import Unauthorized
-from registry.federation.models import Peer, SeenAssertion
+from registry.federation.models import SeenAssertion
 from registry.federation.transport import PeerError, new_client, request_json
 from registry.oauth.keys import ALGORITHM, KeyStore
 from registry.oauth.tokens import checked_claims
+from registry.peers import Peer
 from registry.settings import Settings
 
 FEDERATION_TYP = "lumbung-fed+jwt"

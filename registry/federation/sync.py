@@ -22,9 +22,10 @@ from registry.db import Bind, session_scope, utcnow
 from registry.federation import outbox
 from registry.federation.errors import LeaseBusy, SyncError
 from registry.federation.lease import lease_holder, release_lease, take_lease
-from registry.federation.models import MIRROR_MODELS, Peer
+from registry.federation.models import MIRROR_MODELS
 from registry.federation.pull import Progress, SyncResult, load_peer, pull
 from registry.oauth.keys import KeyStore
+from registry.peers import Peer
 from registry.settings import Settings
 from registry.sharing import service as sharing
 

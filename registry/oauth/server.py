@@ -47,6 +47,7 @@ from starlette.formparsers import MultiPartException
 from registry.db import Bind, session_scope
 from registry.errors import Unauthorized
 from registry.oauth import service
+from registry.oauth.assertions import PEER_ASSERTIONS
 from registry.oauth.keys import ALGORITHM, KeyStore
 from registry.oauth.models import OAuthClient
 from registry.oauth.tokens import decode_access_token, issue_access_token, validate_access_token
@@ -355,9 +356,8 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
     def _authenticate_assertion(
         self, query_client: Callable[[str], LumbungClient | None], request: OAuth2Request
     ) -> LumbungClient | None:
-        from registry.federation.client_auth import authenticate_assertion
-
-        model = authenticate_assertion(self.session, self.settings, request.form)
+        check = PEER_ASSERTIONS.get()
+        model = check.authenticate_assertion(self.session, self.settings, request.form)
         return LumbungClient(model) if model is not None else None
 
     def _authenticate_basic(
@@ -460,9 +460,7 @@ def _dispatch(
         # A peer's keys are fetched again (when its assertion names a key not cached)
         # before this request's transaction begins: nothing talks to another node
         # while a write transaction is open (DESIGN §7).
-        from registry.federation.client_auth import refresh_assertion_keys
-
-        refresh_assertion_keys(engine, form)
+        PEER_ASSERTIONS.get().refresh_assertion_keys(engine, form)
     # Revocation writes; the others only read, and need not queue for SQLite's lock.
     # A client assertion's jti is recorded: a write.
     writes = endpoint == REVOCATION or "client_assertion" in form

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from registry.catalog.models import App, Dataset
-from registry.catalog.router import READ_ERRORS
 from registry.deps import Cursor, Limit, SessionDep, SettingsDep
+from registry.errors import problem_responses
 from registry.global_ids import global_id
 from registry.http import set_next_link
 from registry.oauth.deps import PrincipalDep
 from registry.search import service
 from registry.settings import Settings
+
+READ_ERRORS = problem_responses(401, 404, 422)
 
 router = APIRouter(tags=["search"])
 

@@ -26,15 +26,14 @@ from registry.catalog import service as catalog
 from registry.catalog.models import App, Publisher
 from registry.db import Bind, session_scope, utcnow, uuid7
 from registry.errors import Conflict, Forbidden, LumbungError, NotFound, invalid
-from registry.federation.models import Peer
-from registry.federation.outbox import enqueue, send_signed
-from registry.federation.transport import PeerError
 from registry.oauth.keys import KeyStore
 from registry.oauth.models import OAuthClient
+from registry.outbox import enqueue
+from registry.peers import Peer
 from registry.principal import Principal
 from registry.querying import PageOf, first_live, live, paginate
 from registry.settings import Settings
-from registry.sharing import lifecycle, schemas
+from registry.sharing import delivery, lifecycle, schemas
 from registry.sharing.models import (
     Adoption,
     AdoptionStatus,
@@ -579,8 +578,8 @@ def request_partnership(
         partnership, peer, message = new_outgoing(session, principal, request_in)
         partnership_id, node_id = partnership.id, peer.node_id
     try:
-        send_signed(settings, keys, node_id=node_id, path=PARTNERSHIPS_PATH, payload=message)
-    except PeerError as exc:
+        delivery.send(settings, keys, node_id=node_id, path=PARTNERSHIPS_PATH, payload=message)
+    except delivery.NotDelivered as exc:
         with session_scope(bind) as session:
             session.execute(sa.delete(Partnership).where(col(Partnership.id) == partnership_id))
         raise PeerUnavailable(str(exc)) from exc

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from registry.catalog import service as catalog
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
 from registry.db import ChangeCounter, table_of
-from registry.federation.models import Peer
+from registry.peers import Peer
 from registry.principal import Principal
 from registry.querying import by_ids, live
 from registry.search import service as search

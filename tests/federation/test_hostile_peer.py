@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from registry.federation import pull, transport
-from registry.federation.models import Peer
 from registry.federation.sync import sync_peer
 from registry.oauth.keys import KeyStore
+from registry.peers import Peer
 
 NOW = "2026-11-28T00:00:00+00:00"
 

@@ -10,16 +10,16 @@ from sqlmodel import Session, select
 
 from registry.db import session_scope, utcnow
 from registry.federation import outbox
-from registry.federation.models import OutboxMessage
 from registry.federation.transport import PeerError
 from registry.oauth.keys import KeyStore
+from registry.outbox import OutboxMessage, enqueue
 
 
 @pytest.fixture
 def queued(connection) -> list[str]:
     with session_scope(connection) as session:
         for n in range(2):
-            outbox.enqueue(
+            enqueue(
                 session,
                 node_id="http://127.0.0.1:9",
                 path="/federation/v1/notify",
@@ -47,7 +47,7 @@ def test_a_claimed_message_is_not_claimed_again_until_its_claim_runs_out(connect
 
 def test_an_unreachable_peer_is_tried_again_later(connection, settings, tmp_path, monkeypatch):
     with session_scope(connection) as session:
-        outbox.enqueue(
+        enqueue(
             session,
             node_id="http://127.0.0.1:9",
             path="/federation/v1/notify",

@@ -18,8 +18,8 @@ from joserfc.jwk import ECKey
 from sqlmodel import Session, select
 
 from registry.db import utcnow
-from registry.federation.models import Peer
 from registry.federation.signing import FEDERATION_TYP, body_hash
+from registry.peers import Peer
 from registry.sharing.models import Adoption, Direction, Partnership, PartnershipStatus
 
 PEER = "https://pariaman.example"

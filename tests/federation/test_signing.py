@@ -23,7 +23,6 @@ from sqlmodel import Session, select
 
 from registry.db import utcnow
 from registry.errors import Unauthorized
-from registry.federation.models import Peer
 from registry.federation.signing import (
     FEDERATION_TYP,
     body_hash,
@@ -31,6 +30,7 @@ from registry.federation.signing import (
     verify_federation_request,
 )
 from registry.oauth.keys import KeyStore
+from registry.peers import Peer
 from registry.settings import Settings, load_settings
 
 PEER = "https://pariaman.example"

@@ -39,10 +39,11 @@ from registry.catalog import schemas as catalog_schemas
 from registry.catalog import service as catalog
 from registry.db import create_db_engine, session_scope, utcnow
 from registry.federation import outbox
-from registry.federation.models import OutboxMessage, Peer
 from registry.federation.signing import FEDERATION_TYP, body_hash
 from registry.oauth.keys import KeyStore
 from registry.oauth.service import create_client
+from registry.outbox import OutboxMessage, enqueue
+from registry.peers import Peer
 from registry.settings import Settings, load_settings
 from tests.conftest import on_postgres
 from tests.nodes import drop_postgres_database, postgres_database
@@ -171,7 +172,7 @@ def test_outbox_drain_does_not_block_writers(node: tuple[Settings, sa.Engine]) -
     keys = KeyStore.open(settings.keys_dir)
     with StallingPeer() as peer:
         with session_scope(engine) as session:
-            outbox.enqueue(
+            enqueue(
                 session,
                 node_id=peer.url,
                 path="/federation/v1/notify",

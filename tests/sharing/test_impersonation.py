@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from registry.catalog.models import App, Publisher
 from registry.errors import Forbidden
-from registry.federation.models import Peer
+from registry.peers import Peer
 from registry.sharing import schemas, service
 from registry.sharing.models import Adoption
 

@@ -13,8 +13,8 @@ import pytest
 from sqlmodel import Session, select
 
 from registry.errors import Conflict, Forbidden, NotFound
-from registry.federation.models import Peer
 from registry.oauth.models import OAuthClient
+from registry.peers import Peer
 from registry.sharing import schemas, service
 from registry.sharing.models import Direction, Partnership, PartnershipStatus
 from tests.conftest import ADMIN

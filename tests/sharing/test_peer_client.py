@@ -8,8 +8,8 @@ from collections.abc import Callable
 from sqlmodel import Session, select
 
 from registry.catalog.models import Publisher
-from registry.federation.models import Peer
 from registry.oauth.models import OAuthClient
+from registry.peers import Peer
 from registry.sharing import service
 from registry.sharing.models import Direction, Partnership, PartnershipStatus
 
