@@ -80,10 +80,14 @@ def stem(word: str, language: str) -> str:
 def index_terms(text: str, languages: Iterable[str]) -> list[str]:
     """The terms one piece of text is indexed under, in order: each word, followed
     by its stems where they differ from it."""
-    langs = tuple(languages)
+    return terms_of(words(text), tuple(languages))
+
+
+def terms_of(found: list[str], languages: tuple[str, ...]) -> list[str]:
+    """``index_terms`` for words already split and folded."""
     terms: list[str] = []
-    for word in words(text):
-        terms.extend(_word_terms(word, langs))
+    for word in found:
+        terms.extend(_word_terms(word, languages))
     return terms
 
 

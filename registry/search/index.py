@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session as OrmSession
 from registry import indexing
 from registry.catalog.models import App, Dataset, Distribution, Publisher
 from registry.db import table_of
-from registry.search.analysis import LANGUAGES, index_terms, languages_of, words
+from registry.search.analysis import LANGUAGES, languages_of, terms_of, words
 from registry.search.models import FTS_TABLE, SearchDocument, SearchTerm
 
 DOCS = table_of(SearchDocument)
@@ -67,9 +67,13 @@ class Document:
             for part in text:
                 self.add(name, part, languages)
             return
-        text = str(text)
-        self.fields[name].extend(index_terms(text, languages))
-        self.vocabulary.update(w for w in words(text) if 3 <= len(w) <= 64 and not w.isdigit())
+        found = words(str(text))
+        self.fields[name].extend(terms_of(found, languages))
+        self.vocabulary.update(found)
+
+    def spelling_words(self) -> set[str]:
+        """The words of the item worth suggesting as a correction."""
+        return {w for w in self.vocabulary if 3 <= len(w) <= 64 and not w.isdigit()}
 
     def tsvector_text(self) -> str:
         """The document as a ``tsvector`` literal: each term with its positions and
@@ -171,10 +175,17 @@ def refresh(connection: sa.Connection, kind: str, ids: Sequence[uuid.UUID]) -> N
         _write(connection, list(_documents(connection, kind, chunk)))
 
 
+# The columns an item is indexed from (not, say, an app's whole publiccode.yml).
+_COMMON = ("id", "publisher_id", "origin", "visibility", "audience", "license", "slug")
+_APP = ("name", "description", "categories", "tags", "development_status", "spbe_class")
+_DATASET = ("title", "description", "themes", "keywords")
+
+
 def _documents(connection: sa.Connection, kind: str, ids: list[uuid.UUID]) -> Iterator[Document]:
     table = APPS if kind == "app" else DATASETS
+    columns = [table.c[name] for name in (*_COMMON, *(_APP if kind == "app" else _DATASET))]
     rows = connection.execute(
-        sa.select(table, PUBLISHERS.c.name.label("p_name"), PUBLISHERS.c.code.label("p_code"))
+        sa.select(*columns, PUBLISHERS.c.name.label("p_name"), PUBLISHERS.c.code.label("p_code"))
         .join(PUBLISHERS, PUBLISHERS.c.id == table.c.publisher_id)
         .where(table.c.id.in_(ids), table.c.deleted_at.is_(None))
     ).all()
@@ -237,9 +248,14 @@ def _write(
         )
         connection.execute(statement, rows)
     else:
-        docids = connection.execute(
-            sa.insert(DOCS).returning(DOCS.c.docid, sort_by_parameter_order=True), rows
-        ).scalars()
+        # SQLite has one writer at a time and this transaction is it (it has written
+        # already): the next free docids are known without asking for each row back,
+        # which would insert one row per statement.
+        first = connection.execute(sa.select(sa.func.max(DOCS.c.docid))).scalar() or 0
+        docids = range(first + 1, first + 1 + len(rows))
+        for docid, values in zip(docids, rows, strict=True):
+            values["docid"] = docid
+        connection.execute(sa.insert(DOCS), rows)
         connection.execute(
             sa.text(
                 f"INSERT INTO {FTS_TABLE} (rowid, name, summary, body, extra) "
@@ -252,7 +268,7 @@ def _write(
         )
     counts: Counter[str] = Counter() if words is None else words
     for doc in documents:
-        counts.update(doc.vocabulary)
+        counts.update(doc.spelling_words())
     if words is None:
         _count_words(connection, counts)
 
