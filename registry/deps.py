@@ -22,12 +22,14 @@ from registry.settings import Settings
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def app_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` one in a
+# worker thread, and the trip to the thread pool costs more than the work itself.
+async def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Bind:
+async def get_engine(request: Request) -> Bind:
     engine: Bind = request.app.state.engine
     return engine
 
@@ -45,7 +47,7 @@ SettingsDep = Annotated[Settings, Depends(app_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def page_size(
+async def page_size(
     settings: SettingsDep, limit: Annotated[int | None, Query(ge=1, le=200)] = None
 ) -> int:
     """How many items a list page holds: the ``limit`` asked for, else the node's
@@ -74,7 +76,9 @@ class Paging:
         return page.next_cursor
 
 
-def paging(request: Request, response: Response, limit: Limit, cursor: Cursor = None) -> Paging:
+async def paging(
+    request: Request, response: Response, limit: Limit, cursor: Cursor = None
+) -> Paging:
     return Paging(limit, cursor, request, response)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
+from starlette.concurrency import run_in_threadpool
 
 from registry.db import session_scope
 from registry.deps import SessionDep
@@ -34,22 +35,34 @@ def _bearer(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     session: SessionDep,
     authorization: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal | None:
     """The caller, or None for an anonymous request. A token that is present but not
-    valid is refused rather than treated as anonymous."""
+    valid is refused rather than treated as anonymous. Only a token is checked in a
+    worker thread (it reads the database): an anonymous request needs no trip there."""
     token = _bearer(authorization)
     if token is None:
         return None
-    return verify_access_token(
-        token, settings=request.app.state.settings, keys=request.app.state.keys, session=session
+    return await run_in_threadpool(
+        verify_access_token,
+        token,
+        settings=request.app.state.settings,
+        keys=request.app.state.keys,
+        session=session,
     )
 
 
-def principal_outside_transaction(
+def _verify_outside_transaction(request: Request, token: str) -> Principal:
+    with session_scope(request.app.state.engine, write=False) as session:
+        return verify_access_token(
+            token, settings=request.app.state.settings, keys=request.app.state.keys, session=session
+        )
+
+
+async def principal_outside_transaction(
     request: Request, authorization: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Principal | None:
     """The caller, checked in a short read-only unit of work of its own, for routes
@@ -58,10 +71,7 @@ def principal_outside_transaction(
     token = _bearer(authorization)
     if token is None:
         return None
-    with session_scope(request.app.state.engine, write=False) as session:
-        return verify_access_token(
-            token, settings=request.app.state.settings, keys=request.app.state.keys, session=session
-        )
+    return await run_in_threadpool(_verify_outside_transaction, request, token)
 
 
 def _require_scopes(security_scopes: SecurityScopes, principal: Principal | None) -> Principal:
@@ -76,7 +86,7 @@ def _require_scopes(security_scopes: SecurityScopes, principal: Principal | None
     return principal
 
 
-def authorized_principal(
+async def authorized_principal(
     security_scopes: SecurityScopes,
     principal: Annotated[Principal | None, Depends(current_principal)],
 ) -> Principal:
@@ -84,7 +94,7 @@ def authorized_principal(
     return _require_scopes(security_scopes, principal)
 
 
-def authorized_outside_transaction(
+async def authorized_outside_transaction(
     security_scopes: SecurityScopes,
     principal: Annotated[Principal | None, Depends(principal_outside_transaction)],
 ) -> Principal:
