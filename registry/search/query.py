@@ -49,11 +49,25 @@ class ParsedQuery:
     groups: tuple[Group, ...]
     words: tuple[str, ...]  # the words searched for (after corrections)
 
-    def fts5(self) -> str:
-        return " AND ".join(_fts5_group(g) for g in self.groups)
+    def fts5(self, tier: int | None = None) -> str:
+        """As an FTS5 MATCH expression: every match, or (``tier``) only the matches of
+        that tier: 2, the query matches in the name; 1, in the name and short
+        description but not in the name alone; 0, only with the rest of the text."""
+        whole = " AND ".join(_fts5_group(g) for g in self.groups)
+        if tier is None:
+            return whole
+        name, head = f"({{name}} : ({whole}))", f"({{name summary}} : ({whole}))"
+        return {2: name, 1: f"{head} NOT {name}", 0: f"({whole}) NOT {head}"}[tier]
 
-    def tsquery(self) -> str:
-        return " & ".join(_ts_group(g) for g in self.groups)
+    def tsquery(self, tier: int | None = None) -> str:
+        """As a PostgreSQL ``tsquery``; ``tier`` as for :meth:`fts5` (the name is
+        weight A, the short description B)."""
+        whole = " & ".join(_ts_group(g) for g in self.groups)
+        if tier is None:
+            return whole
+        name = " & ".join(_ts_group(g, "A") for g in self.groups)
+        head = " & ".join(_ts_group(g, "AB") for g in self.groups)
+        return {2: name, 1: f"({head}) & !({name})", 0: f"({whole}) & !({head})"}[tier]
 
     def highlight_terms(self) -> tuple[frozenset[str], tuple[str, ...], frozenset[str]]:
         """Every variant and every prefix in the query, for marking snippets; and the
@@ -123,15 +137,16 @@ def _fts5_group(group: Group) -> str:
     return "(" + " OR ".join(f"({a})" for a in alternatives) + ")"
 
 
-def _ts_term(term: Term) -> str:
-    parts = [f"'{v}'" for v in sorted(term.variants)]
+def _ts_term(term: Term, weights: str = "") -> str:
+    label = f":{weights}" if weights else ""
+    parts = [f"'{v}'{label}" for v in sorted(term.variants)]
     if term.prefix:
-        parts.append(f"'{term.prefix}':*")
+        parts.append(f"'{term.prefix}':*{weights}")
     return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
 
 
-def _ts_group(group: Group) -> str:
-    alternatives = [" & ".join(_ts_term(t) for t in alt) for alt in group.alternatives]
+def _ts_group(group: Group, weights: str = "") -> str:
+    alternatives = [" & ".join(_ts_term(t, weights) for t in alt) for alt in group.alternatives]
     if len(alternatives) == 1:
         return alternatives[0]
     return "(" + " | ".join(f"({a})" for a in alternatives) + ")"

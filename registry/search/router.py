@@ -13,6 +13,7 @@ from registry.errors import problem_responses
 from registry.global_ids import global_id
 from registry.http import set_next_link
 from registry.oauth.deps import PrincipalDep
+from registry.responses import encoded
 from registry.search import service
 from registry.settings import Settings
 
@@ -41,7 +42,14 @@ class SearchHit(BaseModel):
 class SearchResults(BaseModel):
     items: list[SearchHit]
     next_cursor: str | None
-    total: int = Field(description="How many items match, over all pages.")
+    total: int = Field(
+        description="How many items match, over all pages; an estimate when `total_exact` is false."
+    )
+    total_exact: bool = Field(
+        default=True,
+        description="False when the matches were too many to count one by one: `total` "
+        "is then estimated from a sample of them (as the facets are).",
+    )
     facets: dict[str, dict[str, int]] = Field(
         description="Counts over all matches by kind, publisher (its code, or "
         "code@origin for a mirrored one), category (apps), theme and format (datasets), "
@@ -59,7 +67,7 @@ class SearchResults(BaseModel):
     )
 
 
-def search_query(
+async def search_query(
     q: Annotated[str | None, Query(max_length=200, description="Text to look for")] = None,
     kind: Literal["app", "dataset"] | None = None,
     publisher: Annotated[str | None, Query(description="Publisher code or id")] = None,
@@ -127,25 +135,27 @@ def hit_public(settings: Settings, hit: service.Hit) -> SearchHit:
 @router.get("/search", operation_id="search", response_model=SearchResults, responses=READ_ERRORS)
 def search(
     request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     query: Annotated[service.SearchQuery, Depends(search_query)],
     limit: Limit,
     cursor: Cursor = None,
-) -> SearchResults:
+) -> Response:
     """Apps and datasets the caller may see, local and mirrored: with `q`, best match
     first (by relevance, then id); without, oldest first. Words are matched in any
     form (Indonesian and English stems), across languages through the glossary, as a
     prefix for the last word, and corrected when they match nothing."""
     page = service.search(session, principal, query, limit=limit, cursor=cursor)
-    set_next_link(request, response, page.next_cursor)
-    return SearchResults(
+    results = SearchResults(
         items=[hit_public(settings, hit) for hit in page.hits],
         next_cursor=page.next_cursor,
         total=page.total,
+        total_exact=page.total_exact,
         facets=page.facets,
         facets_exact=page.facets_exact,
         did_you_mean=page.did_you_mean,
     )
+    response = encoded(results)
+    set_next_link(request, response, page.next_cursor)
+    return response

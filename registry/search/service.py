@@ -17,9 +17,10 @@ import html
 import re
 import struct
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ from registry.principal import Principal
 from registry.search import glossary, spelling
 from registry.search.analysis import _WORD as WORD
 from registry.search.analysis import LANGUAGES, fold, stem
-from registry.search.index import DOCS
+from registry.search.index import DOCS, PUBLISHERS
 from registry.search.models import FTS_TABLE, SearchDocument
 from registry.search.query import ParsedQuery, parse
 from registry.sharing.visibility import visible_clause
@@ -49,10 +50,31 @@ TS_WEIGHTS = "{0.15, 0.1, 0.4, 1.0}"
 # ts_rank_cd's normalisation 1: divide by 1 + log(length), as bm25 discounts long items.
 TS_NORMALISATION = 1
 
-# Facets are counted from at most this many matching rows; beyond it, counts are
-# scaled from that sample and ``facets_exact`` is false. This bounds the cost of a
-# one-letter prefix over 200,000 items.
-FACET_SCAN = 20_000
+# A match in the name ranks above one only in the short description, which ranks
+# above one only in the rest of the text; relevance orders items within a tier.
+# Within a tier of more than RANK_WINDOW matches, relevance is computed for the newest
+# RANK_WINDOW of them first, and those come first; then the next RANK_WINDOW, and so
+# on: computing it costs about a microsecond a match, so a page never ranks more than
+# a few windows. A score is tier bonus + window bonus + relevance, each bonus far above
+# what the next part can add (a relevance score stays well under WINDOW_BONUS).
+TIER_BONUS = 10_000_000.0
+WINDOW_BONUS = 1_000.0
+MAX_WINDOWS = 1_000
+RANK_WINDOW = 3_000
+
+# Up to this many matches (before visibility and filters), everything is exact: every
+# match is ranked, counted and grouped into facets. Beyond it, the total and the facets
+# are estimated from a sample of about ``SAMPLE`` matches (``facets_exact`` and
+# ``total_exact`` false), and the best are found tier by tier, the top ``limit`` of
+# each tier asked of the index before anything is joined.
+EXACT_MATCHES = 3_000  # never more than RANK_WINDOW
+SAMPLE = 1_000
+# The sample: matches whose docid, scrambled, falls below a threshold (a fixed subset
+# of every run of HASH_MODULUS docids), so it is spread over old and new items alike.
+# Fewer than this many of the sample left after visibility and filters: count exactly.
+MIN_SAMPLE = 30
+HASH_FACTOR = 7919
+HASH_MODULUS = 10007
 SNIPPET_WORDS = 30
 
 
@@ -89,6 +111,7 @@ class SearchResult:
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     facets_exact: bool = True
     did_you_mean: str | None = None  # the corrected query, when words were corrected
+    total_exact: bool = True  # false: ``total`` is estimated from a sample of the matches
 
 
 # The name the web pages were first written against.
@@ -109,36 +132,38 @@ def search(
     when ``facets`` is true. Without text, items come in id (creation) order.
 
     A query word that no item contains is replaced by the nearest indexed word (one or
-    two edits away) and the corrected query is returned as ``did_you_mean``."""
+    two edits away) and the corrected query is returned as ``did_you_mean``.
+
+    The cost is bounded: beyond ``EXACT_MATCHES`` matches the total and the facets
+    are estimated from a sample, and the page is taken from the best of each tier as
+    the index ranks them, before any other table is read."""
     dialect = session.get_bind().dialect.name
     parsed, did_you_mean = _parse(session, query.q)
     if query.q and parsed is None:
         return SearchResult([], None, 0, _empty_facets() if facets else {})
-    matches = _matches(dialect, parsed)
     conditions = _conditions(session, principal, query)
     after = _decode_cursor(cursor) if cursor else None
+    source = _Source.of(dialect, parsed)
 
-    score = matches.c.score if matches is not None else sa.literal(0.0)
-    stmt = sa.select(DOCS.c.item_id, DOCS.c.kind, score.label("score"))
-    if matches is not None:
-        stmt = stmt.select_from(matches.join(DOCS, DOCS.c.docid == matches.c.docid))
-    stmt = stmt.where(*conditions)
-    if after is not None:
-        last_score, last_id = after
-        stmt = stmt.where(
-            sa.or_(score < last_score, sa.and_(score == last_score, DOCS.c.item_id > last_id))
-        )
-    rows = session.execute(stmt.order_by(score.desc(), DOCS.c.item_id).limit(limit + 1)).all()
+    everything = source.count(session)
+    if everything <= EXACT_MATCHES:
+        rows = _page_exact(session, source, conditions, after, limit + 1)
+        if facets:
+            counts, total = _facets(session, source.matches(), conditions)
+        else:
+            counts, total = {}, _count(session, source.matches(), conditions)
+        exact = True
+    else:
+        counts, total, share, exact = _sampled(session, source, conditions, everything, facets)
+        if exact:  # the filters keep few matches: rank them all
+            rows = _page_exact(session, source, conditions, after, limit + 1)
+        else:
+            rows = _page_bounded(session, source, conditions, after, limit + 1, share)
     more = len(rows) > limit
     rows = rows[:limit]
     hits = _hits(session, rows, parsed)
     next_cursor = _encode_cursor(rows[-1].score, rows[-1].item_id) if more and rows else None
-
-    if facets:
-        counts, total, exact = _facets(session, matches, conditions)
-    else:
-        counts, total, exact = {}, _count(session, matches, conditions), True
-    return SearchResult(hits, next_cursor, total, counts, exact, did_you_mean)
+    return SearchResult(hits, next_cursor, total, counts, exact, did_you_mean, exact)
 
 
 def matching_ids(session: Session, principal: Principal | None, q: str, kind: Kind) -> Any:
@@ -147,7 +172,7 @@ def matching_ids(session: Session, principal: Principal | None, q: str, kind: Ki
     parsed, _ = _parse(session, q)
     if parsed is None:
         return sa.select(DOCS.c.item_id).where(sa.false())
-    matches = _matches(session.get_bind().dialect.name, parsed)
+    matches = _Source(session.get_bind().dialect.name, parsed).matches()
     assert matches is not None
     conditions = _conditions(session, principal, SearchQuery(kind=kind))
     return (
@@ -170,38 +195,181 @@ def _parse(session: Session, text: str | None) -> tuple[ParsedQuery | None, str 
     return parsed, (corrected if changed else None)
 
 
-def _matches(dialect: str, parsed: ParsedQuery | None) -> Any:
-    """(docid, score) of every index row matching ``parsed``, higher score better."""
-    if parsed is None:
-        return None
-    if dialect == "postgresql":
-        tsquery = sa.cast(sa.literal(parsed.tsquery(), sa.Text), postgresql.TSQUERY)
-        # As double precision: the rank is a float4, whose text form (the way it
-        # would reach Python) is rounded, and a cursor must hold the exact value.
-        rank = sa.cast(
-            sa.func.ts_rank_cd(
-                sa.cast(sa.literal(TS_WEIGHTS), postgresql.ARRAY(sa.REAL)),
-                DOCS.c.vector,
-                tsquery,
-                TS_NORMALISATION,
-            ),
-            sa.Double,
+class _Row(NamedTuple):
+    item_id: uuid.UUID
+    kind: Kind
+    score: float
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where the matches of a query are read: the full-text index (FTS5 on SQLite,
+    the ``tsvector`` column on PostgreSQL), or every index row when there is no text.
+
+    A match's score is its tier's bonus plus its relevance to the whole query (bm25,
+    ``ts_rank_cd``), higher is better; without text every score is 0."""
+
+    dialect: str
+    parsed: ParsedQuery | None
+
+    @classmethod
+    def of(cls, dialect: str, parsed: ParsedQuery | None) -> _Source:
+        return cls(dialect, parsed)
+
+    @property
+    def postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    # --- building blocks
+
+    def _tsquery(self, tier: int | None = None) -> Any:
+        assert self.parsed is not None
+        return sa.cast(sa.literal(self.parsed.tsquery(tier), sa.Text), postgresql.TSQUERY)
+
+    def _fts_match(self, tier: int | None = None) -> Any:
+        assert self.parsed is not None
+        text = sa.literal(self.parsed.fts5(tier), sa.Text)
+        return sa.literal_column(FTS_TABLE).op("MATCH")(text)
+
+    def _relevance(self) -> Any:
+        if self.postgres:
+            # As double precision: the rank is a float4, whose text form (the way it
+            # would reach Python) is rounded, and a cursor must hold the exact value.
+            return sa.cast(
+                sa.func.ts_rank_cd(
+                    sa.cast(sa.literal(TS_WEIGHTS), postgresql.ARRAY(sa.REAL)),
+                    DOCS.c.vector,
+                    self._tsquery(),
+                    TS_NORMALISATION,
+                ),
+                sa.Double,
+            )
+        weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+        return sa.literal_column(f"-bm25({FTS_TABLE}, {weights})")
+
+    def _docid(self) -> Any:
+        return DOCS.c.docid if self.postgres else sa.literal_column(f"{FTS_TABLE}.rowid")
+
+    def _in_tier(self, tier: int, low: int | None = None, high: int | None = None) -> Any:
+        """Whether the match (in the statement reading the index) is in ``tier``; on
+        SQLite, the tier's matches between the docids ``low`` and ``high`` are read
+        once, to test each match against."""
+        if self.postgres:
+            return DOCS.c.vector.op("@@")(self._tsquery(tier))
+        ids: Any = (
+            sa.select(sa.literal_column("rowid"))
+            .select_from(sa.table(FTS_TABLE))
+            .where(self._fts_match(tier))
         )
-        return (
-            sa.select(DOCS.c.docid.label("docid"), rank.label("score"))
-            .where(DOCS.c.vector.op("@@")(tsquery))
-            .subquery("matches")
-        )
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    return (
-        sa.select(
-            sa.literal_column("rowid").label("docid"),
-            sa.literal_column(f"-bm25({FTS_TABLE}, {weights})").label("score"),
-        )
-        .select_from(sa.table(FTS_TABLE))
-        .where(sa.literal_column(FTS_TABLE).op("MATCH")(sa.literal(parsed.fts5(), sa.Text)))
-        .subquery("matches")
-    )
+        if low is not None:
+            ids = ids.where(sa.literal_column("rowid") >= low)
+        if high is not None:
+            ids = ids.where(sa.literal_column("rowid") <= high)
+        # "+rowid": a test on each match as the index yields it, not a list of rowids
+        # for the index to look up one by one (each a full-text query of its own).
+        return sa.literal_column(f"+{FTS_TABLE}.rowid").in_(ids)
+
+    def _select(self, *columns: Any) -> Any:
+        if self.postgres:
+            return sa.select(*columns).where(DOCS.c.vector.op("@@")(self._tsquery()))
+        return sa.select(*columns).select_from(sa.table(FTS_TABLE)).where(self._fts_match())
+
+    @staticmethod
+    def _sampled(docid: Any, below: int) -> Any:
+        return (docid * HASH_FACTOR) % HASH_MODULUS < below
+
+    # --- what the search asks
+
+    def count(self, session: Session, sample: int | None = None, tier: int | None = None) -> int:
+        """How many matches (in the sample: see ``HASH_MODULUS``; of a tier), before
+        visibility and filters: read from the index alone."""
+        if self.parsed is None:
+            stmt = sa.select(sa.func.count()).select_from(DOCS)
+            if sample is not None:
+                stmt = stmt.where(self._sampled(DOCS.c.docid, sample))
+        elif tier is not None and not self.postgres:
+            stmt = (
+                sa.select(sa.func.count())
+                .select_from(sa.table(FTS_TABLE))
+                .where(self._fts_match(tier))
+            )
+        else:
+            stmt = self._select(sa.func.count())
+            if sample is not None:
+                stmt = stmt.where(self._sampled(self._docid(), sample))
+            if tier is not None:
+                stmt = stmt.where(self._in_tier(tier))
+        return int(session.execute(stmt).scalar_one())
+
+    def matches(self, *, ranked: bool = False, sample: int | None = None) -> Any:
+        """(docid, score) of every match as a subquery, None without text (every row
+        is a match). ``ranked``: with its score (tier and relevance), else 0;
+        ``sample``: only the matches of the sample."""
+        if self.parsed is None:
+            assert sample is None
+            return None
+        score: Any = sa.literal(0.0)
+        if ranked:
+            tier = sa.case(
+                (self._in_tier(2), 2 * TIER_BONUS), (self._in_tier(1), TIER_BONUS), else_=0.0
+            )
+            # Every match in the first window (see RANK_WINDOW); added in the order
+            # ``best`` adds them, so both give the very same floating-point score.
+            score = (tier + sa.literal(_window_bonus(0))) + self._relevance()
+        stmt = self._select(self._docid().label("docid"), score.label("score"))
+        if sample is not None:
+            stmt = stmt.where(self._sampled(self._docid(), sample))
+        return stmt.subquery("matches")
+
+    def windows(self, session: Session, tier: int) -> Iterator[tuple[int | None, int | None]]:
+        """The (lowest, highest) docids of each window of ``tier`` (see RANK_WINDOW),
+        newest first; None: no bound. Found as they are needed, by counting matches
+        from the newest down, which the index does without ranking them."""
+        high: int | None = None
+        for _ in range(MAX_WINDOWS - 1):
+            if self.postgres:
+                stmt = self._select(self._docid()).where(self._in_tier(tier))
+            else:
+                stmt = sa.select(self._docid()).select_from(sa.table(FTS_TABLE))
+                stmt = stmt.where(self._fts_match(tier))
+            if high is not None:
+                stmt = stmt.where(self._docid() <= high)
+            stmt = stmt.order_by(self._docid().desc()).offset(RANK_WINDOW - 1).limit(1)
+            low = session.execute(stmt).scalar()
+            if low is None:
+                break
+            yield int(low), high
+            high = int(low) - 1
+        yield None, high
+
+    def best(
+        self,
+        session: Session,
+        tier: int,
+        window: int,
+        bounds: tuple[int | None, int | None],
+        k: int,
+        upto: float | None,
+    ) -> list[Any]:
+        """The ``k`` best matches of a window of ``tier`` (between the docids
+        ``bounds``, scoring at most ``upto``), best first, as (docid, score): ranked
+        by the index, before anything else is read."""
+        base = tier * TIER_BONUS + _window_bonus(window)
+        score = (sa.literal(base) + self._relevance()).label("score")
+        low, high = bounds
+        stmt = self._select(self._docid().label("docid"), score)
+        stmt = stmt.where(self._in_tier(tier, low=low, high=high))
+        if low is not None:
+            stmt = stmt.where(self._docid() >= low)
+        if high is not None:
+            stmt = stmt.where(self._docid() <= high)
+        if upto is not None:
+            stmt = stmt.where(score <= upto)
+        return list(session.execute(stmt.order_by(score.desc()).limit(k)).all())
+
+
+def _window_bonus(window: int) -> float:
+    return (MAX_WINDOWS - window) * WINDOW_BONUS
 
 
 def _conditions(
@@ -270,6 +438,103 @@ def _publisher_ids(session: Session, ref: str) -> list[uuid.UUID]:
 # --- the page --------------------------------------------------------------------------
 
 
+def _after(score: Any, item_id: Any, after: tuple[float, uuid.UUID]) -> Any:
+    last_score, last_id = after
+    return sa.or_(score < last_score, sa.and_(score == last_score, item_id > last_id))
+
+
+def _page_exact(
+    session: Session,
+    source: _Source,
+    conditions: list[ColumnElement[bool]],
+    after: tuple[float, uuid.UUID] | None,
+    want: int,
+) -> list[Any]:
+    """The first ``want`` rows after ``after``, every match ranked in one statement."""
+    matches = source.matches(ranked=True)
+    score = matches.c.score if matches is not None else sa.literal(0.0)
+    stmt = sa.select(DOCS.c.item_id, DOCS.c.kind, score.label("score"))
+    if matches is not None:
+        stmt = stmt.select_from(matches.join(DOCS, DOCS.c.docid == matches.c.docid))
+    stmt = stmt.where(*conditions)
+    if after is not None:
+        stmt = stmt.where(_after(score, DOCS.c.item_id, after))
+    return list(session.execute(stmt.order_by(score.desc(), DOCS.c.item_id).limit(want)).all())
+
+
+def _page_bounded(
+    session: Session,
+    source: _Source,
+    conditions: list[ColumnElement[bool]],
+    after: tuple[float, uuid.UUID] | None,
+    want: int,
+    share: float,
+) -> list[Any]:
+    """The first ``want`` rows after ``after``, read tier by tier and window by window
+    (see RANK_WINDOW) from the best of each as the index ranks them: ``share`` (the
+    part of the matches the caller may see and the filters keep) says how many to ask
+    for; more are asked until the page is certain."""
+    if source.parsed is None:
+        return _page_exact(session, source, conditions, after, want)
+    rows: list[Any] = []
+    for tier in (2, 1, 0):
+        if after is not None and after[0] < tier * TIER_BONUS:
+            continue  # the cursor is past every match of this tier
+        for window, bounds in enumerate(source.windows(session, tier)):
+            if after is not None and after[0] < tier * TIER_BONUS + _window_bonus(window):
+                continue  # ... or of this window
+            rows += _window_page(
+                session, source, tier, window, bounds, conditions, after, want - len(rows), share
+            )
+            if len(rows) >= want:
+                return rows[:want]
+    return rows
+
+
+def _window_page(
+    session: Session,
+    source: _Source,
+    tier: int,
+    window: int,
+    bounds: tuple[int | None, int | None],
+    conditions: list[ColumnElement[bool]],
+    after: tuple[float, uuid.UUID] | None,
+    want: int,
+    share: float,
+) -> list[_Row]:
+    k = max(2 * want, int(2 * want / max(share, 0.01)))
+    while True:
+        upto = after[0] if after is not None else None
+        best = source.best(session, tier, window, bounds, k, upto)
+        if not best:
+            return []
+        scores = {row.docid: float(row.score) for row in best}
+        found = session.execute(
+            sa.select(DOCS.c.docid, DOCS.c.item_id, DOCS.c.kind).where(
+                DOCS.c.docid.in_(list(scores)), *conditions
+            )
+        ).all()
+        rows = sorted(
+            (_Row(r.item_id, r.kind, scores[r.docid]) for r in found),
+            key=lambda row: (-row.score, row.item_id),
+        )
+        if after is not None:
+            last_score, last_id = after
+            rows = [
+                r
+                for r in rows
+                if r.score < last_score or (r.score == last_score and r.item_id > last_id)
+            ]
+        if len(best) < k:
+            return rows[:want]  # every match of the window was read
+        # Matches not read score at most the lowest read: rows above it are certain.
+        floor = float(best[-1].score)
+        certain = [r for r in rows if r.score > floor]
+        if len(certain) >= want:
+            return certain[:want]
+        k *= 4
+
+
 def _hits(session: Session, rows: Sequence[Any], parsed: ParsedQuery | None) -> list[Hit]:
     apps = [r.item_id for r in rows if r.kind == "app"]
     datasets = [r.item_id for r in rows if r.kind == "dataset"]
@@ -320,6 +585,7 @@ class _Marker:
     def __init__(self, parsed: ParsedQuery) -> None:
         self.variants, self.prefixes, self.typed = parsed.highlight_terms()
         self.seen: dict[str, bool] = {}
+        self.weights: dict[str, int] = {}
 
     def matches(self, word: str, tag: str) -> bool:
         found = self.seen.get(word)
@@ -336,15 +602,25 @@ class _Marker:
         """A passage of the text with the most matches, the words as typed counting
         more than their translations (so a query in English shows the English text);
         on a tie, the most telling text (they come in that order)."""
-        best: tuple[int, str, str, list[re.Match[str]]] | None = None
+        best: tuple[int, str, str] | None = None
+        weights, weight = self.weights, self._weight
         for tag, text in texts:
-            spans = list(WORD.finditer(text))
-            score = sum(self._weight(m.group()) for m in spans)
+            # Each distinct word is weighed once per query, however often it occurs.
+            score = 0
+            for word in WORD.findall(text):
+                found = weights.get(word)
+                score += weight(word) if found is None else found
             if score and (best is None or score > best[0]):
-                best = (score, tag, text, spans)
-        return self._passage(best[2], best[1], best[3]) if best is not None else None
+                best = (score, tag, text)
+        if best is None:
+            return None
+        return self._passage(best[2], best[1], list(WORD.finditer(best[2])))
 
     def _weight(self, word: str) -> int:
+        self.weights[word] = weight = self._weigh(word)
+        return weight
+
+    def _weigh(self, word: str) -> int:
         if not self.matches(word, ""):
             return 0
         folded = fold(word)
@@ -405,94 +681,110 @@ def _count(session: Session, matches: Any, conditions: list[ColumnElement[bool]]
     return int(session.execute(_filtered(matches, conditions, sa.func.count())).scalar_one())
 
 
+def _sampled(
+    session: Session,
+    source: _Source,
+    conditions: list[ColumnElement[bool]],
+    everything: int,
+    facets: bool,
+) -> tuple[dict[str, dict[str, int]], int, float, bool]:
+    """Total and facets estimated from a sample of about ``SAMPLE`` of ``everything``
+    matches: (facets, total, the share of matches the caller may see and the filters
+    keep, exact). When too few of the sample are left after visibility and filters
+    for an estimate to mean anything, they are counted exactly instead."""
+    below = max(1, -(-HASH_MODULUS * SAMPLE // everything))
+    sample = source.matches(sample=below)
+    if sample is None:  # no text: the sample of every index row
+        sample = (
+            sa.select(DOCS.c.docid.label("docid"))
+            .where(_Source._sampled(DOCS.c.docid, below))
+            .subquery("matches")
+        )
+    if facets:
+        counts, kept = _facets(session, sample, conditions)
+    else:
+        counts, kept = {}, _count(session, sample, conditions)
+    if kept < MIN_SAMPLE:
+        matches = source.matches()
+        if facets:
+            counts, total = _facets(session, matches, conditions)
+        else:
+            total = _count(session, matches, conditions)
+        return counts, total, total / everything, True
+    # The sample holds below / HASH_MODULUS of the matches, give or take a few percent:
+    # counting it exactly would take one more pass over every match.
+    scale = HASH_MODULUS / below
+    scaled = {
+        name: {value: max(1, round(n * scale)) for value, n in counter.items()}
+        for name, counter in counts.items()
+    }
+    if counts:
+        scaled["kind"] = {kind: round(n * scale) for kind, n in counts["kind"].items()}
+    return _ordered(scaled) if counts else {}, round(kept * scale), kept * scale / everything, False
+
+
 def _facets(
     session: Session, matches: Any, conditions: list[ColumnElement[bool]]
-) -> tuple[dict[str, dict[str, int]], int, bool]:
-    """Counts per facet over every match the caller may see: (counts, total, exact).
+) -> tuple[dict[str, dict[str, int]], int]:
+    """Counts per facet over every match the caller may see: (counts, total).
 
-    The matches (at most ``FACET_SCAN`` + 1 of them) are read once into a
-    materialised CTE and every dimension is grouped in the database, so only the
-    counts travel to Python."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    m = (
+    The facet columns of the matches are read once and counted in Python: one pass
+    over a few thousand short rows (at most ``SAMPLE`` of them past ``EXACT_MATCHES``)
+    costs less than grouping them by each dimension in turn."""
+    rows = session.execute(
         _filtered(
             matches,
             conditions,
             DOCS.c.kind,
-            DOCS.c.publisher_id,
-            DOCS.c.origin,
+            sa.cast(DOCS.c.publisher_id, sa.String),
+            sa.func.coalesce(DOCS.c.origin, "local"),
             DOCS.c.license,
             DOCS.c.development_status,
             DOCS.c.spbe_class,
             DOCS.c.labels,
         )
-        .limit(FACET_SCAN + 1)
-        .cte("m")
-        .prefix_with("MATERIALIZED")
-    )
-
-    def grouped(name: str, column: Any) -> Any:
-        value = sa.cast(column, sa.String)
-        return (
-            sa.select(sa.literal(name).label("facet"), value.label("value"), sa.func.count())
-            .where(column.is_not(None))
-            .group_by(value)
-        )
-
-    if postgres:
-        labels = sa.func.jsonb_array_elements_text(
-            sa.cast(m.c.labels, postgresql.JSONB)
-        ).table_valued("value")
-    else:
-        labels = sa.func.json_each(m.c.labels).table_valued("value")
-    parts = [
-        grouped("kind", m.c.kind),
-        grouped("publisher", m.c.publisher_id),
-        grouped("origin", sa.func.coalesce(m.c.origin, "local")),
-        grouped("license", m.c.license),
-        grouped("development_status", m.c.development_status),
-        grouped("spbe_class", m.c.spbe_class),
-        sa.select(sa.literal("label"), sa.cast(labels.c.value, sa.String), sa.func.count())
-        .select_from(m.join(labels, sa.true()))
-        .group_by(labels.c.value),
-        sa.select(sa.literal("total"), sa.null(), sa.func.count()).select_from(m),
-    ]
+    ).all()
     counters: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-    by_publisher: dict[uuid.UUID, int] = {}
-    scanned = 0
-    for facet, value, n in session.execute(sa.union_all(*parts)):
-        if facet == "total":
-            scanned = int(n)
-        elif facet == "publisher":
-            by_publisher[uuid.UUID(value)] = int(n)
-        elif facet == "label":
-            dimension, _, label = value.partition(":")
-            counters[dimension][label] = int(n)
-        else:
-            counters[facet][value] = int(n)
-    exact = scanned <= FACET_SCAN
-    total = scanned if exact else _count(session, matches, conditions)
-    if by_publisher:
-        # Keyed by identity (``code@node-id`` for a mirror), not by code: a peer's
-        # publisher may share a code with ours, and must neither merge with it nor hide it.
-        for publisher in session.exec(
-            select(Publisher).where(col(Publisher.id).in_(list(by_publisher)))
-        ):
-            key = catalog_service.publisher_ref(publisher)
-            publisher_id = publisher.id
-            counted = counters["publisher"].get(key, 0)
-            counters["publisher"][key] = counted + by_publisher[publisher_id]
-    scale = 1.0 if exact else total / scanned
+    if not rows:
+        return _ordered(counters), 0
+    kinds, publishers, origins, licenses, statuses, classes, labels = zip(*rows, strict=True)
+    for name, column in (
+        ("kind", kinds),
+        ("origin", origins),
+        ("license", licenses),
+        ("development_status", statuses),
+        ("spbe_class", classes),
+    ):
+        counters[name] = {value: n for value, n in Counter(column).items() if value is not None}
+    for text, n in Counter(labels).items():
+        for label in orjson.loads(text):
+            dimension, _, value = label.partition(":")
+            counter = counters[dimension]
+            counter[value] = counter.get(value, 0) + n
+    by_publisher = {uuid.UUID(p): n for p, n in Counter(publishers).items()}
+    # Keyed by identity (``code@node-id`` for a mirror), not by code: a peer's publisher
+    # may share a code with ours, and must neither merge with it nor hide it. Only the
+    # columns the key is made of are read, not whole publishers.
+    for publisher in session.execute(
+        sa.select(PUBLISHERS.c.id, PUBLISHERS.c.code, PUBLISHERS.c.origin).where(
+            PUBLISHERS.c.id.in_(list(by_publisher))
+        )
+    ):
+        key = catalog_service.publisher_ref(publisher)  # type: ignore[arg-type]
+        counted = counters["publisher"].get(key, 0)
+        counters["publisher"][key] = counted + by_publisher[publisher.id]
+    return _ordered(counters), len(rows)
+
+
+def _ordered(counters: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Each facet's values by count, largest first (then by value); both kinds always."""
     facets = {
-        name: {
-            value: max(1, round(n * scale))
-            for value, n in sorted(counter.items(), key=lambda pair: (-pair[1], pair[0]))
-        }
+        name: dict(sorted(counter.items(), key=lambda pair: (-pair[1], pair[0])))
         for name, counter in counters.items()
     }
-    kinds = facets["kind"]
+    kinds = facets.get("kind", {})
     facets["kind"] = {"app": kinds.get("app", 0), "dataset": kinds.get("dataset", 0)}
-    return facets, total, exact
+    return facets
 
 
 # --- cursors ---------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import sqlalchemy as sa
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 from sqlmodel import Session
 
 from registry.db import table_of
@@ -103,30 +105,7 @@ def nearest(session: Session, word: str) -> str | None:
             sa.func.length(TERMS.c.term).between(len(word) - MAX_EDITS, len(word) + MAX_EDITS),
         )
     ).all()
-    best: tuple[int, int, str] | None = None
-    for term, docs in rows:
-        distance = edit_distance(word, term, MAX_EDITS)
-        if distance <= MAX_EDITS and (best is None or (distance, -docs, term) < best):
-            best = (distance, -docs, term)
+    terms = [term for term, _ in rows]
+    close = process.extract(word, terms, scorer=OSA.distance, score_cutoff=MAX_EDITS, limit=None)
+    best = min(((distance, -rows[i][1], terms[i]) for _, distance, i in close), default=None)
     return best[2] if best is not None else None
-
-
-def edit_distance(a: str, b: str, limit: int) -> int:
-    """Optimal string alignment distance between ``a`` and ``b``, or ``limit + 1`` as
-    soon as it is known to exceed ``limit``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            cost = ca != cb
-            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                value = min(value, previous2[j - 2] + 1)
-            current[j] = value
-        if min(current) > limit:
-            return limit + 1
-        previous2, previous = previous, current
-    return previous[-1]

@@ -1,0 +1,115 @@
+"""Past ``EXACT_MATCHES`` matches, search reads the best of each tier from the index
+and estimates the total and facets from a sample. Here the limits are lowered so a
+small catalog takes that path: it must give the very pages the exact path gives,
+never show or count what the reader may not see, and say that its counts are
+estimates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from registry.principal import Principal
+from registry.search import service
+from registry.search.service import SearchQuery, search
+
+ADMIN = Principal(client_id="test", scopes=frozenset({"admin"}))
+
+
+@pytest.fixture
+def catalog(make_publisher, make_app, make_dataset) -> None:
+    kota = make_publisher("kota-pariaman")
+    kab = make_publisher("kab-banyuwangi")
+    for n in range(24):
+        owner = kota if n % 3 else kab
+        visibility = "private" if n % 5 == 0 else "public"
+        long = " ".join(["layanan"] * (n % 4 + 1) + ["warga", f"nomor{n}"])
+        description = {"id": {"short_description": f"Aplikasi ke-{n}", "long_description": long}}
+        name = f"Layanan {n}" if n % 2 else f"Aplikasi {n}"
+        make_app(owner, f"app-{n}", name=name, description=description, visibility=visibility)
+    for n in range(6):
+        title = {"id": f"Data layanan {n}"} if n % 2 else {"id": f"Data {n}"}
+        make_dataset(kota, f"data-{n}", title=title, description={"id": "layanan publik"})
+
+
+def pages(session: Session, q: str, principal: Principal | None, limit: int, **filters: Any):
+    seen, cursor, first = [], None, None
+    while True:
+        page = search(session, principal, SearchQuery(q=q, **filters), limit=limit, cursor=cursor)
+        first = first or page
+        seen += [(hit.item.slug, hit.score) for hit in page.hits]
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen, first
+
+
+def bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bounded path for anything over 4 matches, sampling about half of them."""
+    monkeypatch.setattr(service, "EXACT_MATCHES", 4)
+    monkeypatch.setattr(service, "SAMPLE", 15)
+    monkeypatch.setattr(service, "MIN_SAMPLE", 1)
+    monkeypatch.setattr(service, "HASH_MODULUS", 7)
+    monkeypatch.setattr(service, "HASH_FACTOR", 3)
+
+
+@pytest.fixture
+def bounded(monkeypatch):
+    bound(monkeypatch)
+
+
+@pytest.mark.parametrize("principal", [None, ADMIN])
+@pytest.mark.parametrize("q", ["layanan", "layan", "warga layanan", "aplikasi"])
+def test_the_bounded_path_pages_as_the_exact_one(session, catalog, monkeypatch, q, principal):
+    exact, first = pages(session, q, principal, limit=3)
+    assert first.facets_exact
+    assert first.total_exact
+    assert len(exact) == first.total
+    bound(monkeypatch)
+    for limit in (1, 3, 50):
+        assert pages(session, q, principal, limit=limit)[0] == exact, limit
+
+
+def test_an_estimate_says_so_and_never_shows_a_hidden_item(session, catalog, bounded):
+    page = search(session, None, SearchQuery(q="layanan"), limit=50)
+    assert not page.facets_exact
+    assert not page.total_exact
+    assert page.total > 0
+    assert set(page.facets["kind"]) == {"app", "dataset"}
+    hidden = {f"app-{n}" for n in range(24) if n % 5 == 0}
+    assert not hidden & {hit.item.slug for hit in page.hits}
+
+
+def test_few_kept_by_the_filters_are_counted_exactly(session, catalog, monkeypatch, bounded):
+    monkeypatch.setattr(service, "MIN_SAMPLE", 30)
+    page = search(session, None, SearchQuery(q="layanan", kind="dataset"), limit=50)
+    assert page.facets_exact
+    assert page.total_exact
+    assert page.total == 6 == len(page.hits)
+    assert page.facets["kind"] == {"app": 0, "dataset": 6}
+
+
+def test_a_match_in_the_name_ranks_above_one_in_the_text(session, catalog):
+    found = search(session, ADMIN, SearchQuery(q="layanan"), limit=50).hits
+    ranked = [hit.item.slug for hit in found]
+    in_name = {f"app-{n}" for n in range(24) if n % 2} | {f"data-{n}" for n in range(6) if n % 2}
+    assert set(ranked[: len(in_name)]) == in_name
+    assert len(ranked) == 30
+
+
+@pytest.mark.parametrize("q", ["layanan", "aplikasi warga"])
+def test_a_large_tier_is_ranked_a_window_at_a_time(session, catalog, monkeypatch, bounded, q):
+    everything, _ = pages(session, q, ADMIN, limit=50)
+    monkeypatch.setattr(service, "RANK_WINDOW", 4)
+    for limit in (1, 3, 50):
+        seen, _ = pages(session, q, ADMIN, limit=limit)
+        assert sorted(seen) == sorted(seen, key=lambda pair: pair[0])  # no slug twice
+        assert {slug for slug, _ in seen} == {slug for slug, _ in everything}
+        assert [score for _, score in seen] == sorted((score for _, score in seen), reverse=True)
+    # The newest matches of the best tier come first, each window ranked by relevance:
+    # for "layanan", the four newest with the word in their name; for "aplikasi
+    # warga" (never both in a name or short description), the four newest apps.
+    first = {slug for slug, _ in pages(session, q, ADMIN, limit=4)[0][:4]}
+    newest = {"data-5", "data-3", "data-1", "app-23"} if q == "layanan" else None
+    assert first == (newest or {"app-23", "app-22", "app-21", "app-20"})
