@@ -20,7 +20,10 @@ generated place names; words are drawn with Zipf's law (s = 1.07).
 
 Usage: nice .venv/bin/python bench/search.py [--items 100000] [--db sqlite,postgresql]
 PostgreSQL uses LUMBUNG_BENCH_DATABASE_URL (its public schema is dropped!); without
-it, only SQLite runs. Results go to bench-results/search.json.
+it, only SQLite runs. Results go to bench-results/search.json. ``--data DIR`` keeps
+the SQLite node's data; a later run with ``--data DIR --reuse`` (or ``--reuse`` alone
+for PostgreSQL) measures search, writes and HTTP on it without seeding and reindexing
+again (the queries then differ, drawn from the same distributions).
 """
 
 from __future__ import annotations
@@ -329,25 +332,36 @@ def percentile(values: list[float], p: float) -> float:
 def service_latency(engine: sa.Engine, vocab: Vocabulary, n: int, rounds: int) -> dict[str, Any]:
     asked = queries(vocab, n)
     timings: dict[str, list[float]] = {}
+    cpu: list[float] = []
     totals: list[int] = []
+    estimated = 0
     with session_scope(engine, write=False) as session:
         for _, q in asked:  # warm caches, as a running node has them
             search(session, None, SearchQuery(q=q), limit=20)
+        load = os.getloadavg()
         for _ in range(rounds):
             for kind, q in asked:
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter(), time.process_time()
                 result = search(session, None, SearchQuery(q=q), limit=20)
                 timings.setdefault(kind, []).append((time.perf_counter() - began) * 1000)
+                # The process's own CPU time: on a shared machine, wall time also counts
+                # the time spent waiting for a core.
+                cpu.append((time.process_time() - began_cpu) * 1000)
                 totals.append(result.total)
+                estimated += not getattr(result, "total_exact", True)  # older services: exact
     every = [t for values in timings.values() for t in values]
     return {
         "queries": len(asked),
         "samples": len(every),
+        "load_average": [round(x, 1) for x in (*load, *os.getloadavg())],
         "p50_ms": round(percentile(every, 50), 2),
         "p99_ms": round(percentile(every, 99), 2),
+        "cpu_p50_ms": round(percentile(cpu, 50), 2),
+        "cpu_p99_ms": round(percentile(cpu, 99), 2),
         "by_type_p50_ms": {k: round(percentile(v, 50), 2) for k, v in sorted(timings.items())},
         "by_type_p99_ms": {k: round(percentile(v, 99), 2) for k, v in sorted(timings.items())},
         "median_matches": statistics.median(totals),
+        "estimated_totals": f"{estimated} of {len(totals)}",
     }
 
 
@@ -389,15 +403,21 @@ def write_cost(engine: sa.Engine, publisher_code: str, vocab: Vocabulary, n: int
 
 def timed_reindex(env: dict[str, str]) -> dict[str, Any]:
     began = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = children.ru_maxrss
     result = subprocess.run(
         [LUMBUNG, "search", "reindex", "--quiet"], env=env, capture_output=True, text=True
     )
     if result.returncode != 0:
         raise RuntimeError(f"reindex failed: {result.stdout}{result.stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "seconds": round(time.perf_counter() - began, 1),
+        "cpu_seconds": round(
+            used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime, 1
+        ),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
         "peak_rss_mb": round(max(peak, before) / 1024, 1),
         "output": result.stdout.strip(),
     }
@@ -477,6 +497,7 @@ def http_ratios(env: dict[str, str], paths: dict[str, str], seconds: int, rounds
                 bare.send_signal(signal.SIGINT)
                 bare.wait(10)
             figures[name] = {
+                "load_average": [round(x, 1) for x in os.getloadavg()],
                 "path": path,
                 "bytes": len(body),
                 "node_rps": round(statistics.median(node_rps), 1),
@@ -493,13 +514,16 @@ def http_ratios(env: dict[str, str], paths: dict[str, str], seconds: int, rounds
 
 
 def run(database: str, url: str | None, args: argparse.Namespace, vocab: Vocabulary) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix=f"lumbung-bench-search-{database}-"))
+    keep = args.data is not None and database == "sqlite"
+    temporary = Path(tempfile.mkdtemp(prefix=f"lumbung-bench-search-{database}-"))
+    workdir = args.data if keep else temporary
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUMBUNG_")}
     env.update(LUMBUNG_DATA_DIR=str(workdir), LUMBUNG_SYNC_INTERVAL="0")
     settings_fields: dict[str, Any] = {"data_dir": workdir, "sync_interval": 0}
     if url is not None:
         env["LUMBUNG_DATABASE_URL"] = url
         settings_fields["database_url"] = url
+    if url is not None and not args.reuse:
         reset = sa.create_engine(url)
         with reset.begin() as connection:
             connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
@@ -510,11 +534,18 @@ def run(database: str, url: str | None, args: argparse.Namespace, vocab: Vocabul
     engine = create_db_engine(settings)
     figures: dict[str, Any] = {"database": database}
     try:
-        print(f"[{database}] seeding {args.items} apps and {args.items} datasets", flush=True)
-        seeded = seed(engine, vocab, args.items)
-        figures["seed_seconds"] = seeded["seconds"]
-        print(f"[{database}] reindex", flush=True)
-        figures["reindex"] = timed_reindex(env)
+        if args.reuse:
+            # The catalog and index a previous run left (--data, or the PostgreSQL
+            # database): the search figures without seeding and reindexing again.
+            print(f"[{database}] reusing the catalog and index already there", flush=True)
+            figures["reused"] = True
+            seeded = {"local_publisher": {"code": "kab-000"}}
+        else:
+            print(f"[{database}] seeding {args.items} apps and {args.items} datasets", flush=True)
+            seeded = seed(engine, vocab, args.items)
+            figures["seed_seconds"] = seeded["seconds"]
+            print(f"[{database}] reindex", flush=True)
+            figures["reindex"] = timed_reindex(env)
         if database == "postgresql":
             # Fresh statistics, as autovacuum would have them on a running node.
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
@@ -532,7 +563,7 @@ def run(database: str, url: str | None, args: argparse.Namespace, vocab: Vocabul
             figures["http"] = http_ratios(env, paths, args.seconds, args.http_rounds, workdir)
     finally:
         engine.dispose()
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(temporary, ignore_errors=True)
     print(json.dumps(figures, indent=2), flush=True)
     return figures
 
@@ -547,6 +578,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="per wrk run")
     parser.add_argument("--http-rounds", type=int, default=3)
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument(
+        "--data", type=Path, help="SQLite: keep the node's data in DIR (not a temporary one)"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the catalog and index a previous run left (--data, or the PostgreSQL "
+        "database) instead of seeding and reindexing",
+    )
     args = parser.parse_args()
     vocab = Vocabulary()
     results: dict[str, Any] = {
