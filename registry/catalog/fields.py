@@ -80,3 +80,6 @@ RegionCode = Annotated[
 ]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# A size in bytes: stored as a signed 64-bit integer on both databases, so larger
+# numbers are refused at the edge instead of overflowing the column.
+ByteCount = Annotated[int, Field(ge=0, le=2**63 - 1)]

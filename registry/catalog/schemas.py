@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from registry.catalog.fields import (
+    ByteCount,
     Email,
     HttpUrl,
     Language,
@@ -280,7 +281,7 @@ class Artifact(Input):
     name: FileName
     url: HttpUrl
     sha256: Sha256 | None = None
-    size: Annotated[int, Field(ge=0)] | None = None
+    size: ByteCount | None = None
     media_type: MediaType | None = None
 
 
@@ -446,7 +447,7 @@ class DistributionFields(Input):
     download_url: HttpUrl | None = None
     media_type: MediaType | None = None
     format: Format | None = Field(default=None, description="e.g. CSV, JSON, XLSX, API")
-    byte_size: Annotated[int, Field(ge=0)] | None = None
+    byte_size: ByteCount | None = None
     checksum: Checksum | None = None
 
 

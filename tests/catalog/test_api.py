@@ -115,6 +115,22 @@ async def test_release_and_distribution(client, banyuwangi, make_app, make_datas
     assert [d["slug"] for d in by_format.json()["items"]] == ["penduduk"]
 
 
+async def test_a_byte_size_beyond_64_bits_is_422_and_stores_nothing(
+    client, banyuwangi, make_dataset
+):
+    publisher, auth = banyuwangi
+    dataset = make_dataset(publisher)
+    url = f"/api/v1/datasets/{dataset.id}/distributions"
+    body = {"access_url": "https://data.example/p.csv", "byte_size": 2**63}
+    refused = await client.post(url, json=body, headers=auth)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"] == ["body", "byte_size"]
+    assert (await client.get(url)).json()["items"] == []
+    largest = await client.post(url, json={**body, "byte_size": 2**63 - 1}, headers=auth)
+    assert largest.status_code == 201, largest.text
+    assert largest.json()["byte_size"] == 2**63 - 1
+
+
 async def test_duplicate_slug_is_409_naming_the_slug(client, banyuwangi):
     _, auth = banyuwangi
     assert (await client.post("/api/v1/apps", json=FULL_APP, headers=auth)).status_code == 201
