@@ -189,9 +189,12 @@ def _refuse_nul(session: OrmSession, flush_context: UOWTransaction, instances: o
     harvest, a form): PostgreSQL cannot store it and would fail the request with a
     500. Requests are checked as they arrive (``middleware.RefuseNul``); this catches
     what was parsed from inside a body (YAML, XML) or fetched from elsewhere."""
-    for obj in (*session.new, *session.dirty):
+    # ``session.new`` builds a fresh set on every access: read it once, or a flush of
+    # n new rows costs n².
+    new = session.new
+    for obj in (*new, *session.dirty):
         state = sa.inspect(obj)
-        names = state.dict.keys() if obj in session.new else state.committed_state.keys()
+        names = state.dict.keys() if obj in new else state.committed_state.keys()
         for name in names:
             if name in state.mapper.column_attrs and has_nul(state.dict.get(name)):
                 raise invalid([name], MESSAGE)
