@@ -582,11 +582,14 @@ def _publisher_of(session: Session, item: App | Dataset) -> Publisher:
 def _ensure_slug_free(
     session: Session, model: type[App] | type[Dataset], publisher: Publisher, slug: str
 ) -> None:
+    # A local publisher's items are all local: saying so lets the partial unique
+    # index (``live_unique``) answer, instead of reading every item of the publisher.
     taken = first_live(
         session,
         model,
         model.publisher_id == publisher.id,
         model.slug == slug,
+        col(model.origin).is_(None),
     )
     if taken is not None:
         kind = "an app" if model is App else "a dataset"
