@@ -358,6 +358,8 @@ def test_search_finds_apps_and_datasets(node: Node, admin: Client, publisher: Pu
     first = admin.search("sampah", publisher=publisher.code, limit=1).first_page()
     assert len(first.items) == 1
     assert first.total == 2
+    assert first.total_exact
+    assert first.facets_exact
     assert first.facets["kind"] == {"app": 1, "dataset": 1}
     only_apps = admin.search("sampah", kind="app", publisher=publisher.code).all()
     assert [h.id for h in only_apps] == [app.id]

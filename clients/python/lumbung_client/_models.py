@@ -565,7 +565,13 @@ class SearchHit(_Response):
 class SearchResults(Page[SearchHit]):
     """A page of search results, with facet counts over all matches."""
 
-    total: int | None = Field(default=None, description="Matches over all pages.")
+    total: int | None = Field(
+        default=None,
+        description="Matches over all pages; an estimate when ``total_exact`` is false.",
+    )
+    total_exact: bool = Field(
+        default=True, description="False when ``total`` is estimated from a sample of the matches."
+    )
     facets: dict[str, dict[str, int]] = Field(
         default_factory=dict,
         description="Counts over all matches by kind, publisher (code, or code@origin for "
