@@ -77,8 +77,10 @@ clean:
 
 # Re-extract the catalog pages' texts and merge them into each language's .po file;
 # translate the new entries there (the node compiles the .po files when it starts).
+# Lines are wrapped at 100 columns, as the files are kept.
 messages: $(DEVSTAMP)
 	$(BIN)/pybabel extract -F registry/web/babel.cfg -o registry/web/locale/messages.pot \
-		--no-location --sort-output --project=lumbung .
+		--no-location --sort-output --width=100 --project=lumbung \
+		--version=$$($(BIN)/python -c 'import registry; print(registry.__version__)') .
 	$(BIN)/pybabel update -i registry/web/locale/messages.pot -d registry/web/locale \
-		--no-location --ignore-obsolete
+		--ignore-obsolete --width=100
