@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -504,13 +505,17 @@ def _join(path: str, key: str) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """YAML values as JSON can hold them (dates become ISO strings)."""
+    """YAML values as JSON can hold them: dates become ISO strings, and ``.nan`` and
+    ``.inf``, which JSON has no number for (PostgreSQL's jsonb refuses them), become
+    the YAML words they were written as."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
     return value
 
 

@@ -170,3 +170,21 @@ async def test_import_by_url_only_http(client, banyuwangi):
         "/api/v1/apps/import", json={"url": "file:///etc/passwd"}, headers=auth
     )
     assert response.status_code == 400
+
+
+async def test_nan_and_infinity_under_an_extension_key_are_kept_as_their_words(client, banyuwangi):
+    # JSON has no number for them, and PostgreSQL's jsonb refuses them: before, the
+    # import failed there with an error that named no key.
+    _, auth = banyuwangi
+    document = GOOD + "x-lumbung-demo:\n  ratio: .nan\n  limits: [.inf, -.Inf]\n"
+    imported = await client.post(
+        "/api/v1/apps/import?visibility=public", content=document, headers={**auth, **YAML}
+    )
+    assert imported.status_code == 201, imported.text
+    app_id = imported.json()["app"]["id"]
+    exported = await client.get(f"/api/v1/apps/{app_id}/publiccode.yml")
+    assert exported.status_code == 200, exported.text
+    assert yaml.safe_load(exported.text)["x-lumbung-demo"] == {
+        "ratio": ".nan",
+        "limits": [".inf", "-.inf"],
+    }
