@@ -175,7 +175,9 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 ErrorPage = Callable[[Request, Problem], Response | None]
 
 
-def _respond(request: Request, problem: Problem, headers: dict[str, str] | None = None) -> Response:
+def respond(request: Request, problem: Problem, headers: dict[str, str] | None = None) -> Response:
+    """The answer to a failed request: the catalog's error page for a browser that asked
+    for one, problem+json for everyone else."""
     error_page: ErrorPage | None = getattr(request.app.state, "error_page", None)
     if error_page is not None:
         page = error_page(request, problem)
@@ -213,7 +215,7 @@ def allowed_methods(request: Request) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LumbungError)
     async def _domain(request: Request, exc: LumbungError) -> Response:
-        return _respond(request, exc.problem(request.url.path), exc.headers)
+        return respond(request, exc.problem(request.url.path), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -225,7 +227,7 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = ValidationFailed(f"invalid fields: {fields}", errors=errors).problem(
             request.url.path
         )
-        return _respond(request, problem)
+        return respond(request, problem)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -240,7 +242,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
-        return _respond(request, problem, headers)
+        return respond(request, problem, headers)
 
     @app.exception_handler(sa.exc.IntegrityError)
     async def _integrity(request: Request, exc: sa.exc.IntegrityError) -> Response:
@@ -250,7 +252,7 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = Conflict("the change conflicts with a concurrent one; retry").problem(
             request.url.path
         )
-        return _respond(request, problem)
+        return respond(request, problem)
 
     @app.exception_handler(sa.exc.DataError)
     async def _data(request: Request, exc: sa.exc.DataError) -> JSONResponse:
@@ -273,7 +275,7 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
         try:
-            return _respond(request, problem)
+            return respond(request, problem)
         except Exception:
             # The page itself failed (say, a template error): the problem document
             # is built from nothing but this request, so it can always be sent.

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 import anyio
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.errors import (
@@ -22,6 +23,7 @@ from registry.errors import (
     ValidationFailed,
     field_error,
     problem_response,
+    respond,
 )
 from registry.nul import JSON_NUL, MESSAGE, nul_locations
 
@@ -220,7 +222,8 @@ def _replay(chunks: list[bytes], receive: Receive) -> Receive:
 async def _refuse(scope: Scope, receive: Receive, send: Send, errors: list[FieldError]) -> None:
     fields = ", ".join(".".join(map(str, e.loc)) for e in errors)
     problem = ValidationFailed(f"invalid fields: {fields}", errors=errors).problem(scope["path"])
-    await problem_response(problem)(scope, receive, send)
+    # A browser that asked for a page gets the catalog's error page, as for any error.
+    await respond(Request(scope), problem)(scope, receive, send)
 
 
 # --- security headers --------------------------------------------------------------

@@ -473,6 +473,19 @@ async def test_a_bad_id_in_a_page_address_is_the_404_page(client, catalog, path)
     assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("path", ["/publishers/%00", "/search?q=a%00b"])
+async def test_a_nul_in_a_page_address_is_an_error_page_for_browsers(client, catalog, path):
+    # Refused before any route runs (PostgreSQL cannot hold a NUL), yet a browser still
+    # gets a page in the catalog's look, and a program problem+json.
+    response = await client.get(path, headers=EN)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "\x00" not in response.text
+    response = await client.get(path, headers={"Accept": "application/json"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 @pytest.mark.parametrize(
     ("path", "accept"),
     [
