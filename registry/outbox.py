@@ -20,8 +20,9 @@ from registry.db import JSONDoc, timestamp_field, utcnow, uuid7
 
 class OutboxMessage(SQLModel, table=True):
     """A signed notice waiting to reach a peer (an adoption, a partnership's new
-    status). Retried with backoff until the peer accepts it; a newer message with the
-    same ``dedupe_key`` replaces one not yet sent."""
+    status). Retried with backoff until the peer accepts it, or, when the peer keeps
+    refusing it, given up (``refused_at``); a newer message with the same
+    ``dedupe_key`` replaces one not yet sent."""
 
     __tablename__ = "federation_outbox"
 
@@ -35,6 +36,7 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = timestamp_field(default_factory=utcnow)
     delivered_at: datetime | None = timestamp_field(default=None)
+    refused_at: datetime | None = timestamp_field(default=None)
 
 
 def enqueue(

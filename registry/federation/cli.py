@@ -75,7 +75,8 @@ def peer_list(as_json: JsonFlag = False) -> None:
     """Peers and how their sync stands."""
     settings = settings_or_exit()
     with session_scope(node_engine(settings), write=False) as session:
-        rows = [peers.peer_status(p) for p in peers.list_peers(session)]
+        refused = peers.refused_notices(session)
+        rows = [peers.peer_status(p, refused.get(p.node_id, 0)) for p in peers.list_peers(session)]
     print_rows(
         rows,
         as_json,
@@ -88,6 +89,7 @@ def peer_list(as_json: JsonFlag = False) -> None:
                 row["lag_seconds"] if row["lag_seconds"] is not None else ""
             ),
             "last error": lambda row: (row["last_error"] or "")[:80],
+            "refused notices": lambda row: str(row["refused_notices"] or ""),
         },
     )
 

@@ -3,7 +3,11 @@ request that waits for the peer's answer.
 
 ``drain`` (run by ``lumbung sync`` and the background worker) claims what is due in a
 short transaction, sends each message with no transaction open, records each outcome in
-a short transaction of its own, and backs off on failure.
+a short transaction of its own, and backs off on failure. A peer that is unreachable or
+failing is asked again for as long as it takes; one that answers with a refusal is asked
+``GIVE_UP_AFTER`` times (about a day, so that a peer which has not yet added this node,
+or has not yet seen a key rotation, can still accept it), and then the notice is
+marked refused and left for the operator (``lumbung peers list`` counts them).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from registry.sharing.models import Adoption
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+# Refusals (a 4xx other than 429) before a notice is given up: ten quick retries,
+# then hourly ones, about a day in all.
+GIVE_UP_AFTER = 30
 BATCH = 100
 # A claimed message is not sent by anyone else for this long: longer than a request
 # to a peer may take (``transport.DEADLINE_SECONDS``).
@@ -88,6 +95,7 @@ def claim(bind: Bind, node_id: str | None = None) -> list[_Claimed]:
     with session_scope(bind) as session:
         stmt = select(OutboxMessage).where(
             col(OutboxMessage.delivered_at).is_(None),
+            col(OutboxMessage.refused_at).is_(None),
             col(OutboxMessage.next_attempt_at) <= now,
         )
         if node_id is not None:
@@ -145,6 +153,15 @@ def drain(bind: Bind, settings: Settings, keys: KeyStore, node_id: str | None = 
 def _record_failure(bind: Bind, message: _Claimed, exc: PeerError) -> None:
     attempts = message.attempts + 1
     delay = min(timedelta(seconds=10 * 2 ** min(attempts, 12)), MAX_BACKOFF)
+    refused = not exc.retry and attempts >= GIVE_UP_AFTER
+    if refused:
+        log.warning(
+            "notice %s to %s given up after %d refusals: %s",
+            message.dedupe_key,
+            message.node_id,
+            attempts,
+            exc,
+        )
     with transaction(bind) as connection:
         connection.execute(
             sa.update(OutboxMessage)
@@ -153,6 +170,7 @@ def _record_failure(bind: Bind, message: _Claimed, exc: PeerError) -> None:
                 attempts=attempts,
                 next_attempt_at=utcnow() + delay,
                 last_error=str(exc)[:2000],
+                refused_at=utcnow() if refused else None,
             )
         )
 

@@ -18,6 +18,7 @@ from registry.federation.models import MIRROR_MODELS
 from registry.federation.signing import fetch_jwks, public_keys, thumbprints
 from registry.federation.transport import PeerError, new_client, request_json
 from registry.netguard import check_url
+from registry.outbox import OutboxMessage
 from registry.peers import Peer
 from registry.querying import live
 from registry.settings import Settings
@@ -194,7 +195,18 @@ def remove_peer(session: Session, peer: Peer) -> int:
     return removed
 
 
-def peer_status(peer: Peer) -> dict[str, Any]:
+def refused_notices(session: Session) -> dict[str, int]:
+    """Per peer, the notices it kept refusing until they were given up
+    (``registry.federation.outbox``): something its operator and ours must look at."""
+    rows = session.execute(
+        sa.select(col(OutboxMessage.node_id), sa.func.count())
+        .where(col(OutboxMessage.refused_at).is_not(None))
+        .group_by(col(OutboxMessage.node_id))
+    ).all()
+    return {node_id: count for node_id, count in rows}  # noqa: C416 (rows, not pairs, to mypy)
+
+
+def peer_status(peer: Peer, refused: int = 0) -> dict[str, Any]:
     lag = None
     if peer.last_success_at is not None:
         lag = round((utcnow() - peer.last_success_at).total_seconds(), 1)
@@ -216,5 +228,6 @@ def peer_status(peer: Peer) -> dict[str, Any]:
         "last_error": peer.last_error,
         "last_error_at": peer.last_error_at,
         "lag_seconds": lag,
+        "refused_notices": refused,
         "created_at": peer.created_at,
     }

@@ -228,11 +228,14 @@ class PeerPublic(BaseModel):
     last_error: str | None
     last_error_at: datetime | None
     lag_seconds: float | None
+    refused_notices: int = Field(
+        description="Notices to this peer that it kept refusing until they were given up."
+    )
     created_at: datetime
 
 
-def peer_public(peer: Peer) -> PeerPublic:
-    return PeerPublic.model_validate({"id": peer.id, **peers.peer_status(peer)})
+def peer_public(peer: Peer, refused: int = 0) -> PeerPublic:
+    return PeerPublic.model_validate({"id": peer.id, **peers.peer_status(peer, refused)})
 
 
 def _peer_by_id(session: Session, peer_id: uuid.UUID) -> Peer:
@@ -250,7 +253,8 @@ def _peer_by_id(session: Session, peer_id: uuid.UUID) -> Peer:
     responses=problem_responses(401, 403),
 )
 def list_peers(session: SessionDep, principal: Admin) -> list[PeerPublic]:
-    return [peer_public(p) for p in peers.list_peers(session)]
+    refused = peers.refused_notices(session)
+    return [peer_public(p, refused.get(p.node_id, 0)) for p in peers.list_peers(session)]
 
 
 @router.post(
@@ -288,7 +292,8 @@ def add_peer(
     responses=problem_responses(401, 403, 404),
 )
 def get_peer(peer_id: uuid.UUID, session: SessionDep, principal: Admin) -> PeerPublic:
-    return peer_public(_peer_by_id(session, peer_id))
+    peer = _peer_by_id(session, peer_id)
+    return peer_public(peer, peers.refused_notices(session).get(peer.node_id, 0))
 
 
 @router.delete(

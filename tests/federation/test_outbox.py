@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from registry.db import session_scope, utcnow
-from registry.federation import outbox
+from registry.federation import outbox, peers
 from registry.federation.transport import PeerError
 from registry.oauth.keys import KeyStore
 from registry.outbox import OutboxMessage, enqueue
@@ -79,3 +79,75 @@ def test_an_unreachable_peer_is_tried_again_later(connection, settings, tmp_path
     (message,) = _messages(connection)
     assert message.delivered_at is not None
     assert message.last_error is None
+
+
+def _due_now(connection) -> None:
+    with session_scope(connection) as session:
+        for stored in session.exec(select(OutboxMessage)):
+            stored.next_attempt_at = utcnow()
+            session.add(stored)
+
+
+def test_a_notice_the_peer_keeps_refusing_is_given_up_and_counted(
+    connection, settings, tmp_path, monkeypatch
+):
+    with session_scope(connection) as session:
+        enqueue(
+            session,
+            node_id="http://127.0.0.1:9",
+            path="/federation/v1/notify",
+            payload={},
+            dedupe_key="notify",
+        )
+
+    def refused(*args, **kwargs):
+        raise PeerError("http://127.0.0.1:9: answered 409: not allowed", status=409, retry=False)
+
+    monkeypatch.setattr(outbox, "send_signed", refused)
+    keys = KeyStore.open(tmp_path / "keys")
+    for attempt in range(1, outbox.GIVE_UP_AFTER + 1):
+        _due_now(connection)
+        assert outbox.drain(connection, settings, keys) == 0
+        (message,) = _messages(connection)
+        assert message.attempts == attempt
+        # Asked again until the last refusal: the peer may not have added us yet.
+        assert (message.refused_at is not None) == (attempt == outbox.GIVE_UP_AFTER)
+
+    _due_now(connection)
+    assert outbox.claim(connection) == []  # given up: never sent again
+    with session_scope(connection) as session:
+        assert peers.refused_notices(session) == {"http://127.0.0.1:9": 1}
+        # A newer notice about the same thing replaces it and is sent in its turn.
+        enqueue(
+            session,
+            node_id="http://127.0.0.1:9",
+            path="/federation/v1/notify",
+            payload={"n": 2},
+            dedupe_key="notify",
+        )
+    assert [m.payload for m in outbox.claim(connection)] == [{"n": 2}]
+    with session_scope(connection) as session:
+        assert peers.refused_notices(session) == {}
+
+
+def test_an_unreachable_peer_is_never_given_up(connection, settings, tmp_path, monkeypatch):
+    with session_scope(connection) as session:
+        enqueue(
+            session,
+            node_id="http://127.0.0.1:9",
+            path="/federation/v1/notify",
+            payload={},
+            dedupe_key="notify",
+        )
+
+    def unreachable(*args, **kwargs):
+        raise PeerError("http://127.0.0.1:9: answered 503", status=503)
+
+    monkeypatch.setattr(outbox, "send_signed", unreachable)
+    keys = KeyStore.open(tmp_path / "keys")
+    for _ in range(outbox.GIVE_UP_AFTER + 2):
+        _due_now(connection)
+        outbox.drain(connection, settings, keys)
+    (message,) = _messages(connection)
+    assert message.attempts == outbox.GIVE_UP_AFTER + 2
+    assert message.refused_at is None

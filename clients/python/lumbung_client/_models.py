@@ -524,6 +524,7 @@ class Peer(_Response):
     last_error: str | None = None
     last_error_at: datetime | None = None
     lag_seconds: float | None = None
+    refused_notices: int = 0
     created_at: datetime | None = None
 
 
