@@ -303,10 +303,10 @@ class _Source:
 
     def matches(self, *, ranked: bool = False, sample: int | None = None) -> Any:
         """(docid, score) of every match as a subquery, None without text (every row
-        is a match). ``ranked``: with its score (tier and relevance), else 0;
-        ``sample``: only the matches of the sample."""
+        is a match, and the caller takes its sample of the index's rows itself).
+        ``ranked``: with its score (tier and relevance), else 0; ``sample``: only the
+        matches of the sample."""
         if self.parsed is None:
-            assert sample is None
             return None
         score: Any = sa.literal(0.0)
         if ranked:

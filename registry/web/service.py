@@ -192,8 +192,10 @@ class Home:
     newest_apps: list[tuple[App, Publisher]]
     newest_datasets: list[tuple[Dataset, Publisher]]
     most_adopted: list[tuple[App, Publisher, int]]
+    # How many apps and datasets the reader may see, counted: by kind.
+    counts: dict[str, int]
     facets: dict[str, dict[str, int]]
-    # False when the search service estimated the counts from a sample of the catalog.
+    # False when the search service estimated the facets from a sample of the catalog.
     exact: bool
     publishers: dict[str, Publisher]
     peers: dict[str, Peer]
@@ -236,6 +238,9 @@ def home(session: Session, principal: Principal | None) -> Home:
     apps = newest(session, principal, App, HOME_ITEMS)
     datasets = newest(session, principal, Dataset, HOME_ITEMS)
     adopted = most_adopted(session, principal, HOME_ITEMS)
+    counts = facet_cache.get(
+        session, principal, ("home", "kinds"), lambda: kind_counts(session, principal)
+    )
     facets, exact = facet_cache.get(
         session,
         principal,
@@ -250,11 +255,29 @@ def home(session: Session, principal: Principal | None) -> Home:
         newest_apps=[(app, publishers[app.publisher_id]) for app in apps],
         newest_datasets=[(d, publishers[d.publisher_id]) for d in datasets],
         most_adopted=[(app, publishers[app.publisher_id], n) for app, n in adopted],
+        counts=counts,
         facets=facets,
         exact=exact,
         publishers=codes,
         peers=peers_by_node(session),
     )
+
+
+def kind_counts(session: Session, principal: Principal | None) -> dict[str, int]:
+    """How many live apps and datasets the reader may see, counted rather than taken
+    from the search service's facets: over a large catalog those are estimated from a
+    sample, which may hold few or none of a kind, and the home page's headline counts
+    must be right. One count per kind with the visibility rule's SQL form (for the
+    anonymous view a scan of one table's few columns, kept per catalog version)."""
+    counts: dict[str, int] = {}
+    for kind, model in (("app", App), ("dataset", Dataset)):
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(model)
+            .where(live(model), visible_clause(model, principal))
+        )
+        counts[kind] = int(session.execute(stmt).scalar_one())
+    return counts
 
 
 def most_adopted(

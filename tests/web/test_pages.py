@@ -648,23 +648,29 @@ async def test_readers_of_a_page_being_built_share_one_build(client, catalog, mo
     assert len(builds) == 1
 
 
-async def test_home_says_about_when_the_counts_are_estimates(client, catalog, monkeypatch):
+async def test_home_counts_are_exact_when_the_search_samples(client, session, catalog, monkeypatch):
     from registry.search import service as search
 
-    real = search.search
+    # A catalog "large" enough that the search service estimates its facets from a
+    # sample, and a sample that holds no item at all (no docid hashes below 1): the
+    # sampled facets miss both kinds, as a large catalog's sample can miss one.
+    monkeypatch.setattr(search, "EXACT_MATCHES", 0)
+    monkeypatch.setattr(search, "MIN_SAMPLE", 0)
+    monkeypatch.setattr(search, "SAMPLE", 0)
+    sampled = web_service.search_facets(session, None, search.SearchQuery())
+    assert sampled[1] is False
+    assert not sampled[0].get("kind", {}).get("dataset")
 
-    def estimated(*args, **kwargs):
-        result = real(*args, **kwargs)
-        result.facets_exact = False
-        return result
-
-    assert "About 1 app" not in text(await client.get("/", headers=EN))
-    web_service.page_cache.clear()
-    web_service.facet_cache.clear()
-    monkeypatch.setattr(search, "search", estimated)
     page = text(await client.get("/", headers=EN))
-    assert "About 1 app" in page
-    assert "Sekitar 1 aplikasi" in text(await client.get("/", headers=ID))
+    assert "1 app ·" in page
+    assert "1 dataset " in page
+    assert not re.search(r"About \d", page)
+    assert "The numbers below are estimates." in page
+    assert "1 aplikasi" in text(await client.get("/", headers=ID))
+    # A search without words over a sampled catalog answers too (all its facets are
+    # estimated; the page says so).
+    listed = await client.get("/search", params={"kind": "app"}, headers=EN)
+    assert listed.status_code == 200
 
 
 def test_search_snippets_keep_only_marks():
