@@ -17,7 +17,11 @@ from markupsafe import Markup, escape
 
 from registry.web import i18n
 
-STATIC_FILES = ("style.css",)
+# The files under ``static/`` a page may load, with their media types.
+STATIC_FILES = {
+    "style.css": "text/css; charset=utf-8",
+    "search.js": "text/javascript; charset=utf-8",
+}
 # Headers every page carries: the language and the choice cookie pick the body.
 VARY = "Accept-Language, Cookie"
 

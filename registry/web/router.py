@@ -278,6 +278,6 @@ def static(name: str) -> Response:
     data, _fingerprint = static_file(name)
     return Response(
         data,
-        media_type="text/css; charset=utf-8",
+        media_type=STATIC_FILES[name],
         headers={"Cache-Control": "public, max-age=31536000, immutable"},
     )

@@ -105,6 +105,46 @@ def test_search_and_a_facet_click(node: Node, page: Page) -> None:
     expect(page.get_by_role("link", name="Remove filter: Kota Surabaya")).to_be_visible()
 
 
+def test_results_follow_the_search_box_as_one_types(node: Node, page: Page) -> None:
+    page.goto(node.url + "/search?kind=app")
+    # Set on this document: still there after the results change, so no page was loaded.
+    page.evaluate("window.sameDocument = true")
+    box = page.get_by_label("Search apps and datasets")
+    box.click()
+    box.press_sequentially("perizi", delay=40)  # a word's beginning finds the word
+    expect(page.locator("ol.results")).to_contain_text("Perizinan Online")
+    expect(page).to_have_url(re.compile(r"/search\?q=perizi&kind=app$"))
+    expect(page.locator("#results-status")).to_have_text(re.compile(r"^\d+ results?$"))
+    expect(box).to_be_focused()
+    expect(box).to_have_value("perizi")
+    assert page.evaluate("window.sameDocument") is True
+    # The keyboard goes on from the box into the new results.
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent").strip() == "Perizinan Online":
+            break
+    else:
+        pytest.fail("Tab never reached the new result")
+    # The address shown is the page shown: loading it again shows the same results.
+    page.reload()
+    expect(page.get_by_label("Search apps and datasets")).to_have_value("perizi")
+    expect(page.locator("ol.results")).to_contain_text("Perizinan Online")
+
+
+def test_search_works_without_javascript(node: Node, browser: Browser) -> None:
+    context = browser.new_context(locale="en-US", java_script_enabled=False)
+    page = context.new_page()
+    page.goto(node.url + "/search?kind=app")
+    box = page.get_by_label("Search apps and datasets")
+    box.fill("perizinan")
+    page.wait_for_timeout(500)
+    expect(page).to_have_url(node.url + "/search?kind=app")
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(r"/search\?q=perizinan&kind=app$"))
+    expect(page.locator("ol.results")).to_contain_text("Perizinan Online")
+    context.close()
+
+
 def test_language_follows_the_browser_and_the_switch_is_remembered(
     node: Node, browser: Browser
 ) -> None:

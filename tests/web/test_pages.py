@@ -192,6 +192,26 @@ async def test_search_page_narrows_by_every_facet(client, session, catalog):
     assert "0 results" in none
 
 
+async def test_search_page_enhances_itself_with_a_script_of_the_node(client, catalog):
+    response = await client.get("/search", params={"q": "desa", "kind": "app"}, headers=EN)
+    match = re.search(r'<script src="(/static/search\.js\?v=\w+)" defer></script>', response.text)
+    assert match
+    # The node's policy lets a page run scripts of the node only, and fetch from it.
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self';" in policy
+    assert "connect-src 'self';" in policy
+    # A new search keeps the chosen filters, with or without the script.
+    assert '<input type="hidden" name="kind" value="app">' in response.text
+    assert 'id="results"' in response.text
+    assert 'id="results-status" role="status"' in response.text
+    script = await client.get(match.group(1))
+    assert script.status_code == 200
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "history.replaceState" in script.text
+    # Other pages do without it.
+    assert "<script" not in (await client.get("/", headers=EN)).text
+
+
 @pytest.mark.parametrize(
     ("name", "longest"), [("q", 200), ("publisher", 64), ("license", 255), ("cursor", 64)]
 )
