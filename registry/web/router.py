@@ -8,7 +8,7 @@ served again while the catalog's version is the same. Checking that version is o
 small read, done on the event loop over a connection kept for it, so a page that has
 not changed costs no thread hop and no new database connection. A page that has to be
 built is built once however many readers ask for it meanwhile, in the thread pool, in
-a read-only unit of work of its own over connections kept for pages.
+a read-only unit of work of its own over the node's pooled connections.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from registry.db import Bind, create_db_engine, session_scope
+from registry.db import Bind, session_scope
 from registry.errors import NotFound, invalid
 from registry.principal import Principal
 from registry.search.service import SearchQuery
@@ -36,9 +35,6 @@ from registry.web.render import STATIC_FILES, language_of, render, static_file
 router = APIRouter(include_in_schema=False)
 
 RESULTS_PER_PAGE = 20
-# Connections kept open for building pages (more are opened, and closed after use,
-# when more pages are built at once).
-READ_CONNECTIONS = 4
 
 
 async def page_principal(request: Request) -> Principal | None:
@@ -66,28 +62,10 @@ def page_version(request: Request) -> Hashable:
 
 
 def page_bind(request: Request) -> Bind:
-    """Where pages are built from. The node opens a file SQLite database anew for each
-    unit of work (its engine keeps no connection), and for a page that costs more than
-    the page itself: the schema is read again and the page cache starts cold. So pages
-    are built over a few read connections kept for them. Any other bind (PostgreSQL's
-    pool, a test's connection) is used as it is."""
-    bind: Bind = request.app.state.engine
-    if not (
-        isinstance(bind, sa.Engine)
-        and isinstance(bind.pool, NullPool)
-        and bind.url.get_backend_name() == "sqlite"
-        and bind.url.database not in (None, "", ":memory:")
-    ):
-        return bind
-    kept: sa.Engine | None = getattr(request.app.state, "web_engine", None)
-    if kept is None:
-        settings = request.app.state.settings.model_copy(
-            update={"database_url": bind.url.render_as_string(hide_password=False)}
-        )
-        kept = request.app.state.web_engine = create_db_engine(
-            settings, poolclass=QueuePool, pool_size=READ_CONNECTIONS, max_overflow=64
-        )
-    return kept
+    """Where pages are built from: the node's own engine, whose pool keeps connections
+    open (for a file SQLite database too, where opening one anew costs more than
+    building an app page), or a test's connection."""
+    return request.app.state.engine  # type: ignore[no-any-return]
 
 
 def _build(bind: Bind, build: Build) -> Response:

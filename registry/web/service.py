@@ -328,10 +328,10 @@ def search_facets(
     return page.facets, exact_counts(page)
 
 
-def exact_counts(page: Any) -> bool:
-    """Whether a search result's total and counts are exact: a service that estimates
-    them over many matches says so in ``total_exact`` or ``facets_exact``."""
-    return bool(getattr(page, "total_exact", True) and getattr(page, "facets_exact", True))
+def exact_counts(page: search.SearchResult) -> bool:
+    """Whether a search result's total and counts are exact: over many matches the
+    search service estimates them, and says so."""
+    return page.total_exact and page.facets_exact
 
 
 def publishers_by_code(session: Session, keys: list[str]) -> dict[str, Publisher]:
