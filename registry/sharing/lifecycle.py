@@ -16,7 +16,8 @@ either side's clock expires it. ``rejected``, ``withdrawn``, ``revoked`` and
 Every change goes through ``check``: one made on this node (API, CLI, the expiry of a
 due partnership) and one told by the other node in a signed notice. A notice is
 checked as a move of the *other* side, so a requester that tells the receiver "I
-approve" is refused exactly as it would be on its own node.
+approve" is refused exactly as it would be on its own node. The one exception is a
+withdrawal and an approval that crossed on the way (``CROSSED``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,17 @@ TRANSITIONS: dict[tuple[PartnershipStatus, PartnershipStatus], frozenset[Side]] 
 }
 
 FINAL = frozenset({S.rejected, S.withdrawn, S.revoked, S.expired})
+
+# A withdrawal and an approval that crossed on the way: each side moved a requested
+# partnership without knowing of the other's move, and each then hears of a move the
+# table does not have. The requester wanted out, so the partnership ends on both
+# nodes: the receiver, which approved, takes the withdrawal as a revocation; the
+# requester, which withdrew, takes the approval as news of what it already left.
+# (this node's status, the status told, the side that told it) → this node's status.
+CROSSED: dict[tuple[PartnershipStatus, PartnershipStatus, Side], PartnershipStatus] = {
+    (S.active, S.withdrawn, Side.requester): S.revoked,
+    (S.withdrawn, S.active, Side.receiver): S.withdrawn,
+}
 
 # The verbs of the API and CLI, and the status each one asks for.
 Action = Literal["approve", "reject", "withdraw", "revoke"]

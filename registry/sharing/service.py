@@ -257,15 +257,28 @@ def receive_status(
             )
         raise NotFound(f"no partnership {partnership_id} with {peer.node_id}")
     side = lifecycle.side_of(partnership.direction, local=False)
+    crossed = lifecycle.CROSSED.get((partnership.status, notice.status, side))
+    target = notice.status if crossed is None else crossed
+    if crossed is not None:
+        log.info(
+            "partnership %s with %s: %s crossed our %s; now %s",
+            partnership.id,
+            peer.node_id,
+            notice.status.value,
+            partnership.status.value,
+            target.value,
+        )
     # The same notice again (a delivery retried after its answer got lost) changes
     # nothing; it is no error as long as that side could have made the move.
-    repeated = partnership.status == notice.status and lifecycle.may_reach(side, notice.status)
+    repeated = partnership.status == target and (
+        crossed is not None or lifecycle.may_reach(side, target)
+    )
     if not repeated:
-        move(session, partnership, notice.status, side, by=peer.node_id)
-        partnership.status = notice.status
+        move(session, partnership, target, side, by=peer.node_id)
+        partnership.status = target
         partnership.decided_at = utcnow()
         session.add(partnership)
-    if notice.client_id is not None and notice.status == PartnershipStatus.active:
+    if notice.client_id is not None and partnership.status == PartnershipStatus.active:
         # The receiver's approval names the OAuth client it registered for this node
         # (only the receiver can have approved: ``move`` saw to that).
         peer.client_id = notice.client_id

@@ -20,7 +20,13 @@ from sqlmodel import Session, select
 from registry.catalog.models import Publisher
 from registry.sharing.models import Partnership, PartnershipStatus
 from tests.nodes import Node, signed_post, signing_key, start_nodes, stop_nodes
-from tests.sharing.test_lifecycle import STATUSES, direction_of, expected_notice, other
+from tests.sharing.test_lifecycle import (
+    STATUSES,
+    direction_of,
+    expected_notice,
+    other,
+    status_after_notice,
+)
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -164,6 +170,36 @@ def test_the_requester_withdraws_and_the_receiver_can_no_longer_approve(
     assert _token_status(b, a) == 401
 
 
+def test_a_withdrawal_that_crossed_an_approval_ends_the_partnership_on_both_nodes(
+    pair: tuple[Node, Node],
+) -> None:
+    a, b = pair
+    partnership_id = b.cli(
+        "partnership", "request", "--publisher", "kota-pariaman", "--peer", a.url,
+        "--partner", "kab-banyuwangi",
+    ).stdout.strip()  # fmt: skip
+    a.cli("partnership", "approve", partnership_id)
+    assert _status_on(b, partnership_id) == "active"
+    assert _token_status(b, a) == 200
+    # Pariaman had withdrawn before Banyuwangi's approval reached it: its record says
+    # so, and its withdrawal is on the way to Banyuwangi, which has approved.
+    with b.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE partnerships SET status = 'withdrawn' WHERE id = :id"),
+            {"id": uuid.UUID(partnership_id).hex if b.database_url is None else partnership_id},
+        )
+    path = f"/federation/v1/partnerships/{partnership_id}/status"
+    told = signed_post(b, a, path, {"status": "withdrawn"})
+    assert told.status_code == 200, told.text
+    again = signed_post(a, b, path, {"status": "active", "client_id": None})
+    assert again.status_code == 200, again.text
+    # Ended on both: Banyuwangi revoked it (the requester wanted out), Pariaman stays
+    # withdrawn, and Pariaman's node no longer gets a token from Banyuwangi's.
+    assert _status_on(a, partnership_id) == "revoked"
+    assert _status_on(b, partnership_id) == "withdrawn"
+    assert _token_status(b, a) == 401
+
+
 # Last in the module on purpose: it leaves partnerships active between Banyuwangi and
 # Pariaman (and so Pariaman's node a client on Banyuwangi's), which the tests above,
 # sharing the same nodes, must not start from.
@@ -197,7 +233,7 @@ def test_every_notice_over_the_wire_follows_the_table(pair: tuple[Node, Node]) -
                         sa.text("SELECT status FROM partnerships WHERE id = :id"),
                         {"id": row.id.hex if a.database_url is None else row.id},
                     ).scalar_one()
-                should_be = target if want == 200 else current
+                should_be = status_after_notice(sender_side, current, target)
                 if response.status_code != want or now != should_be:
                     wrong.append((sender_side, current, target, response.status_code, now))
     assert wrong == []

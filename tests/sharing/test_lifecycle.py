@@ -43,14 +43,31 @@ def expected(side: str, current: str, target: str) -> int:
     return 200 if side in sides else 403
 
 
+# A withdrawal and an approval that crossed on the way: (the side that tells, this
+# node's status, the status told) → this node's status after. The partnership ends on
+# both nodes, since the requester wanted out.
+CROSSED = {
+    ("requester", "active", "withdrawn"): "revoked",
+    ("receiver", "withdrawn", "active"): "withdrawn",
+}
+
+
 def expected_notice(sender_side: str, current: str, target: str) -> int:
     """The answer to the other side's notice: as ``expected``, except that the same
     notice delivered again (after its answer got lost) is accepted and changes nothing,
-    as long as the sender may make that move at all."""
+    as long as the sender may make that move at all, and so is a move that crossed."""
     may_reach = set().union(*(sides for (_, to), sides in ALLOWED.items() if to == target))
     if current == target and sender_side in may_reach:
         return 200
+    if (sender_side, current, target) in CROSSED:
+        return 200
     return expected(sender_side, current, target)
+
+
+def status_after_notice(sender_side: str, current: str, target: str) -> str:
+    if expected_notice(sender_side, current, target) != 200:
+        return current
+    return CROSSED.get((sender_side, current, target), target)
 
 
 def direction_of(local_side: str) -> Direction:
@@ -160,7 +177,8 @@ def test_notice_from_the_peer_follows_the_table(
         code = _outcome(lambda: service.receive_status(session, peers[0], partnership.id, notice))
     want = expected_notice(sender_side, current, target)
     assert code == want, f"{sender_side} says {target} on {current}"
-    assert _status(session, partnership) == (target if want == 200 else current)
+    after = status_after_notice(sender_side, current, target)
+    assert _status(session, partnership) == after
     refusals = [r for r in caplog.records if "refused" in r.getMessage()]
     assert len(refusals) == (0 if want == 200 else 1)
     for record in refusals:
@@ -169,7 +187,7 @@ def test_notice_from_the_peer_follows_the_table(
             assert part in message
     # Only the receiver's approval names the client this node is to use on the peer.
     session.refresh(peers[0])
-    approved = want == 200 and target == "active"
+    approved = want == 200 and after == target == "active"
     assert peers[0].client_id == ("node-abc" if approved else None)
 
 
