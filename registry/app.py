@@ -26,6 +26,7 @@ from registry.search.router import router as search_router
 from registry.settings import Settings, get_settings
 from registry.sharing.router import router as sharing_router
 from registry.startup import install_flush_hooks
+from registry.viewcache import AnonymousReadCache, ViewCache
 from registry.web.errors import error_page
 from registry.web.router import router as web_router
 from registry.wiring import connect_domains
@@ -39,6 +40,11 @@ Conventions: cursor pagination (`limit`, `cursor`, `next_cursor` and a `Link` he
 and RFC 9457 `application/problem+json` for every error. Writes need an OAuth 2.0
 access token from `POST /oauth/token` (client credentials).
 """
+
+# Bounds of the anonymous API answers kept per process (see registry/viewcache.py):
+# the bytes are LUMBUNG_API_CACHE_BYTES; a list page of 200 items is about 400 KB.
+API_CACHE_ENTRIES = 2048
+API_CACHE_ENTRY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, *, engine: Bind | None = None) -> FastAPI:
@@ -90,8 +96,19 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
 
     install_error_handlers(app)
     app.state.error_page = error_page
-    # Starlette runs the last added middleware first: the size limit bounds what the
-    # NUL check buffers.
+    app.state.api_cache = (
+        ViewCache(size=API_CACHE_ENTRIES, max_bytes=settings.api_cache_bytes)
+        if settings.api_cache_bytes
+        else None
+    )
+    # Starlette runs the last added middleware first. The cache is innermost, so
+    # every request it answers has passed the checks below; the size limit bounds
+    # what the NUL check buffers.
+    app.add_middleware(
+        AnonymousReadCache,
+        cache=lambda: app.state.api_cache,
+        max_entry_bytes=min(API_CACHE_ENTRY_BYTES, settings.api_cache_bytes),
+    )
     app.add_middleware(RefuseNul, exempt=is_upload)
     app.add_middleware(
         BodySizeLimit,

@@ -101,6 +101,9 @@ def node_app(settings: Settings, engine: sa.Engine) -> FastAPI:
 def app(node_app: FastAPI, connection: sa.Connection) -> Iterator[FastAPI]:
     """The node, with every request's unit of work nested in this test's transaction."""
     node_app.state.engine = connection
+    # Each test's transaction is rolled back, so the next one numbers its changes from
+    # the same value again: answers kept under an earlier test's version must go.
+    node_app.state.api_cache.clear()
     yield node_app
     node_app.state.engine = None
 

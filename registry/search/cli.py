@@ -7,7 +7,7 @@ import time
 from typing import Annotated
 
 import typer
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from registry.console import (
     fail,
@@ -18,6 +18,7 @@ from registry.console import (
     settings_or_exit,
 )
 from registry.console import table as console_table
+from registry.db import take_change_seqs
 from registry.search import index, service
 from registry.search.glossary import GlossaryTerm, shipped
 
@@ -81,6 +82,13 @@ def query(
     out.print(f"{result.total} matches")
 
 
+def answers_changed(session: Session) -> None:
+    """Move the catalog's version: the glossary changes what searches find without
+    changing a catalog row, and answers kept for the anonymous view
+    (``registry.viewcache``) are given again only while the version stays the same."""
+    take_change_seqs(session, 1)
+
+
 @glossary_app.command("add")
 def glossary_add(
     indonesian: Annotated[str, typer.Option("--id", help="Indonesian terms, ';' between")],
@@ -96,6 +104,7 @@ def glossary_add(
         term = GlossaryTerm(indonesian=indonesian, english=english, source=source)
         session.add(term)
         session.flush()
+        answers_changed(session)
         out.print(f"added {term.id}")
 
 
@@ -108,6 +117,7 @@ def glossary_remove(term_id: Annotated[str, typer.Argument(help="The id `list` s
         if found is None:
             fail(f"no glossary term {term_id} on this node")
         session.delete(found)
+        answers_changed(session)
     out.print(f"removed {term_id}")
 
 

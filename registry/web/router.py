@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
@@ -29,6 +28,7 @@ from registry.db import Bind, session_scope
 from registry.errors import NotFound, invalid
 from registry.principal import Principal
 from registry.search.service import SearchQuery
+from registry.viewcache import current_version
 from registry.web import i18n, service
 from registry.web.render import STATIC_FILES, language_of, render, static_file
 
@@ -50,15 +50,9 @@ Build = Callable[[Session], Response]
 
 
 def page_version(request: Request) -> Hashable:
-    """The catalog's version (:func:`service.read_version`), read on a connection kept
-    for it. In tests the app's bind is the test's own connection, which is used as is."""
-    bind = request.app.state.engine
-    if isinstance(bind, sa.Connection):
-        return service.read_version(bind)
-    reader: service.VersionReader | None = getattr(request.app.state, "web_versions", None)
-    if reader is None:
-        reader = request.app.state.web_versions = service.VersionReader(bind)
-    return reader.read()
+    """The catalog's version (:func:`registry.viewcache.read_version`), read on a
+    connection kept for it, the same one the API's cache reads it on."""
+    return current_version(request.app.state)
 
 
 def page_bind(request: Request) -> Bind:

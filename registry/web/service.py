@@ -4,11 +4,7 @@ reader could not get from ``/api/v1`` with the same identity."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -17,7 +13,6 @@ from sqlmodel import Session, col, select
 
 from registry.catalog import service as catalog
 from registry.catalog.models import App, Dataset, Distribution, Publisher, Release
-from registry.db import ChangeCounter, table_of
 from registry.peers import Peer
 from registry.principal import Principal
 from registry.querying import by_ids, live
@@ -25,157 +20,15 @@ from registry.search import service as search
 from registry.sharing.models import Adoption, Partnership
 from registry.sharing.visibility import (
     active_partnership_clause,
-    today,
     viewer,
     visible_clause,
 )
-
-T = TypeVar("T")
+from registry.viewcache import ViewCache
 
 HOME_ITEMS = 6
 
 
-# --- a cache that cannot serve a stale view ----------------------------------------
-
-
-def catalog_version(session: Session) -> Hashable:
-    """A value that changes whenever anything a page shows may have changed (see
-    :func:`read_version`), read in the session's transaction."""
-    return read_version(session.connection())
-
-
-def version_query() -> sa.Select[Any]:
-    """One row per peer (or one row with no peer) carrying the change counter and the
-    peer's cursor and sync stamps: the catalog's version in one round trip."""
-    counter = sa.select(col(ChangeCounter.value)).scalar_subquery()
-    one = sa.select(sa.literal(1).label("one")).subquery()
-    return (
-        sa.select(
-            counter,
-            col(Peer.node_id),
-            col(Peer.cursor),
-            col(Peer.name),
-            col(Peer.items),
-            col(Peer.last_success_at),
-            col(Peer.last_error_at),
-        )
-        .select_from(one.outerjoin(table_of(Peer), sa.true()))
-        .order_by(col(Peer.node_id))
-    )
-
-
-def read_version(connection: sa.Connection) -> Hashable:
-    """A value that changes whenever anything a page shows may have changed: every
-    local write takes the next change sequence number; every applied page of a peer's
-    feed moves that peer's cursor in the same transaction, and every sync attempt
-    stamps the peer; and partnerships lapse by date."""
-    rows = connection.execute(version_query()).all()
-    return (tuple(tuple(row) for row in rows), today())
-
-
-class VersionReader:
-    """Reads the catalog's version over a DBAPI connection of its own, with the query
-    compiled once: a page served from the cache then costs one small statement and
-    no thread hop. On SQLite that statement is ``PRAGMA data_version``, which changes
-    whenever another connection commits, and the version itself is read again only
-    then. Used from the event loop only."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self._engine = engine
-        self._sql = str(
-            version_query().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-        )
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._connection: Any = None
-        # The rows last read, and the data_version they were read at (SQLite).
-        self._rows: tuple[tuple[Any, ...], ...] | None = None
-        self._data_version: Any = None
-
-    def read(self) -> Hashable:
-        if self._connection is None:
-            self._connection = self._engine.raw_connection()
-        try:
-            cursor = self._connection.cursor()
-            try:
-                changed = True
-                if self._sqlite:
-                    # Asked before the version is read: a commit in between changes it
-                    # again, so the next read reads the version again too.
-                    cursor.execute("PRAGMA data_version")
-                    (data_version,) = cursor.fetchone()
-                    changed = self._rows is None or data_version != self._data_version
-                    self._data_version = data_version
-                if changed:
-                    cursor.execute(self._sql)
-                    self._rows = tuple(tuple(row) for row in cursor.fetchall())
-            finally:
-                cursor.close()
-            # Ends the read (a PostgreSQL transaction, a SQLite snapshot) so the
-            # next read sees the latest commits.
-            self._connection.rollback()
-        except Exception:
-            # A dropped connection (say, a database restart): open a new one next time.
-            self.close()
-            raise
-        return (self._rows, today())
-
-    def close(self) -> None:
-        self._rows = None
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            # It is being thrown away; a failure to close it changes nothing.
-            with contextlib.suppress(Exception):
-                connection.close()
-
-
-class ViewCache:
-    """Results of expensive reads (facet counts over the whole catalog), kept per
-    reader view and catalog version, so a change or a different reader never sees
-    another's answer. Only the anonymous view is cached: it is the one most pages
-    are read with, and it depends on nothing but the rows themselves."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(
-        self,
-        session: Session,
-        principal: Principal | None,
-        key: Hashable,
-        compute: Callable[[], T],
-    ) -> T:
-        if principal is not None:
-            return compute()
-        version = catalog_version(session)
-        found = self.lookup(key, version)
-        if found is not None:
-            return found  # type: ignore[no-any-return]
-        value = compute()
-        self.store(key, version, value)
-        return value
-
-    def lookup(self, key: Hashable, version: Hashable) -> Any:
-        """The value kept for ``key`` at ``version``, or None. The version must have
-        been read before the value was computed, so that a value is never filed under
-        a version newer than the data it was made from."""
-        with self._lock:
-            value = self._entries.get((key, version))
-            if value is not None:
-                self._entries.move_to_end((key, version))
-            return value
-
-    def store(self, key: Hashable, version: Hashable, value: Any) -> None:
-        with self._lock:
-            self._entries[(key, version)] = value
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
+# --- caches that cannot serve a stale view (registry/viewcache.py) ------------------
 
 facet_cache = ViewCache()
 # Whole rendered pages of the anonymous view, by address and language: most readers

@@ -584,30 +584,6 @@ async def test_pages_answer_head(client, catalog):
     assert response.headers["content-type"].startswith("text/html")
 
 
-def test_version_reader_sees_each_commit(tmp_path):
-    """The cache's version is read over a connection kept open across requests; it
-    must see every commit made meanwhile by other connections."""
-    from sqlalchemy.orm import Session as OrmSession
-
-    from registry import migrate
-    from registry.db import create_db_engine, take_change_seqs
-    from registry.settings import load_settings
-
-    settings = load_settings(data_dir=tmp_path, database_url=None)
-    migrate.upgrade(settings)
-    engine = create_db_engine(settings)
-    reader = web_service.VersionReader(engine)
-    try:
-        first = reader.read()
-        assert reader.read() == first
-        with OrmSession(engine) as other, other.begin():
-            take_change_seqs(other, 1)
-        assert reader.read() != first
-    finally:
-        reader.close()
-        engine.dispose()
-
-
 async def test_pages_of_a_file_database_are_built_over_kept_connections(tmp_path):
     """A file SQLite node keeps its connections in a pool, which pages are built over,
     and a page rebuilt over a kept connection sees every commit."""
@@ -639,7 +615,7 @@ async def test_pages_of_a_file_database_are_built_over_kept_connections(tmp_path
                 )
             assert "Kota Baru" in text(await c.get("/node", headers=EN))
     finally:
-        node.state.web_versions.close()
+        node.state.catalog_versions.close()
         engine.dispose()
 
 

@@ -1,0 +1,345 @@
+"""Answers of the anonymous view kept per catalog version, for the catalog pages and
+for ``/api/v1`` reads.
+
+The anonymous view depends on nothing but the rows, so an answer made once can be
+given again to every anonymous reader until the catalog changes. Whether it changed
+is told by the catalog's *version* (:func:`read_version`): the node-wide change
+counter, which every local write moves in its own transaction; each peer's cursor and
+sync stamps, which every applied page of a peer's feed and every sync attempt move in
+theirs; and today's date, by which partnerships lapse. Reading it is one small
+statement (on SQLite, usually only ``PRAGMA data_version``).
+
+Used by the web pages (``registry.web``) and by :class:`AnonymousReadCache` for the
+API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from datetime import date
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from registry.db import ChangeCounter, table_of
+from registry.peers import Peer
+
+T = TypeVar("T")
+
+
+# --- the catalog's version -------------------------------------------------------------
+
+
+def today() -> date:
+    # The same day the visibility rule reads (``registry.sharing.visibility.today``):
+    # a partnership that ends today stops counting tomorrow, whatever else changed.
+    return date.today()
+
+
+def version_query() -> sa.Select[Any]:
+    """One row per peer (or one row with no peer) carrying the change counter and the
+    peer's cursor and sync stamps: the catalog's version in one round trip."""
+    counter = sa.select(col(ChangeCounter.value)).scalar_subquery()
+    one = sa.select(sa.literal(1).label("one")).subquery()
+    return (
+        sa.select(
+            counter,
+            col(Peer.node_id),
+            col(Peer.cursor),
+            col(Peer.name),
+            col(Peer.items),
+            col(Peer.last_success_at),
+            col(Peer.last_error_at),
+        )
+        .select_from(one.outerjoin(table_of(Peer), sa.true()))
+        .order_by(col(Peer.node_id))
+    )
+
+
+def read_version(connection: sa.Connection) -> Hashable:
+    """A value that changes whenever anything a reader is shown may have changed: every
+    local write takes the next change sequence number; every applied page of a peer's
+    feed moves that peer's cursor in the same transaction, and every sync attempt
+    stamps the peer; and partnerships lapse by date."""
+    rows = connection.execute(version_query()).all()
+    return (tuple(tuple(row) for row in rows), today())
+
+
+def catalog_version(session: Session) -> Hashable:
+    """The catalog's version (:func:`read_version`), read in the session's transaction."""
+    return read_version(session.connection())
+
+
+_readers = itertools.count()
+
+
+class VersionReader:
+    """Reads the catalog's version over a DBAPI connection of its own, with the query
+    compiled once: an answer served from a cache then costs one small statement and
+    no thread hop. On SQLite that statement is ``PRAGMA data_version``, which changes
+    whenever another connection commits, and the version itself is read again only
+    then. Used from the event loop only.
+
+    Its versions are its own: each reader's carry a number no other reader in the
+    process uses, so answers kept under one database's version are never taken for
+    another's (an app given a new engine gets a new reader)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._number = next(_readers)
+        self._sql = str(
+            version_query().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+        )
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._connection: Any = None
+        # The rows last read, and the data_version they were read at (SQLite).
+        self._rows: tuple[tuple[Any, ...], ...] | None = None
+        self._data_version: Any = None
+
+    def read(self) -> Hashable:
+        if self._connection is None:
+            self._connection = self.engine.raw_connection()
+        try:
+            cursor = self._connection.cursor()
+            try:
+                changed = True
+                if self._sqlite:
+                    # Asked before the version is read: a commit in between changes it
+                    # again, so the next read reads the version again too.
+                    cursor.execute("PRAGMA data_version")
+                    (data_version,) = cursor.fetchone()
+                    changed = self._rows is None or data_version != self._data_version
+                    self._data_version = data_version
+                if changed:
+                    cursor.execute(self._sql)
+                    self._rows = tuple(tuple(row) for row in cursor.fetchall())
+            finally:
+                cursor.close()
+            # Ends the read (a PostgreSQL transaction, a SQLite snapshot) so the
+            # next read sees the latest commits.
+            self._connection.rollback()
+        except Exception:
+            # A dropped connection (say, a database restart): open a new one next time.
+            self.close()
+            raise
+        return (self._number, self._rows, today())
+
+    def close(self) -> None:
+        self._rows = None
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            # It is being thrown away; a failure to close it changes nothing.
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+def current_version(state: Any) -> Hashable:
+    """The catalog's version for a request, read by the app's :class:`VersionReader`
+    (``state`` is the app's ``state``, whose ``engine`` is the node's bind). In tests
+    the bind is the test's own connection, which is read as it is."""
+    bind = state.engine
+    if isinstance(bind, sa.Connection):
+        return read_version(bind)
+    reader: VersionReader | None = getattr(state, "catalog_versions", None)
+    if reader is None or reader.engine is not bind:
+        if reader is not None:
+            reader.close()
+        reader = state.catalog_versions = VersionReader(bind)
+    return reader.read()
+
+
+# --- the cache -------------------------------------------------------------------------
+
+
+class ViewCache:
+    """Results of reads, kept per key and catalog version, so a change never sees an
+    earlier answer. Only the anonymous view is cached: it is the one most readers
+    read with, and it depends on nothing but the rows themselves. Bounded by a number
+    of entries and, for values stored with a cost, a number of bytes; the least
+    recently used go first (entries of earlier versions, which are never asked for
+    again, among them). Safe to use from several threads."""
+
+    def __init__(self, size: int = 256, max_bytes: int | None = None) -> None:
+        self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        session: Session,
+        principal: object | None,
+        key: Hashable,
+        compute: Callable[[], T],
+    ) -> T:
+        if principal is not None:
+            return compute()
+        version = catalog_version(session)
+        found = self.lookup(key, version)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        value = compute()
+        self.store(key, version, value)
+        return value
+
+    def lookup(self, key: Hashable, version: Hashable) -> Any:
+        """The value kept for ``key`` at ``version``, or None. The version must have
+        been read before the value was computed, so that a value is never filed under
+        a version newer than the data it was made from."""
+        with self._lock:
+            entry = self._entries.get((key, version))
+            if entry is None:
+                return None
+            self._entries.move_to_end((key, version))
+            return entry[0]
+
+    def store(self, key: Hashable, version: Hashable, value: Any, cost: int = 0) -> None:
+        """Keep ``value`` for ``key`` at ``version``; ``cost`` is its size in bytes,
+        counted against ``max_bytes``. A value costing more than that is not kept."""
+        if self._max_bytes is not None and cost > self._max_bytes:
+            return
+        with self._lock:
+            earlier = self._entries.pop((key, version), None)
+            if earlier is not None:
+                self._bytes -= earlier[1]
+            self._entries[(key, version)] = (value, cost)
+            self._bytes += cost
+            while len(self._entries) > self._size or (
+                self._max_bytes is not None and self._bytes > self._max_bytes
+            ):
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# --- whole API answers of the anonymous view -------------------------------------------
+
+# Headers of a kept answer that belong to the moment it was sent, not to the answer.
+_PER_REQUEST = frozenset({b"date", b"server", b"x-request-id"})
+# Request headers with which a reader asks for something other than the plain answer
+# (a conditional or partial read), or says who they are: never served from the cache.
+_NOT_PLAIN = (b"authorization", b"if-none-match", b"if-modified-since", b"if-match", b"range")
+# Files (release artifacts) are served as they are stored, not kept in memory.
+_FILES = re.compile(r"/api/v1/apps/[^/]+/releases/[^/]+/artifacts(/.*)?")
+
+Kept = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+class AnonymousReadCache:
+    """Keeps whole ``GET``/``HEAD`` answers of ``/api/v1`` given to anonymous readers
+    and gives them again, without running the route, while the catalog's version is
+    the same.
+
+    Why it cannot serve a stale or a wrong view:
+
+    - *Only the anonymous view.* A request with an ``Authorization`` header (the only
+      way an API caller says who they are) is never looked up nor kept, so a partner
+      always gets their own view, and an anonymous reader can only ever be given what
+      an anonymous request produced. Conditional and range requests go through too.
+    - *Keyed by everything the answer depends on.* Method, path, query string and
+      ``Accept`` (the one header a route negotiates on), under the catalog's version.
+      Responses name no other header in ``Vary``; one that does is not kept.
+      Everything else a route reads is the node's settings, which do not change while
+      it runs (``Link`` is built from the configured base URL, not from ``Host``).
+    - *Never newer than the data.* The version is read before the route runs, so the
+      answer is filed under a version no newer than the rows it was made from; any
+      write, applied feed page or sync attempt committed after that moves the version,
+      and the next read asks the route again. On a new day too.
+    - *Only finished, ordinary answers.* Status 200, sent in one piece (a streamed
+      answer, such as a DCAT catalog, is passed on and not kept), without
+      ``Set-Cookie``, ``Content-Disposition`` or ``Cache-Control: no-store``/
+      ``private``, and no larger than ``max_entry_bytes``.
+
+    Things that change answers without a catalog write (a node's own glossary terms)
+    move the change counter when they are made, for this reason.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        cache: Callable[[], ViewCache | None],
+        max_entry_bytes: int,
+        prefix: str = "/api/v1/",
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.max_entry_bytes = max_entry_bytes
+        self.prefix = prefix
+
+    def _plain_read(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return False
+        path: str = scope["path"]
+        if not path.startswith(self.prefix) or _FILES.fullmatch(path):
+            return False
+        return not any(name in _NOT_PLAIN for name, _ in scope["headers"])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cache = self.cache() if self._plain_read(scope) else None
+        if cache is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            version = current_version(scope["app"].state)
+        except sa.exc.SQLAlchemyError:
+            # The route reads the same database and says what is wrong.
+            await self.app(scope, receive, send)
+            return
+        accept = Headers(scope=scope).get("accept", "")
+        key = ("api", scope["method"], scope["path"], scope["query_string"], accept)
+        kept: Kept | None = cache.lookup(key, version)
+        if kept is not None:
+            status, headers, body = kept
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        start: Message | None = None
+        keep = True
+
+        async def send_and_keep(message: Message) -> None:
+            nonlocal start, keep
+            if message["type"] == "http.response.start":
+                start = message
+                keep = message["status"] == 200 and _keepable(message["headers"])
+            elif message["type"] == "http.response.body" and keep and start is not None:
+                body: bytes = message.get("body", b"")
+                if message.get("more_body", False) or len(body) > self.max_entry_bytes:
+                    keep = False
+                else:
+                    headers = [(n, v) for n, v in start["headers"] if n not in _PER_REQUEST]
+                    cost = len(body) + sum(len(n) + len(v) for n, v in headers)
+                    cache.store(key, version, (start["status"], headers, body), cost=cost)
+            await send(message)
+
+        await self.app(scope, receive, send_and_keep)
+
+
+def _keepable(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name in (b"set-cookie", b"content-disposition"):
+            return False
+        if name == b"cache-control" and (b"no-store" in value or b"private" in value):
+            return False
+        if name == b"vary" and any(
+            part.strip() not in (b"accept", b"accept-encoding")
+            for part in value.lower().split(b",")
+        ):
+            return False
+    return True
