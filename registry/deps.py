@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel
 from sqlmodel import Session
 
@@ -120,4 +120,25 @@ def creation(
 
 
 CreationDep = Annotated[Creation, Depends(creation)]
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def creates(
+    router: APIRouter,
+    path: str,
+    operation_id: str,
+    public: type[BaseModel],
+    responses: dict[int | str, dict[str, Any]],
+) -> Callable[[Handler], Handler]:
+    """The decorator of a route that creates an item in the collection at ``path`` and
+    answers with a ``Creation``: 201, the item as ``public``."""
+    return router.post(
+        path,
+        operation_id=operation_id,
+        status_code=status.HTTP_201_CREATED,
+        response_model=public,
+        responses=responses,
+    )
+
+
 EngineDep = Annotated[Bind, Depends(get_engine)]

@@ -16,13 +16,17 @@ from registry.catalog import artifacts, schemas, service, views
 from registry.catalog.dependencies import (
     AppDep,
     DatasetDep,
-    DistributionDep,
     PublisherDep,
     ReleaseDep,
+    app_of_path,
+    dataset_of_path,
+    distribution_of_path,
+    release_of_path,
 )
 from registry.catalog.models import App, Release
+from registry.catalog.routes import ChildRoutes, OwnedRoutes, child_router, owned_router
 from registry.db import Bind, session_scope
-from registry.deps import CreationDep, EngineDep, PagingDep, SessionDep, SettingsDep
+from registry.deps import CreationDep, EngineDep, PagingDep, SessionDep, SettingsDep, creates
 from registry.errors import NotFound, problem_responses
 from registry.http import (
     IdempotencyKey,
@@ -33,7 +37,7 @@ from registry.http import (
     preferred_media,
     with_etag,
 )
-from registry.oauth.deps import Admin, CatalogWriter, CatalogWriterOutside, PrincipalDep
+from registry.oauth.deps import Admin, CatalogWriterOutside, PrincipalDep
 from registry.principal import Principal
 from registry.responses import JSONResponse
 from registry.settings import Settings
@@ -47,7 +51,6 @@ publishers = APIRouter(tags=["publishers"])
 apps = APIRouter(tags=["apps"])
 releases = APIRouter(tags=["releases"])
 datasets = APIRouter(tags=["datasets"])
-distributions = APIRouter(tags=["distributions"])
 
 
 # --- publishers --------------------------------------------------------------------
@@ -70,13 +73,7 @@ def list_publishers(
     )
 
 
-@publishers.post(
-    "/publishers",
-    operation_id="create_publisher",
-    status_code=status.HTTP_201_CREATED,
-    response_model=schemas.PublisherPublic,
-    responses=WRITE_ERRORS,
-)
+@creates(publishers, "/publishers", "create_publisher", schemas.PublisherPublic, WRITE_ERRORS)
 def create_publisher(
     principal: Admin,
     publisher_in: schemas.PublisherCreate,
@@ -147,26 +144,6 @@ def list_apps(
     )
 
 
-@apps.post(
-    "/apps",
-    operation_id="create_app",
-    status_code=status.HTTP_201_CREATED,
-    response_model=schemas.AppPublic,
-    responses=WRITE_ERRORS,
-)
-def create_app(
-    principal: CatalogWriter,
-    app_in: schemas.AppCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    creation: CreationDep,
-) -> JSONResponse:
-    def create() -> schemas.AppPublic:
-        return views.app_public(session, settings, service.create_app(session, principal, app_in))
-
-    return creation(principal, app_in, create, "/api/v1/apps")
-
-
 # `:uuid` in the paths of /apps/{app_id} and /datasets/{dataset_id}: without it
 # /apps/import and /datasets/<id>.jsonld also match them, so a method those paths do
 # not take was a 422 about the id instead of a 405 naming the methods they do take.
@@ -179,118 +156,18 @@ def get_app(
     return views.app_public(session, settings, app)
 
 
-@apps.patch("/apps/{app_id:uuid}", operation_id="update_app", responses=WRITE_ERRORS)
-def update_app(
-    principal: CatalogWriter,
-    app: AppDep,
-    app_in: schemas.AppUpdate,
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> schemas.AppPublic:
-    app = lock_for_write(session, app, if_match)
-    app = service.update_app(session, principal, app, app_in)
-    with_etag(response, app)
-    return views.app_public(session, settings, app)
-
-
-@apps.delete(
-    "/apps/{app_id:uuid}",
-    operation_id="delete_app",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=WRITE_ERRORS,
+# Created, changed and deleted as datasets are (registry.catalog.routes).
+APPS = OwnedRoutes(
+    name="app",
+    path="/apps/{app_id:uuid}",
+    loader=app_of_path,
+    schemas=(schemas.AppCreate, schemas.AppUpdate, schemas.AppPublic),
+    view=views.app_public,
+    rules=(service.create_app, service.update_app, service.delete_app),
 )
-def delete_app(
-    principal: CatalogWriter, app: AppDep, session: SessionDep, if_match: IfMatch = None
-) -> None:
-    app = lock_for_write(session, app, if_match)
-    service.delete_app(session, principal, app)
 
 
 # --- releases ----------------------------------------------------------------------
-
-
-@releases.get("/apps/{app_id}/releases", operation_id="list_releases", responses=READ_ERRORS)
-def list_releases(
-    app: AppDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    paging: PagingDep,
-) -> schemas.ReleasesPublic:
-    page = service.list_releases(session, app, limit=paging.limit, cursor=paging.cursor)
-    return schemas.ReleasesPublic(
-        items=[views.release_public(settings, r) for r in page.items],
-        next_cursor=paging.next(page),
-    )
-
-
-@releases.post(
-    "/apps/{app_id}/releases",
-    operation_id="create_release",
-    status_code=status.HTTP_201_CREATED,
-    response_model=schemas.ReleasePublic,
-    responses=WRITE_ERRORS,
-)
-def create_release(
-    principal: CatalogWriter,
-    app: AppDep,
-    release_in: schemas.ReleaseCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    creation: CreationDep,
-) -> JSONResponse:
-    def create() -> schemas.ReleasePublic:
-        release = service.create_release(session, principal, app, release_in)
-        return views.release_public(settings, release)
-
-    return creation(principal, release_in, create, f"/api/v1/apps/{app.id}/releases")
-
-
-@releases.get(
-    "/apps/{app_id}/releases/{release_id}", operation_id="get_release", responses=READ_ERRORS
-)
-def get_release(
-    release: ReleaseDep, response: Response, settings: SettingsDep
-) -> schemas.ReleasePublic:
-    with_etag(response, release)
-    return views.release_public(settings, release)
-
-
-@releases.patch(
-    "/apps/{app_id}/releases/{release_id}", operation_id="update_release", responses=WRITE_ERRORS
-)
-def update_release(
-    principal: CatalogWriter,
-    app: AppDep,
-    release: ReleaseDep,
-    release_in: schemas.ReleaseUpdate,
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> schemas.ReleasePublic:
-    release = lock_for_write(session, release, if_match)
-    release = service.update_release(session, principal, app, release, release_in)
-    with_etag(response, release)
-    return views.release_public(settings, release)
-
-
-@releases.delete(
-    "/apps/{app_id}/releases/{release_id}",
-    operation_id="delete_release",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=WRITE_ERRORS,
-)
-def delete_release(
-    principal: CatalogWriter,
-    app: AppDep,
-    release: ReleaseDep,
-    session: SessionDep,
-    if_match: IfMatch = None,
-) -> None:
-    release = lock_for_write(session, release, if_match)
-    service.delete_release(session, principal, app, release)
 
 
 @releases.post(
@@ -428,6 +305,22 @@ def download_artifact(
     return FileResponse(path, headers=headers, media_type=media_type)
 
 
+# Listed, created, read, changed and deleted as a dataset's distributions are, by the
+# routes of registry.catalog.routes.
+RELEASES = ChildRoutes(
+    name="release",
+    path="/apps/{app_id}/releases/{release_id}",
+    loaders=(app_of_path, release_of_path),
+    bodies=(schemas.ReleaseCreate, schemas.ReleaseUpdate),
+    public=(schemas.ReleasePublic, schemas.ReleasesPublic),
+    view=views.release_public,
+    list=service.list_releases,
+    create=service.create_release,
+    update=service.update_release,
+    delete=service.delete_release,
+)
+
+
 # --- datasets ----------------------------------------------------------------------
 
 
@@ -445,27 +338,6 @@ def list_datasets(
     return schemas.DatasetsPublic(
         items=views.datasets_public(session, settings, page.items), next_cursor=paging.next(page)
     )
-
-
-@datasets.post(
-    "/datasets",
-    operation_id="create_dataset",
-    status_code=status.HTTP_201_CREATED,
-    response_model=schemas.DatasetPublic,
-    responses=WRITE_ERRORS,
-)
-def create_dataset(
-    principal: CatalogWriter,
-    dataset_in: schemas.DatasetCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    creation: CreationDep,
-) -> JSONResponse:
-    def create() -> schemas.DatasetPublic:
-        dataset = service.create_dataset(session, principal, dataset_in)
-        return views.dataset_public(session, settings, dataset)
-
-    return creation(principal, dataset_in, create, "/api/v1/datasets")
 
 
 @datasets.get(
@@ -492,131 +364,43 @@ def get_dataset(
     return views.dataset_public(session, settings, dataset)
 
 
-@datasets.patch(
-    "/datasets/{dataset_id:uuid}", operation_id="update_dataset", responses=WRITE_ERRORS
+# Created, changed and deleted as apps are (see APPS).
+DATASETS = OwnedRoutes(
+    name="dataset",
+    path="/datasets/{dataset_id:uuid}",
+    loader=dataset_of_path,
+    schemas=(schemas.DatasetCreate, schemas.DatasetUpdate, schemas.DatasetPublic),
+    view=views.dataset_public,
+    rules=(service.create_dataset, service.update_dataset, service.delete_dataset),
 )
-def update_dataset(
-    principal: CatalogWriter,
-    dataset: DatasetDep,
-    dataset_in: schemas.DatasetUpdate,
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> schemas.DatasetPublic:
-    dataset = lock_for_write(session, dataset, if_match)
-    dataset = service.update_dataset(session, principal, dataset, dataset_in)
-    with_etag(response, dataset)
-    return views.dataset_public(session, settings, dataset)
 
 
-@datasets.delete(
-    "/datasets/{dataset_id:uuid}",
-    operation_id="delete_dataset",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=WRITE_ERRORS,
+# --- distributions ------------------------------------------------------------------
+
+# Listed, created, read, changed and deleted as releases are (see RELEASES).
+DISTRIBUTIONS = ChildRoutes(
+    name="distribution",
+    path="/datasets/{dataset_id}/distributions/{distribution_id}",
+    loaders=(dataset_of_path, distribution_of_path),
+    bodies=(schemas.DistributionCreate, schemas.DistributionUpdate),
+    public=(schemas.DistributionPublic, schemas.DistributionsPublic),
+    view=views.distribution_public,
+    list=service.list_distributions,
+    create=service.create_distribution,
+    update=service.update_distribution,
+    delete=service.delete_distribution,
 )
-def delete_dataset(
-    principal: CatalogWriter, dataset: DatasetDep, session: SessionDep, if_match: IfMatch = None
-) -> None:
-    dataset = lock_for_write(session, dataset, if_match)
-    service.delete_dataset(session, principal, dataset)
-
-
-# --- distributions -----------------------------------------------------------------
-
-
-@distributions.get(
-    "/datasets/{dataset_id}/distributions", operation_id="list_distributions", responses=READ_ERRORS
-)
-def list_distributions(
-    dataset: DatasetDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    paging: PagingDep,
-) -> schemas.DistributionsPublic:
-    page = service.list_distributions(session, dataset, limit=paging.limit, cursor=paging.cursor)
-    return schemas.DistributionsPublic(
-        items=[views.distribution_public(settings, d) for d in page.items],
-        next_cursor=paging.next(page),
-    )
-
-
-@distributions.post(
-    "/datasets/{dataset_id}/distributions",
-    operation_id="create_distribution",
-    status_code=status.HTTP_201_CREATED,
-    response_model=schemas.DistributionPublic,
-    responses=WRITE_ERRORS,
-)
-def create_distribution(
-    principal: CatalogWriter,
-    dataset: DatasetDep,
-    distribution_in: schemas.DistributionCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    creation: CreationDep,
-) -> JSONResponse:
-    def create() -> schemas.DistributionPublic:
-        distribution = service.create_distribution(session, principal, dataset, distribution_in)
-        return views.distribution_public(settings, distribution)
-
-    collection = f"/api/v1/datasets/{dataset.id}/distributions"
-    return creation(principal, distribution_in, create, collection)
-
-
-@distributions.get(
-    "/datasets/{dataset_id}/distributions/{distribution_id}",
-    operation_id="get_distribution",
-    responses=READ_ERRORS,
-)
-def get_distribution(
-    distribution: DistributionDep, response: Response, settings: SettingsDep
-) -> schemas.DistributionPublic:
-    with_etag(response, distribution)
-    return views.distribution_public(settings, distribution)
-
-
-@distributions.patch(
-    "/datasets/{dataset_id}/distributions/{distribution_id}",
-    operation_id="update_distribution",
-    responses=WRITE_ERRORS,
-)
-def update_distribution(
-    principal: CatalogWriter,
-    dataset: DatasetDep,
-    distribution: DistributionDep,
-    distribution_in: schemas.DistributionUpdate,
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> schemas.DistributionPublic:
-    distribution = lock_for_write(session, distribution, if_match)
-    distribution = service.update_distribution(
-        session, principal, dataset, distribution, distribution_in
-    )
-    with_etag(response, distribution)
-    return views.distribution_public(settings, distribution)
-
-
-@distributions.delete(
-    "/datasets/{dataset_id}/distributions/{distribution_id}",
-    operation_id="delete_distribution",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=WRITE_ERRORS,
-)
-def delete_distribution(
-    principal: CatalogWriter,
-    dataset: DatasetDep,
-    distribution: DistributionDep,
-    session: SessionDep,
-    if_match: IfMatch = None,
-) -> None:
-    distribution = lock_for_write(session, distribution, if_match)
-    service.delete_distribution(session, principal, dataset, distribution)
 
 
 router = APIRouter()
-for part in (publishers, apps, releases, datasets, distributions):
+for part in (
+    publishers,
+    apps,
+    owned_router(APPS, WRITE_ERRORS),
+    child_router(RELEASES, READ_ERRORS, WRITE_ERRORS),
+    releases,
+    datasets,
+    owned_router(DATASETS, WRITE_ERRORS),
+    child_router(DISTRIBUTIONS, READ_ERRORS, WRITE_ERRORS),
+):
     router.include_router(part)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from registry.catalog.dependencies import AppDep
-from registry.deps import CreationDep, PagingDep, SessionDep, SettingsDep
+from registry.deps import CreationDep, PagingDep, SessionDep, SettingsDep, creates
 from registry.errors import problem_responses
 from registry.http import IfMatch, lock_for_write, with_etag
 from registry.oauth.deps import PrincipalDep, SharingWriter, SharingWriterOutside
@@ -150,13 +150,7 @@ def list_app_adoptions(
     )
 
 
-@adoptions.post(
-    "/adoptions",
-    operation_id="create_adoption",
-    status_code=status.HTTP_201_CREATED,
-    response_model=schemas.AdoptionPublic,
-    responses=WRITE_ERRORS,
-)
+@creates(adoptions, "/adoptions", "create_adoption", schemas.AdoptionPublic, WRITE_ERRORS)
 def create_adoption(
     principal: SharingWriter,
     adoption_in: schemas.AdoptionCreate,
