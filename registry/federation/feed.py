@@ -8,7 +8,10 @@ expired) a ``delete`` tombstone — if the reader could ever see it (its exposur
 ``registry.sharing.models.Exposure``); of an item the reader never could see, the
 feed says nothing. A change of what a reader may see that does not touch
 the row itself re-stamps the affected rows (``registry.sharing.restamp``), so it also
-lands after every cursor that predates it.
+lands after every cursor that predates it. The one such change no write makes is a
+partnership reaching its end date: until a job marks it ``expired`` (and so
+re-stamps), the page that ends the feed carries the tombstones it owes (``_lapsed``),
+so that reading a page never has to write.
 
 Only local rows are fed (``origin IS NULL``); mirrors keep ``change_seq`` 0.
 
@@ -27,16 +30,16 @@ from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from registry.catalog.models import App, Dataset, Publisher
+from registry.catalog.models import App, Dataset, Publisher, Visibility
 from registry.db import ChangeCounter, table_of
 from registry.errors import invalid
 from registry.federation.models import KINDS
 from registry.principal import Principal
 from registry.settings import Settings
-from registry.sharing.models import EVERYONE, Exposure
-from registry.sharing.visibility import ANONYMOUS, Viewer, viewer
+from registry.sharing.models import EVERYONE, Exposure, Partnership
+from registry.sharing.visibility import ANONYMOUS, Viewer, overdue_partnership_clause, viewer
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -47,6 +50,13 @@ _HEAD = ("id", "change_seq", "deleted_at", "origin")
 # What deciding an app's or dataset's visibility needs.
 _VERDICT = ("id", "deleted_at", "origin", "visibility", "publisher_id", "audience")
 
+
+# The kinds that follow a parent's visibility: (kind, column naming the parent, its kind).
+_CHILDREN = (
+    ("release", "app_id", "app"),
+    ("adoption", "app_id", "app"),
+    ("distribution", "dataset_id", "dataset"),
+)
 
 _CURSOR = re.compile(r"[0-9]{1,19}")
 MAX_SEQ = 2**63 - 1
@@ -118,9 +128,12 @@ def changes(
     # The feed serves what a peer node may see; any other caller reads it anonymously.
     reader: Viewer = viewer(session, principal) if _is_node(principal) else ANONYMOUS
     decided = _decide(session, reader, rows)
+    entries = _entries(session, settings.issuer, layouts, rows, decided, reader, after)
+    if not has_more:
+        entries += _lapsed(session, settings.issuer, reader, after)
     return {
         "origin": settings.issuer,
-        "entries": _entries(session, settings.issuer, layouts, rows, decided, reader, after),
+        "entries": entries,
         "next_cursor": str(last),
         "has_more": has_more,
         "remaining": _remaining(session, last, high) if has_more else 0,
@@ -253,6 +266,56 @@ def _entries(
         elif kind == "publisher" or row.id in retractable:
             entries.append(_tombstone(base, origin, kind, row))
     return entries
+
+
+def _lapsed(session: Session, origin: str, reader: Viewer, after: int) -> list[dict[str, Any]]:
+    """Tombstones for what a partnership past its end date showed ``reader``, while no
+    job has marked it ``expired`` yet.
+
+    The visibility rule already counts such a partnership as ended, but nothing has
+    re-stamped the items it showed (the expiry will), so they lie at or before the
+    cursor. A read writes nothing, so the page that ends the feed withdraws them itself,
+    again on each read until the expiry re-stamps them; a tombstone served twice
+    changes nothing on the mirror.
+    """
+    if reader.node_id is None:
+        return []
+    owners = sa.select(col(Partnership.publisher_id)).where(
+        col(Partnership.peer_node_id) == reader.node_id, overdue_partnership_clause()
+    )
+    hidden: list[tuple[str, Any]] = []
+    parents: dict[str, list[uuid.UUID]] = {}
+    for kind in ("app", "dataset"):
+        table = KINDS[kind].__table__
+        rows = session.execute(
+            sa.select(*(table.c[name] for name in (*_VERDICT, "change_seq"))).where(
+                table.c.publisher_id.in_(owners),
+                table.c.origin.is_(None),
+                table.c.deleted_at.is_(None),
+                table.c.visibility == Visibility.partners.value,
+            )
+        ).all()
+        gone = [row for row in rows if not reader.sees(row)]
+        parents[kind] = [row.id for row in gone]
+        hidden += [(kind, row) for row in gone if row.change_seq <= after]
+    for kind, parent_column, parent in _CHILDREN:
+        if not parents[parent]:
+            continue
+        table = KINDS[kind].__table__
+        hidden += [
+            (kind, row)
+            for row in session.execute(
+                sa.select(table.c.id, table.c.change_seq, table.c[parent_column]).where(
+                    table.c[parent_column].in_(parents[parent]),
+                    table.c.origin.is_(None),
+                    table.c.deleted_at.is_(None),
+                    table.c.change_seq <= after,
+                )
+            )
+        ]
+    exposed = _exposed(session, [row.id for _, row in hidden], reader)
+    base = f"{origin}/api/v1"
+    return [_tombstone(base, origin, kind, row) for kind, row in hidden if row.id in exposed]
 
 
 def _exposed(session: Session, ids: list[uuid.UUID], reader: Viewer) -> set[uuid.UUID]:

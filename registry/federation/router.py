@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from registry.catalog.fields import HttpUrl
 from registry.db import utcnow
-from registry.deps import EngineDep, SessionDep, SettingsDep
+from registry.deps import SessionDep, SettingsDep
 from registry.errors import Conflict, NotFound, Unauthorized, problem_responses
 from registry.federation import feed, peers
 from registry.federation.schemas import FeedPage
@@ -57,19 +57,11 @@ def node_metadata(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
 # --- the feed ------------------------------------------------------------------------
 
 
-def expire_overdue_partnerships(engine: EngineDep) -> None:
-    """Partnerships past their end date expire before a page is read, so that their
-    tombstones are served at once: in units of work of their own, run before the
-    request's (read-only) transaction begins, so that the page is read after them."""
-    sharing.expire_overdue(engine)
-
-
 @router.get(
     "/federation/v1/changes",
     tags=["federation"],
     operation_id="list_changes",
     responses={200: {"model": FeedPage}, **problem_responses(401, 422)},
-    dependencies=[Depends(expire_overdue_partnerships)],
 )
 def list_changes(
     session: SessionDep,

@@ -41,7 +41,12 @@ from registry.sharing.models import (
     Partnership,
     PartnershipStatus,
 )
-from registry.sharing.visibility import can_see, partnerships_with, visible_clause
+from registry.sharing.visibility import (
+    can_see,
+    overdue_partnership_clause,
+    partnerships_with,
+    visible_clause,
+)
 
 PEER_SCOPE = "federation:read federation:write"
 PARTNERSHIPS_PATH = "/federation/v1/partnerships"
@@ -319,13 +324,7 @@ def sync_peer_client(session: Session, node_id: str) -> None:
 
 def expire_due(session: Session) -> int:
     """Mark partnerships past their end date ``expired``; return how many."""
-    due = session.exec(
-        select(Partnership).where(
-            Partnership.status == PartnershipStatus.active,
-            col(Partnership.valid_until) < date.today(),
-            live(Partnership),
-        )
-    ).all()
+    due = session.exec(select(Partnership).where(overdue_partnership_clause())).all()
     for partnership in due:
         side = lifecycle.side_of(partnership.direction, local=True)
         move(session, partnership, PartnershipStatus.expired, side)
@@ -340,9 +339,10 @@ def expire_due(session: Session) -> int:
 
 def expire_overdue(bind: Bind) -> int:
     """Expire the partnerships past their end date, in a unit of work of its own, and
-    return how many; when none is due (nearly always) it only reads. Run before a
-    feed page is read, so that a partner's node is never served a page that still
-    counts on an ended partnership, and by the background worker."""
+    return how many; when none is due (nearly always) it only reads. Run by the
+    background worker. Reads do not wait for it: the visibility rule already counts a
+    partnership past its end date as ended, and the change feed sends the tombstones
+    it owes (``registry.federation.feed``)."""
     with session_scope(bind, write=False) as session:
         if not any_due(session):
             return 0
@@ -352,14 +352,7 @@ def expire_overdue(bind: Bind) -> int:
 
 def any_due(session: Session) -> bool:
     return (
-        session.exec(
-            select(Partnership.id).where(
-                Partnership.status == PartnershipStatus.active,
-                col(Partnership.valid_until) < date.today(),
-                live(Partnership),
-            )
-        ).first()
-        is not None
+        session.exec(select(Partnership.id).where(overdue_partnership_clause())).first() is not None
     )
 
 

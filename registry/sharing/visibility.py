@@ -93,6 +93,16 @@ def active_partnership_clause() -> ColumnElement[bool]:
     )
 
 
+def overdue_partnership_clause() -> ColumnElement[bool]:
+    """Partnerships past their end date that no job has marked ``expired`` yet, as SQL:
+    still ``active`` and live, but no longer in force."""
+    return sa.and_(
+        col(Partnership.status) == PartnershipStatus.active,
+        col(Partnership.deleted_at).is_(None),
+        col(Partnership.valid_until) < today(),
+    )
+
+
 def in_force(partnership: Terms, on: date | None = None) -> bool:
     """Whether a partnership (or a row with its ``status``, ``deleted_at`` and
     ``valid_until``) is in force: :func:`active_partnership_clause` in memory."""

@@ -1,6 +1,6 @@
 """The change feed as the serving node builds it: every change once, in order, across
-page boundaries; pages a puller accepts as they are; partnerships that ran out expired
-before a page is read."""
+page boundaries; pages a puller accepts as they are; partnerships that ran out ended
+before a page is read, which writes nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from sqlmodel import col, select
 from registry.catalog import schemas, service
 from registry.db import ChangeCounter
 from registry.federation.pull import parse_page
-from registry.sharing.models import Direction, Partnership, PartnershipStatus
+from registry.sharing.models import Direction, Exposure, Partnership, PartnershipStatus
+from registry.sharing.service import expire_due
 from tests.catalog.test_api import FULL_APP
 from tests.conftest import ADMIN
 
@@ -104,9 +105,9 @@ async def test_a_page_passes_the_pullers_checks_as_served(client, session, make_
     assert datetime.fromisoformat(raw["created_at"]) == datetime.fromisoformat(rest["created_at"])
 
 
-async def test_an_overdue_partnership_expires_before_the_page_is_read(
-    client, session, make_publisher, make_app, node_token
-):
+def _overdue_partnership(session, make_publisher, make_app):
+    """A partners app shown to pariaman.example by a partnership that is now a day
+    past its end, which no job has marked expired yet."""
     publisher = make_publisher("kab-banyuwangi")
     partnership = Partnership(
         publisher_id=publisher.id,
@@ -126,19 +127,58 @@ async def test_an_overdue_partnership_expires_before_the_page_is_read(
         .values(valid_until=date.today() - timedelta(days=1))
     )
     session.commit()
+    return partnership, shared
+
+
+def _partnership_status(session, partnership):
+    return session.execute(
+        sa.select(col(Partnership.status)).where(col(Partnership.id) == partnership.id)
+    ).scalar_one()
+
+
+async def test_an_overdue_partnership_ends_before_the_page_is_read(
+    client, session, make_publisher, make_app, node_token
+):
+    partnership, shared = _overdue_partnership(session, make_publisher, make_app)
     start = _counter(session)
 
     headers = node_token("https://pariaman.example")
     response = await client.get("/federation/v1/changes", params={"after": start}, headers=headers)
     assert response.status_code == 200
-    # The expiry re-stamped the partners app after the cursor, and this very page
+    # Nothing has re-stamped the partners app after the cursor, yet this very page
     # already carries it, as a tombstone, to the node that could see it.
     entries = {e["id"]: e for e in response.json()["entries"]}
     assert entries[str(shared.id)]["op"] == "delete"
     # An anonymous reader never could: it hears nothing of it.
     anonymous = await client.get("/federation/v1/changes", params={"after": 0})
     assert str(shared.id) not in {e["id"] for e in anonymous.json()["entries"]}
-    status = session.execute(
-        sa.select(col(Partnership.status)).where(col(Partnership.id) == partnership.id)
-    ).scalar_one()
-    assert status == PartnershipStatus.expired
+    # Marking it expired is the job's; once it has, the tombstone follows the cursor.
+    assert _partnership_status(session, partnership) == PartnershipStatus.active
+    assert expire_due(session) == 1
+    session.commit()
+    later = await client.get("/federation/v1/changes", params={"after": start}, headers=headers)
+    (entry,) = [e for e in later.json()["entries"] if e["id"] == str(shared.id)]
+    assert entry["op"] == "delete"
+    assert entry["seq"] > start
+
+
+async def test_reading_a_page_writes_nothing(client, session, make_publisher, make_app, node_token):
+    partnership, _shared = _overdue_partnership(session, make_publisher, make_app)
+    headers = node_token("https://pariaman.example")
+    session.commit()
+
+    def snapshot():
+        return [
+            session.execute(sa.select(table)).all()
+            for table in (ChangeCounter.__table__, Partnership.__table__, Exposure.__table__)  # type: ignore[attr-defined]
+        ]
+
+    before = snapshot()
+    for after in (0, _counter(session)):
+        response = await client.get(
+            "/federation/v1/changes", params={"after": after}, headers=headers
+        )
+        assert response.status_code == 200
+    session.expire_all()
+    assert snapshot() == before
+    assert _partnership_status(session, partnership) == PartnershipStatus.active
