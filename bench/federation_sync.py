@@ -215,9 +215,9 @@ def incremental(source: Node, puller: Node, runs: int, *, as_partner: bool) -> l
     from registry.federation.sync import sync_peer
     from registry.oauth.keys import KeyStore
     from registry.settings import load_settings
-    from registry.startup import install_flush_hooks
+    from registry.startup import start
 
-    install_flush_hooks()  # as every process of a node does before it writes
+    start()  # as every process of a node does before it writes
     settings = load_settings(data_dir=puller.data_dir, base_url=puller.url)
     engine = create_db_engine(settings)
     keys = KeyStore.open(settings.keys_dir)

@@ -69,10 +69,9 @@ from registry.search.analysis import words  # noqa: E402
 from registry.search.glossary import shipped  # noqa: E402
 from registry.search.service import SearchQuery, search  # noqa: E402
 from registry.settings import Settings  # noqa: E402
-from registry.startup import install_flush_hooks  # noqa: E402
-from registry.wiring import connect_domains  # noqa: E402
+from registry.startup import start  # noqa: E402
 
-install_flush_hooks()  # as every process of a node does before it writes
+start()  # as every process of a node does before it writes
 LUMBUNG = str(Path(sys.executable).with_name("lumbung"))
 SHARED = ROOT.parent / "shared" if (ROOT.parent / "shared").exists() else Path("/work/shared")
 ADMIN = Principal(client_id="bench", scopes=frozenset({"admin"}))
@@ -614,7 +613,6 @@ def run(database: str, url: str | None, args: argparse.Namespace, vocab: Vocabul
 
 
 def main() -> None:
-    connect_domains()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000, help="apps, and as many datasets")
     parser.add_argument("--db", default="sqlite,postgresql")

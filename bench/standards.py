@@ -50,10 +50,9 @@ from registry.db import create_db_engine, session_scope, take_change_seqs, utcno
 from registry.formats import dcat, harvest, publiccode, service  # noqa: E402
 from registry.principal import Principal  # noqa: E402
 from registry.settings import Settings, load_settings  # noqa: E402
-from registry.startup import install_flush_hooks  # noqa: E402
-from registry.wiring import connect_domains  # noqa: E402
+from registry.startup import start  # noqa: E402
 
-install_flush_hooks()  # as every process of a node does before it writes
+start()  # as every process of a node does before it writes
 SHARED = ROOT.parent / "shared" / "data"
 OPERATOR = Principal(client_id="bench", scopes=frozenset({"admin"}))
 
@@ -259,7 +258,6 @@ def bench_harvest(count: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    connect_domains()
     if len(sys.argv) > 1 and sys.argv[1] == "_export":
         export_child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return

@@ -25,11 +25,10 @@ from registry.responses import JSONResponse
 from registry.search.router import router as search_router
 from registry.settings import Settings, get_settings
 from registry.sharing.router import router as sharing_router
-from registry.startup import install_flush_hooks
+from registry.startup import start
 from registry.viewcache import AnonymousReadCache, ViewCache
 from registry.web.errors import error_page
 from registry.web.router import router as web_router
-from registry.wiring import connect_domains
 
 API_DESCRIPTION = """\
 Lumbung is a federated registry in which local governments register, describe and
@@ -51,8 +50,7 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
     """Build the node's ASGI app. ``engine`` may be given to share one (the CLI does)
     or, in tests, a connection whose transaction every request nests in."""
     settings = settings or get_settings()
-    install_flush_hooks()
-    connect_domains()
+    start()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

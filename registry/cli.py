@@ -36,8 +36,7 @@ from registry.formats.cli import export_app, harvest_app, import_app
 from registry.oauth.cli import keys_app
 from registry.querying import live
 from registry.search.cli import search_app
-from registry.startup import install_flush_hooks
-from registry.wiring import connect_domains
+from registry.startup import start
 
 app = typer.Typer(
     cls=NodeCommands,
@@ -203,8 +202,7 @@ def artifacts_prune(
 
 
 def main() -> None:
-    install_flush_hooks()
-    connect_domains()
+    start()
     tune_gc()
     app()
 

@@ -4,7 +4,7 @@ Most writes go through a session, and the search index follows them with a flush
 hook. Federation sync writes mirrors in bulk with Core statements (one statement per
 page), which no session hook sees; it reports the rows it wrote here, inside its own
 transaction, and whatever keeps derived data (the search index) registers a listener
-at start-up (``registry.startup``). Core modules cannot import the domains above them,
+at start-up (``registry.startup.start``). Core modules cannot import the domains above them,
 so the hook is handed down this way rather than called directly.
 """
 

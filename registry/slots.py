@@ -3,8 +3,8 @@
 Domains import one way only (``docs/architecture.md``). Where a lower domain needs
 something only a higher one can do (the catalog's reads need the visibility rule,
 which needs partnerships), the lower one declares a :class:`Slot` and calls it; the
-higher one fills it in ``registry.wiring.connect_domains``, which ``create_app`` and
-the ``lumbung`` command run. A slot left empty fails at its first use with an error that
+higher one fills it in ``registry.startup.start``, which ``create_app`` and the
+``lumbung`` command run. A slot left empty fails at its first use with an error that
 says who should have filled it, and a test checks that every slot is filled.
 """
 
@@ -38,7 +38,7 @@ class Slot(Generic[T]):
         if self._value is None:
             raise RuntimeError(
                 f"{self.what} is not registered: {self.provider} provides it, and "
-                "registry.wiring.connect_domains() registers it at start-up"
+                "registry.startup.start() registers it at start-up"
             )
         return self._value
 

@@ -27,12 +27,11 @@ from registry.db import create_db_engine
 from registry.oauth.service import create_client
 from registry.principal import Principal
 from registry.settings import Settings, load_settings
-from registry.startup import install_flush_hooks
-from registry.wiring import connect_domains
+from registry.startup import start
 
 TEST_DATABASE_URL = os.environ.get("LUMBUNG_TEST_DATABASE_URL") or None
-# Tests call the services without an app too, as the CLI does: they need the same wiring.
-connect_domains()
+# Tests call the services without an app too, as the CLI does: they start as it does.
+start()
 ADMIN = Principal(client_id="test-admin", scopes=frozenset({"admin"}))
 
 
@@ -68,8 +67,6 @@ def engine(settings: Settings) -> Iterator[sa.Engine]:
         assert TEST_DATABASE_URL is not None
         reset_postgres(TEST_DATABASE_URL)
     migrate.upgrade(settings)
-    # As every process of a node does at start-up: tests also write without an app.
-    install_flush_hooks()
     engine = create_db_engine(settings)
     yield engine
     engine.dispose()

@@ -18,7 +18,7 @@ import registry
 from registry.catalog.access import READ_RULE
 from registry.settings import Settings
 from registry.slots import Slot
-from registry.wiring import connect_domains
+from registry.startup import start
 
 
 def _every_slot() -> list[Slot[Any]]:
@@ -33,7 +33,7 @@ def test_every_slot_is_filled_at_start_up(monkeypatch: pytest.MonkeyPatch) -> No
     assert len(slots) >= 3
     for slot in slots:
         monkeypatch.setattr(slot, "_value", None)
-    connect_domains()
+    start()
     assert [s for s in slots if not s.filled] == []
 
 
@@ -51,7 +51,7 @@ def test_create_app_fills_the_slots(
 
 def test_an_empty_slot_names_its_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(READ_RULE, "_value", None)
-    with pytest.raises(RuntimeError, match=r"registry\.sharing\.visibility.*connect_domains"):
+    with pytest.raises(RuntimeError, match=r"sharing\.visibility.*registry\.startup\.start"):
         READ_RULE.get()
 
 

@@ -2,7 +2,7 @@
 
 The rule needs partnerships, which belong to the sharing domain above the catalog, so
 the catalog declares what it asks (:class:`ReadRule`) and the sharing domain's rule is
-registered at start-up (``registry.wiring.connect_domains``). There is no other copy.
+registered at start-up (``registry.startup.start``). There is no other copy.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Checking one needs the peer's pinned keys, which are the federation domain's, above
 this one: ``registry.federation.client_auth`` does it and is registered here at
-start-up (``registry.wiring.connect_domains``).
+start-up (``registry.startup.start``).
 """
 
 from __future__ import annotations

@@ -350,7 +350,7 @@ def _refresh_flushed(session: OrmSession, flush_context: Any) -> None:
 def install() -> None:
     """Keep the index in step with every write of this process: the flush hook for
     sessions, the listener for federation sync's bulk writes. Start-up calls it
-    (``registry.startup``); calling it again changes nothing."""
+    (``registry.startup.start``); calling it again changes nothing."""
     if not event.contains(OrmSession, "after_flush", _refresh_flushed):
         event.listen(OrmSession, "after_flush", _refresh_flushed)
     indexing.on_rows_written(_on_rows_written)

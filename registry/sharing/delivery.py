@@ -2,7 +2,7 @@
 answer: a publisher asking for a partnership.
 
 Talking to peers is the federation domain's, above this one, so it hands its sender
-down at start-up (``registry.wiring.connect_domains``). Notices that need not wait are
+down at start-up (``registry.startup.start``). Notices that need not wait are
 queued in the outbox instead (``registry.outbox``).
 """
 

@@ -61,7 +61,7 @@ _CHILDREN: tuple[tuple[type[SQLModel], str, type[App] | type[Dataset]], ...] = (
 
 def install() -> None:
     """Re-stamp and record exposures after every flush of this process. Start-up
-    calls it (``registry.startup``); calling it again changes nothing."""
+    calls it (``registry.startup.start``); calling it again changes nothing."""
     if not event.contains(OrmSession, "after_flush", _restamp_dependents):
         event.listen(OrmSession, "after_flush", _restamp_dependents)
 
