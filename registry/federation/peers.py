@@ -22,6 +22,7 @@ from registry.outbox import OutboxMessage
 from registry.peers import Peer
 from registry.querying import live
 from registry.settings import Settings
+from registry.sharing.models import Partnership, PartnershipStatus
 
 PROTOCOL = "lumbung-federation/1"
 WELL_KNOWN = "/.well-known/lumbung-node"
@@ -170,8 +171,6 @@ def get_peer(session: Session, node_id: str) -> Peer:
 
 def remove_peer(session: Session, peer: Peer) -> int:
     """Forget a peer and withdraw its mirrors; return how many mirrored items went."""
-    from registry.sharing.models import Partnership, PartnershipStatus
-
     active = session.exec(
         select(Partnership.id).where(
             Partnership.peer_node_id == peer.node_id,

@@ -192,13 +192,13 @@ def publishers_by_code(session: Session, keys: list[str]) -> dict[str, Publisher
     mirrored publisher (a code names the local publisher first)."""
     if not keys:
         return {}
-    codes = {key.partition("@")[0] for key in keys}
+    refs = {key: catalog.parse_publisher_ref(key) for key in keys}
+    codes = {code for code, _ in refs.values()}
     rows = session.exec(
         select(Publisher).where(live(Publisher), col(Publisher.code).in_(codes))
     ).all()
     found: dict[str, Publisher] = {}
-    for key in keys:
-        code, _, origin = key.partition("@")
+    for key, (code, origin) in refs.items():
         matching = [row for row in rows if row.code == code]
         exact = [row for row in matching if row.origin == (origin or None)]
         if exact or matching:
