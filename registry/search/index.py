@@ -45,6 +45,10 @@ DISTRIBUTIONS = table_of(Distribution)
 # columns of the FTS5 table in this order.
 FIELDS = ("name", "summary", "body", "extra")
 WEIGHT_LETTERS = dict(zip(FIELDS, "ABCD", strict=True))
+# The name and the short description: on PostgreSQL also a small ``tsvector`` of their
+# own (``head``), which decides a match's tier and is stored in the row itself, where
+# the whole document's is compressed out of line and costly to read for every match.
+HEAD = FIELDS[:2]
 BOTH = tuple(LANGUAGES.values())
 CHUNK = 500
 # tsvector positions stop at 16383; later words are still indexed at that position.
@@ -75,12 +79,13 @@ class Document:
         """The words of the item worth suggesting as a correction."""
         return {w for w in self.vocabulary if 3 <= len(w) <= 64 and not w.isdigit()}
 
-    def tsvector_text(self) -> str:
+    def tsvector_text(self, fields: tuple[str, ...] = FIELDS) -> str:
         """The document as a ``tsvector`` literal: each term with its positions and
-        the weight of the field it is in."""
+        the weight of the field it is in; ``fields``: only the terms of the first of
+        them (``HEAD``), at the same positions as in the whole document."""
         positions: dict[str, list[str]] = {}
         position = 0
-        for name in FIELDS:
+        for name in fields:
             letter = WEIGHT_LETTERS[name]
             for term in self.fields[name]:
                 position = min(position + 1, MAX_POSITION)
@@ -238,12 +243,14 @@ def _write(
     for doc in documents:
         values = dict(doc.columns)
         values["vector"] = doc.tsvector_text() if postgres else None
+        values["head"] = doc.tsvector_text(HEAD) if postgres else None
         rows.append(values)
     if postgres:
         statement = sa.insert(DOCS).values(
             {
                 **{c.name: sa.bindparam(c.name, type_=c.type) for c in DOCS.c if c.name != "docid"},
                 "vector": sa.cast(sa.bindparam("vector", type_=sa.Text), postgresql.TSVECTOR),
+                "head": sa.cast(sa.bindparam("head", type_=sa.Text), postgresql.TSVECTOR),
             }
         )
         connection.execute(statement, rows)

@@ -3,7 +3,8 @@
 ``search_documents`` holds one row per live app and dataset that this node can
 serve (local or mirrored): the columns that visibility, filters and facets read,
 copied from the item so a search reads one table, plus, on PostgreSQL, the item's
-weighted ``tsvector``. On SQLite the text lives in the FTS5 table ``search_fts``
+weighted ``tsvector`` and that of its name and short description alone (``head``).
+On SQLite the text lives in the FTS5 table ``search_fts``
 (created by the migration, since SQLModel cannot declare a virtual table), whose
 rowid is ``docid``.
 
@@ -48,6 +49,10 @@ class SearchDocument(SQLModel, table=True):
     vector: str | None = Field(
         default=None, sa_type=sa.Text().with_variant(TSVECTOR(), "postgresql")
     )
+    # PostgreSQL: the name and short description alone (weights A and B, at the same
+    # positions as in ``vector``), small enough to stay in the row: a match's tier is
+    # read from it, not from the whole document stored out of line.
+    head: str | None = Field(default=None, sa_type=sa.Text().with_variant(TSVECTOR(), "postgresql"))
 
     __table_args__ = (
         sa.Index(
@@ -56,6 +61,9 @@ class SearchDocument(SQLModel, table=True):
             postgresql_using="gin",
             # Only PostgreSQL has the column as a tsvector to index.
         ).ddl_if(dialect="postgresql"),
+        sa.Index("ix_search_documents_head", "head", postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
 
