@@ -10,7 +10,7 @@ Measures:
   on one keep-alive connection (the client's wall time per request: an upper bound of
   the server's time), as p50 and p99 over many distinct URLs; the first request of
   each distinct page is also reported on its own ("cold"), since later ones may be
-  answered from the rendered-page cache; and the node's CPU time per request, cold
+  answered from the node's read cache; and the node's CPU time per request, cold
   and warm (on a shared machine wall time is mostly waiting for a core);
 - throughput at 32 connections (wrk, 2 threads) over the same URLs, against the node
   and against a bare FastAPI endpoint serving the very same HTML bytes from memory

@@ -26,7 +26,8 @@ from registry.search.router import router as search_router
 from registry.settings import Settings, get_settings
 from registry.sharing.router import router as sharing_router
 from registry.startup import start
-from registry.viewcache import AnonymousReadCache, ViewCache
+from registry.viewcache import API_READS, AnonymousReadCache, ViewCache
+from registry.web.cache import PAGES
 from registry.web.errors import error_page
 from registry.web.router import router as web_router
 
@@ -40,8 +41,9 @@ and RFC 9457 `application/problem+json` for every error. Writes need an OAuth 2.
 access token from `POST /oauth/token` (client credentials).
 """
 
-# Bounds of the anonymous API answers kept per process (see registry/viewcache.py):
-# the bytes are LUMBUNG_API_CACHE_BYTES; a list page of 200 items is about 400 KB.
+# Bounds of the anonymous API answers and catalog pages kept per process (see
+# registry/viewcache.py): the bytes are LUMBUNG_API_CACHE_BYTES; a list page of 200
+# items is about 400 KB, a catalog page under 100 KB.
 API_CACHE_ENTRIES = 2048
 API_CACHE_ENTRY_BYTES = 1024 * 1024
 
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
         AnonymousReadCache,
         cache=lambda: app.state.api_cache,
         max_entry_bytes=min(API_CACHE_ENTRY_BYTES, settings.api_cache_bytes),
+        kinds=(API_READS, PAGES),
     )
     app.add_middleware(RefuseNul, exempt=is_upload)
     app.add_middleware(

@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     )
     api_cache_bytes: Annotated[int, Field(ge=0, le=4 * 1024 * 1024 * 1024)] = Field(
         default=64 * 1024 * 1024,
-        description="Memory for /api/v1 answers of the anonymous view kept until the catalog "
-        "changes, in bytes; 0 turns the cache off.",
+        description="Memory for /api/v1 answers and catalog pages of the anonymous view kept "
+        "until the catalog changes, in bytes; 0 turns the cache off.",
     )
     default_page_size: Annotated[int, Field(ge=1, le=200)] = 50
     max_page_size: Annotated[int, Field(ge=1, le=200)] = 200

@@ -9,8 +9,8 @@ sync stamps, which every applied page of a peer's feed and every sync attempt mo
 theirs; and today's date, by which partnerships lapse. Reading it is one small
 statement (on SQLite, usually only ``PRAGMA data_version``).
 
-Used by the web pages (``registry.web``) and by :class:`AnonymousReadCache` for the
-API.
+Used by :class:`AnonymousReadCache`, which answers anonymous reads of the API and of
+the catalog pages before routing, and by the web pages' facets (``registry.web``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import itertools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
@@ -228,7 +229,7 @@ class ViewCache:
         return len(self._entries)
 
 
-# --- whole API answers of the anonymous view -------------------------------------------
+# --- whole answers of the anonymous view -----------------------------------------------
 
 # Headers of a kept answer that belong to the moment it was sent, not to the answer.
 _PER_REQUEST = frozenset({b"date", b"server", b"x-request-id"})
@@ -241,10 +242,38 @@ _FILES = re.compile(r"/api/v1/apps/[^/]+/releases/[^/]+/artifacts(/.*)?")
 Kept = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
+@dataclass(frozen=True)
+class KeptReads:
+    """One kind of answer :class:`AnonymousReadCache` keeps. ``key`` gives the key of a
+    request of this kind (everything its answer depends on), or None for a request that
+    is not of this kind. ``varies_on`` names the request headers the key holds: an
+    answer whose ``Vary`` names any other header is not kept."""
+
+    key: Callable[[Scope], Hashable | None]
+    varies_on: frozenset[bytes]
+
+
+def api_reads(prefix: str = "/api/v1/") -> KeptReads:
+    """Reads of the API under ``prefix``, by method, path, query string and ``Accept``
+    (the one header an API route negotiates on)."""
+
+    def key(scope: Scope) -> Hashable | None:
+        path: str = scope["path"]
+        if not path.startswith(prefix) or _FILES.fullmatch(path):
+            return None
+        accept = Headers(scope=scope).get("accept", "")
+        return ("api", scope["method"], path, scope["query_string"], accept)
+
+    return KeptReads(key, frozenset({b"accept", b"accept-encoding"}))
+
+
+API_READS = api_reads()
+
+
 class AnonymousReadCache:
-    """Keeps whole ``GET``/``HEAD`` answers of ``/api/v1`` given to anonymous readers
-    and gives them again, without running the route, while the catalog's version is
-    the same.
+    """Keeps whole ``GET``/``HEAD`` answers given to anonymous readers (of ``/api/v1``,
+    and of the catalog pages: one :class:`KeptReads` each) and gives them again,
+    without routing or running the route, while the catalog's version is the same.
 
     Why it cannot serve a stale or a wrong view:
 
@@ -252,11 +281,11 @@ class AnonymousReadCache:
       way an API caller says who they are) is never looked up nor kept, so a partner
       always gets their own view, and an anonymous reader can only ever be given what
       an anonymous request produced. Conditional and range requests go through too.
-    - *Keyed by everything the answer depends on.* Method, path, query string and
-      ``Accept`` (the one header a route negotiates on), under the catalog's version.
-      Responses name no other header in ``Vary``; one that does is not kept.
-      Everything else a route reads is the node's settings, which do not change while
-      it runs (``Link`` is built from the configured base URL, not from ``Host``).
+    - *Keyed by everything the answer depends on.* Each kind's key (see
+      :func:`api_reads`, ``registry.web.cache``), under the catalog's version. Answers
+      name in ``Vary`` only headers their key holds; one that names another is not
+      kept. Everything else a route reads is the node's settings, which do not change
+      while it runs (``Link`` is built from the configured base URL, not from ``Host``).
     - *Never newer than the data.* The version is read before the route runs, so the
       answer is filed under a version no newer than the rows it was made from; any
       write, applied feed page or sync attempt committed after that moves the version,
@@ -275,34 +304,37 @@ class AnonymousReadCache:
         app: ASGIApp,
         cache: Callable[[], ViewCache | None],
         max_entry_bytes: int,
-        prefix: str = "/api/v1/",
+        kinds: Sequence[KeptReads] = (API_READS,),
     ) -> None:
         self.app = app
         self.cache = cache
         self.max_entry_bytes = max_entry_bytes
-        self.prefix = prefix
+        self.kinds = tuple(kinds)
 
-    def _plain_read(self, scope: Scope) -> bool:
+    def _kind(self, scope: Scope) -> tuple[Hashable, KeptReads] | None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
-            return False
-        path: str = scope["path"]
-        if not path.startswith(self.prefix) or _FILES.fullmatch(path):
-            return False
-        return not any(name in _NOT_PLAIN for name, _ in scope["headers"])
+            return None
+        if any(name in _NOT_PLAIN for name, _ in scope["headers"]):
+            return None
+        for kind in self.kinds:
+            key = kind.key(scope)
+            if key is not None:
+                return key, kind
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cache = self.cache() if self._plain_read(scope) else None
-        if cache is None:
+        found = self._kind(scope)
+        cache = self.cache() if found is not None else None
+        if cache is None or found is None:
             await self.app(scope, receive, send)
             return
+        key, kind = found
         try:
             version = current_version(scope["app"].state)
         except sa.exc.SQLAlchemyError:
             # The route reads the same database and says what is wrong.
             await self.app(scope, receive, send)
             return
-        accept = Headers(scope=scope).get("accept", "")
-        key = ("api", scope["method"], scope["path"], scope["query_string"], accept)
         kept: Kept | None = cache.lookup(key, version)
         if kept is not None:
             status, headers, body = kept
@@ -317,7 +349,7 @@ class AnonymousReadCache:
             nonlocal start, keep
             if message["type"] == "http.response.start":
                 start = message
-                keep = message["status"] == 200 and _keepable(message["headers"])
+                keep = message["status"] == 200 and _keepable(message["headers"], kind)
             elif message["type"] == "http.response.body" and keep and start is not None:
                 body: bytes = message.get("body", b"")
                 if message.get("more_body", False) or len(body) > self.max_entry_bytes:
@@ -331,15 +363,14 @@ class AnonymousReadCache:
         await self.app(scope, receive, send_and_keep)
 
 
-def _keepable(headers: list[tuple[bytes, bytes]]) -> bool:
+def _keepable(headers: list[tuple[bytes, bytes]], kind: KeptReads) -> bool:
     for name, value in headers:
         if name in (b"set-cookie", b"content-disposition"):
             return False
         if name == b"cache-control" and (b"no-store" in value or b"private" in value):
             return False
         if name == b"vary" and any(
-            part.strip() not in (b"accept", b"accept-encoding")
-            for part in value.lower().split(b",")
+            part.strip() not in kind.varies_on for part in value.lower().split(b",")
         ):
             return False
     return True

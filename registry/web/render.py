@@ -14,6 +14,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 
 from registry.web import i18n
 
@@ -66,7 +68,16 @@ def environment(language: str) -> Environment:
 
 
 def language_of(request: Request) -> str:
-    return i18n.negotiate(request.headers.get("accept-language"), request.cookies.get(i18n.COOKIE))
+    return language_of_headers(request.headers)
+
+
+def language_of_headers(headers: Headers) -> str:
+    """The reader's language (:func:`i18n.negotiate`) from a request's headers, read
+    the way ``Request.cookies`` reads them: the read cache keys pages on it before
+    there is a ``Request``, so both must come to the same language."""
+    cookie = headers.get("cookie")
+    chosen = cookie_parser(cookie).get(i18n.COOKIE) if cookie else None
+    return i18n.negotiate(headers.get("accept-language"), chosen)
 
 
 def render(

@@ -3,12 +3,12 @@
 Routes are thin, as the API's are: read the query, ask :mod:`registry.web.service`
 (which reads through the catalog's services and visibility rule), render a template.
 
-Pages of the anonymous view are kept once rendered (:data:`service.page_cache`) and
-served again while the catalog's version is the same. Checking that version is one
-small read, done on the event loop over a connection kept for it, so a page that has
-not changed costs no thread hop and no new database connection. A page that has to be
-built is built once however many readers ask for it meanwhile, in the thread pool, in
-a read-only unit of work of its own over the node's pooled connections.
+Pages of the anonymous view are kept once rendered and served again, before routing,
+while the catalog's version is the same: by the read cache that keeps the API's
+anonymous answers (:class:`registry.viewcache.AnonymousReadCache`, keyed as
+:mod:`registry.web.cache` says). A page that has to be built is built once however
+many readers ask for it meanwhile, in the thread pool, in a read-only unit of work of
+its own over the node's pooled connections.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ async def page_principal(request: Request) -> Principal | None:
     """Who is reading a page. Pages have no sign-in yet, so every reader is anonymous
     and sees what ``/api/v1`` shows without a token. A bearer token is deliberately not
     read here: a browser never sends one, and sign-in for people (OIDC with a session
-    cookie) will be resolved by this dependency alone, leaving every page unchanged."""
+    cookie) will be resolved by this dependency alone, leaving every page unchanged —
+    except the read cache's key (:mod:`registry.web.cache`), which must then refuse
+    requests carrying that cookie."""
     return None
 
 
@@ -51,7 +53,7 @@ Build = Callable[[Session], Response]
 
 def page_version(request: Request) -> Hashable:
     """The catalog's version (:func:`registry.viewcache.read_version`), read on a
-    connection kept for it, the same one the API's cache reads it on."""
+    connection kept for it, the same one the read cache reads it on."""
     return current_version(request.app.state)
 
 
@@ -67,27 +69,26 @@ def _build(bind: Bind, build: Build) -> Response:
         return build(session)
 
 
-Kept = tuple[bytes, int, dict[str, str]]
+Built = tuple[bytes, int, dict[str, str]]
 # Pages being built, by address, language and catalog version.
-_building: dict[Hashable, asyncio.Task[Kept]] = {}
+_building: dict[Hashable, asyncio.Task[Built]] = {}
 
 
-async def _build_once(request: Request, build: Build, key: Hashable, version: Hashable) -> Kept:
-    """Build a page of the anonymous view and keep it. Readers who ask for a page while
-    it is being built wait for that build rather than start their own: after a change,
-    a crowd of readers of the home page costs one build, not one each."""
+async def _build_once(request: Request, build: Build, key: Hashable, version: Hashable) -> Built:
+    """Build a page of the anonymous view. Readers who ask for a page while it is being
+    built wait for that build rather than start their own: after a change, a crowd of
+    readers of the home page costs one build, not one each (the read cache keeps the
+    page once it is sent)."""
     flight = (key, version)
     task = _building.get(flight)
     if task is None:
         bind = page_bind(request)
 
-        async def run() -> Kept:
+        async def run() -> Built:
             try:
                 response = await run_in_threadpool(_build, bind, build)
                 headers = {k: v for k, v in response.headers.items() if k != "content-length"}
-                kept = (bytes(response.body), response.status_code, headers)
-                service.page_cache.store(key, version, kept)
-                return kept
+                return (bytes(response.body), response.status_code, headers)
             finally:
                 del _building[flight]
 
@@ -99,16 +100,13 @@ async def _build_once(request: Request, build: Build, key: Hashable, version: Ha
 
 
 async def page(request: Request, principal: Principal | None, build: Build) -> Response:
-    """The page ``build`` makes, kept for the anonymous view until the catalog changes:
-    by address and language, the only other things a page depends on."""
+    """The page ``build`` makes; for the anonymous view, built once for every reader
+    who asks for it at the same address, in the same language and catalog version."""
     if principal is not None:
         return await run_in_threadpool(_build, page_bind(request), build)
     key = (request.url.path, request.url.query, language_of(request))
     version = page_version(request)
-    kept = service.page_cache.lookup(key, version)
-    if kept is None:
-        kept = await _build_once(request, build, key, version)
-    body, status, headers = kept
+    body, status, headers = await _build_once(request, build, key, version)
     return Response(body, status_code=status, headers=headers)
 
 

@@ -30,11 +30,8 @@ HOME_ITEMS = 6
 
 # --- caches that cannot serve a stale view (registry/viewcache.py) ------------------
 
+# Whole pages are kept by the read cache before routing (registry/web/cache.py).
 facet_cache = ViewCache()
-# Whole rendered pages of the anonymous view, by address and language: most readers
-# of a city's catalog read the same few pages, and a page that has not changed is
-# served without a query beyond the catalog's version.
-page_cache = ViewCache(size=512)
 
 
 # --- home --------------------------------------------------------------------------

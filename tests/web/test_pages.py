@@ -4,12 +4,15 @@ reach people and programs."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date
 
 import httpx2
 import pytest
+from sqlmodel import col, select
 
 from registry.catalog import schemas, service
+from registry.catalog.models import App
 from registry.sharing import schemas as sharing_schemas
 from registry.sharing import service as sharing
 from registry.web import service as web_service
@@ -23,9 +26,9 @@ ID = {**HTML, "Accept-Language": "id-ID,id;q=0.9,en;q=0.8"}
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     # Each test's rows are rolled back, and the counter with them: a cached view
-    # from one test must not be served to the next.
+    # from one test must not be served to the next (the read cache, which keeps
+    # pages, is cleared by the app fixture).
     web_service.facet_cache.clear()
-    web_service.page_cache.clear()
 
 
 @pytest.fixture
@@ -722,3 +725,167 @@ def test_facet_keys_name_local_and_mirrored_publishers(session, catalog, make_pu
     assert found["kota-pariaman"].name == "Kota Pariaman"
     assert found["kota-pariaman@https://peer.example"].name == "Kota Pariaman (mitra)"
     assert "nobody" not in found
+
+
+# --- pages answered before routing (registry.web.cache) -------------------------------
+
+
+@pytest.fixture
+def builds(monkeypatch) -> list[str]:
+    """The pages really built (not given from the read cache), by template."""
+    from registry.web import errors, render, router
+
+    built: list[str] = []
+    real = render.render
+
+    def counted(request, template, **context):
+        built.append(template)
+        return real(request, template, **context)
+
+    monkeypatch.setattr(router, "render", counted)
+    monkeypatch.setattr(errors, "render", counted)
+    return built
+
+
+def own_headers(response: httpx2.Response) -> dict[str, str]:
+    """A page's headers but those of the moment it was sent."""
+    return {k: v for k, v in response.headers.items() if k not in ("date", "x-request-id")}
+
+
+async def test_an_unchanged_page_is_sent_without_routing(client, app, catalog, builds):
+    path = f"/apps/{catalog['app'].id}"
+    first = await client.get(path, headers=EN)
+    again = await client.get(path, headers=EN)
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content
+    assert builds == ["app.html"]
+    # From the cache, a page carries exactly the headers the route gives it.
+    kept, app.state.api_cache = app.state.api_cache, None
+    try:
+        routed = await client.get(path, headers=EN)
+    finally:
+        app.state.api_cache = kept
+    assert builds == ["app.html", "app.html"]
+    assert routed.content == again.content
+    assert own_headers(again) == own_headers(routed) == own_headers(first)
+    for name in ("content-type", "content-language", "vary", "cache-control"):
+        assert name in routed.headers, name
+    assert "content-security-policy" in routed.headers
+    assert "x-content-type-options" in routed.headers
+
+
+async def test_the_same_address_in_each_language_is_its_own_page(client, catalog, builds):
+    for _ in range(2):
+        indonesian = await client.get("/node", headers=ID)
+        english = await client.get("/node", headers=EN)
+        assert '<html lang="id">' in indonesian.text
+        assert indonesian.headers["content-language"] == "id"
+        assert '<html lang="en">' in english.text
+        assert english.headers["content-language"] == "en"
+    assert builds == ["node.html", "node.html"]
+    # A region tag counts for its language: the page kept for ``en`` serves ``en-GB``.
+    british = await client.get("/node", headers={**HTML, "Accept-Language": "en-GB"})
+    assert '<html lang="en">' in british.text
+    assert builds == ["node.html", "node.html"]
+
+
+async def test_the_remembered_language_wins_over_a_kept_page(client, catalog):
+    assert '<html lang="id">' in (await client.get("/", headers=ID)).text
+    assert '<html lang="en">' in (await client.get("/", headers=EN)).text
+    client.cookies.set("lang", "en")
+    try:
+        assert '<html lang="en">' in (await client.get("/", headers=ID)).text
+        client.cookies.set("lang", "id")
+        chosen = await client.get("/", headers=EN)
+        assert '<html lang="id">' in chosen.text
+        assert chosen.headers["content-language"] == "id"
+        # A cookie the pages do not read changes nothing; an unknown language is no choice.
+        client.cookies.clear()
+        client.cookies.set("other", "x")
+        assert '<html lang="en">' in (await client.get("/", headers=EN)).text
+        client.cookies.set("lang", "fr")
+        assert '<html lang="id">' in (await client.get("/", headers=ID)).text
+    finally:
+        client.cookies.clear()
+
+
+async def test_the_next_anonymous_page_after_a_write_shows_it(client, session, catalog):
+    app = catalog["app"]
+    path = f"/apps/{app.id}"
+    assert "Smart Kampung" in text(await client.get(path, headers=EN))
+    assert "Smart Kampung" in text(await client.get("/search?q=kampung", headers=EN))
+    service.update_app(session, ADMIN, app, schemas.AppUpdate(name="Kampung Pintar"))
+    session.commit()
+    assert "Kampung Pintar" in text(await client.get(path, headers=EN))
+    assert "Kampung Pintar" in text(await client.get("/search?q=kampung", headers=EN))
+
+
+async def test_kept_pages_never_show_a_private_or_partners_app(client, session, catalog):
+    hidden = session.exec(
+        select(App).where(col(App.slug).in_(["arsip-rahasia", "pajak-mitra"]))
+    ).all()
+    assert len(hidden) == 2
+    paths = ["/", "/search", "/search?q=arsip", "/search?q=pajak", "/node"]
+    paths += ["/publishers/kab-banyuwangi", "/publishers/kota-pariaman"]
+    for _ in range(2):
+        for path in paths:
+            page = text(await client.get(path, headers=EN))
+            assert "Arsip Rahasia" not in page, path
+            assert "Pajak Mitra" not in page, path
+        for item in hidden:
+            assert (await client.get(f"/apps/{item.id}", headers=EN)).status_code == 404
+
+
+async def test_a_reader_with_a_token_never_gets_the_kept_page(client, app, catalog, builds):
+    from registry.web.router import page_principal
+
+    anonymous = await client.get("/", headers=EN)
+    assert "Arsip Rahasia" not in text(anonymous)
+    bearer = {**EN, "Authorization": "Bearer some-token"}
+    # Pages do not read tokens yet: the reader gets the anonymous view, built for them.
+    assert (await client.get("/", headers=bearer)).content == anonymous.content
+    assert builds == ["home.html", "home.html"]
+    # Were pages to tell readers apart by their token, each would get their own page,
+    # and theirs would never be kept for anyone else.
+    app.dependency_overrides[page_principal] = lambda: ADMIN
+    try:
+        own = await client.get("/", headers=bearer)
+        assert "Arsip Rahasia" in text(own)
+        assert "Arsip Rahasia" in text(await client.get("/", headers=bearer))
+    finally:
+        del app.dependency_overrides[page_principal]
+    assert builds == ["home.html"] * 4
+    assert (await client.get("/", headers=EN)).content == anonymous.content
+    assert builds == ["home.html"] * 4
+
+
+async def test_the_language_switch_and_error_pages_are_never_kept(client, catalog, builds):
+    for _ in range(2):
+        switch = await client.get("/lang/en", params={"next": "/"}, headers=ID)
+        assert switch.status_code == 303
+        assert "lang=en" in switch.headers["set-cookie"]
+        missing = await client.get(f"/apps/{uuid.uuid4()}", headers=EN)
+        assert missing.status_code == 404
+    assert builds.count("error.html") == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "taken"),
+    [
+        ("/", True),
+        ("/search", True),
+        ("/node", True),
+        ("/apps/x", True),
+        ("/publishers/kota-pariaman", True),
+        ("/lang/en", False),
+        ("/static/style.css", False),
+        ("/api/v1/apps", False),
+        ("/apps/x/y", False),
+        ("/catalog", False),
+    ],
+)
+def test_the_read_cache_takes_only_page_addresses(path, taken):
+    from registry.web.cache import page_key
+
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
+    assert (page_key(scope) is not None) is taken
