@@ -35,8 +35,13 @@ def wants_html(request: Request) -> bool:
     path = request.url.path
     if path.startswith(API_PREFIXES):
         return False
+    return prefers_html(request.headers.get("accept"))
+
+
+def prefers_html(accept: str | None) -> bool:
+    """Whether ``Accept`` names ``text/html`` at least as strongly as any JSON type."""
     html_q, json_q = 0.0, 0.0
-    for media, q in weighted(request.headers.get("accept")):
+    for media, q in weighted(accept):
         if media in ("text/html", "application/xhtml+xml"):
             html_q = max(html_q, q)
         elif media in ("application/json", "application/problem+json"):

@@ -789,6 +789,17 @@ async def test_the_same_address_in_each_language_is_its_own_page(client, catalog
     assert builds == ["node.html", "node.html"]
 
 
+async def test_a_page_is_kept_once_for_every_browser_that_asks_for_html(client, catalog, builds):
+    firefox = {**EN, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    chromium = {**EN, "Accept": "text/html,application/xhtml+xml,image/avif,*/*;q=0.8"}
+    assert (await client.get("/node", headers=firefox)).status_code == 200
+    assert (await client.get("/node", headers=chromium)).status_code == 200
+    assert builds == ["node.html"]
+    # A program that prefers JSON is another reader: never given the kept answer.
+    await client.get("/node", headers={**EN, "Accept": "application/json"})
+    assert builds == ["node.html", "node.html"]
+
+
 async def test_the_remembered_language_wins_over_a_kept_page(client, catalog):
     assert '<html lang="id">' in (await client.get("/", headers=ID)).text
     assert '<html lang="en">' in (await client.get("/", headers=EN)).text
