@@ -26,7 +26,7 @@ from registry.search.router import router as search_router
 from registry.settings import Settings, get_settings
 from registry.sharing.router import router as sharing_router
 from registry.startup import start
-from registry.viewcache import API_READS, AnonymousReadCache, ViewCache
+from registry.viewcache import API_READS, AnonymousReadCache, ViewCache, close_versions
 from registry.web.cache import PAGES
 from registry.web.errors import error_page
 from registry.web.router import router as web_router
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, engine: Bind | None = None) 
             harvester.stop()
         if worker is not None:
             worker.stop()
+        close_versions(app.state)
         if engine is None:
             app.state.engine.dispose()
 

@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class VersionReader:
         )
         self._sqlite = engine.dialect.name == "sqlite"
         self._connection: Any = None
+        self._finalizer: Callable[[], Any] = lambda: None
         # The rows last read, and the data_version they were read at (SQLite).
         self._rows: tuple[tuple[Any, ...], ...] | None = None
         self._data_version: Any = None
@@ -108,6 +110,10 @@ class VersionReader:
     def read(self) -> Hashable:
         if self._connection is None:
             self._connection = self.engine.raw_connection()
+            # Closed with the reader if no one closes it first (an app dropped without
+            # its shutdown, as tests do): a PostgreSQL connection left to the garbage
+            # collector is dropped unclosed, and psycopg warns of it.
+            self._finalizer = weakref.finalize(self, _close_quietly, self._connection)
         try:
             cursor = self._connection.cursor()
             try:
@@ -136,10 +142,16 @@ class VersionReader:
     def close(self) -> None:
         self._rows = None
         if self._connection is not None:
-            connection, self._connection = self._connection, None
-            # It is being thrown away; a failure to close it changes nothing.
-            with contextlib.suppress(Exception):
-                connection.close()
+            self._connection = None
+            self._finalizer()
+
+
+def _close_quietly(connection: Any) -> None:
+    # Closes the DBAPI connection itself rather than handing it back to a pool that
+    # may have been disposed meanwhile. It is being thrown away: a failure to close it
+    # changes nothing.
+    with contextlib.suppress(Exception):
+        connection.invalidate()
 
 
 def current_version(state: Any) -> Hashable:
@@ -155,6 +167,16 @@ def current_version(state: Any) -> Hashable:
             reader.close()
         reader = state.catalog_versions = VersionReader(bind)
     return reader.read()
+
+
+def close_versions(state: Any) -> None:
+    """Close the connection the app's :class:`VersionReader` keeps, before its engine
+    is disposed: left to the garbage collector, a PostgreSQL connection is dropped
+    without being closed (and psycopg says so)."""
+    reader: VersionReader | None = getattr(state, "catalog_versions", None)
+    if reader is not None:
+        reader.close()
+        state.catalog_versions = None
 
 
 # --- the cache -------------------------------------------------------------------------

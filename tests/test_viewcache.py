@@ -56,7 +56,7 @@ def test_readers_of_different_databases_never_share_a_version(tmp_path):
         assert first != second
         assert state.catalog_versions.engine is engines[1]  # type: ignore[attr-defined]
     finally:
-        state.catalog_versions.close()  # type: ignore[attr-defined]
+        viewcache.close_versions(state)
         for engine in engines:
             engine.dispose()
 
@@ -98,3 +98,28 @@ def test_cache_is_safe_from_several_threads():
         thread.join()
     assert len(cache) <= 50
     assert 0 <= cache._bytes <= 2_000
+
+
+def test_a_reader_dropped_unclosed_closes_its_connection(settings, engine):
+    """An app dropped without its shutdown (tests do it) takes its reader with it: the
+    reader's connection is closed then, even after its engine was disposed, and not
+    left to the garbage collector, for which psycopg warns of an unclosed connection."""
+    import gc
+    import warnings
+
+    import pytest
+
+    from registry.db import create_db_engine
+
+    # A second engine on the test database (``engine``, which made its tables).
+    own = create_db_engine(settings)
+    reader = viewcache.VersionReader(own)
+    reader.read()
+    dbapi = reader._connection.dbapi_connection
+    own.dispose()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        del reader
+        gc.collect()
+    with pytest.raises(Exception, match="closed"):
+        dbapi.cursor().execute("SELECT 1")

@@ -39,6 +39,7 @@ from registry.db import create_db_engine, session_scope
 from registry.oauth.service import create_client
 from registry.principal import Principal
 from registry.settings import Settings, load_settings
+from registry.viewcache import close_versions
 from tests.conftest import on_postgres
 from tests.nodes import drop_postgres_database, postgres_database
 
@@ -262,6 +263,7 @@ def attach_database() -> Iterator[FuzzNode]:
     try:
         yield FuzzNode(engine=engine, client_id=client_id, secret=secret)
     finally:
+        close_versions(APP.state)
         engine.dispose()
         if url:
             drop_postgres_database(url)

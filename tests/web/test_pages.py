@@ -11,6 +11,7 @@ import httpx2
 import pytest
 from sqlmodel import col, select
 
+from registry import viewcache
 from registry.catalog import schemas, service
 from registry.catalog.models import App
 from registry.sharing import schemas as sharing_schemas
@@ -618,7 +619,7 @@ async def test_pages_of_a_file_database_are_built_over_kept_connections(tmp_path
                 )
             assert "Kota Baru" in text(await c.get("/node", headers=EN))
     finally:
-        node.state.catalog_versions.close()
+        viewcache.close_versions(node.state)
         engine.dispose()
 
 
