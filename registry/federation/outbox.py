@@ -154,6 +154,7 @@ def _record_failure(bind: Bind, message: _Claimed, exc: PeerError) -> None:
     attempts = message.attempts + 1
     delay = min(timedelta(seconds=10 * 2 ** min(attempts, 12)), MAX_BACKOFF)
     refused = not exc.retry and attempts >= GIVE_UP_AFTER
+    now = utcnow()
     if refused:
         log.warning(
             "notice %s to %s given up after %d refusals: %s",
@@ -168,9 +169,9 @@ def _record_failure(bind: Bind, message: _Claimed, exc: PeerError) -> None:
             .where(col(OutboxMessage.id) == message.id, col(OutboxMessage.delivered_at).is_(None))
             .values(
                 attempts=attempts,
-                next_attempt_at=utcnow() + delay,
+                next_attempt_at=now + delay,
                 last_error=str(exc)[:2000],
-                refused_at=utcnow() if refused else None,
+                refused_at=now if refused else None,
             )
         )
 

@@ -29,6 +29,18 @@ def queued(connection) -> list[str]:
     return ["notify:0", "notify:1"]
 
 
+def _queue(connection, payload: dict | None = None) -> None:
+    """One notice to an unreachable address, under the key ``notify``."""
+    with session_scope(connection) as session:
+        enqueue(
+            session,
+            node_id="http://127.0.0.1:9",
+            path="/federation/v1/notify",
+            payload=payload or {},
+            dedupe_key="notify",
+        )
+
+
 def _messages(connection) -> list[OutboxMessage]:
     with Session(connection, join_transaction_mode="create_savepoint") as session:
         rows = list(session.exec(select(OutboxMessage).order_by(OutboxMessage.dedupe_key)))
@@ -46,14 +58,7 @@ def test_a_claimed_message_is_not_claimed_again_until_its_claim_runs_out(connect
 
 
 def test_an_unreachable_peer_is_tried_again_later(connection, settings, tmp_path, monkeypatch):
-    with session_scope(connection) as session:
-        enqueue(
-            session,
-            node_id="http://127.0.0.1:9",
-            path="/federation/v1/notify",
-            payload={},
-            dedupe_key="notify",
-        )
+    _queue(connection)
 
     def unreachable(*args, **kwargs):
         raise PeerError("http://127.0.0.1:9: ConnectError")
@@ -91,14 +96,7 @@ def _due_now(connection) -> None:
 def test_a_notice_the_peer_keeps_refusing_is_given_up_and_counted(
     connection, settings, tmp_path, monkeypatch
 ):
-    with session_scope(connection) as session:
-        enqueue(
-            session,
-            node_id="http://127.0.0.1:9",
-            path="/federation/v1/notify",
-            payload={},
-            dedupe_key="notify",
-        )
+    _queue(connection)
 
     def refused(*args, **kwargs):
         raise PeerError("http://127.0.0.1:9: answered 409: not allowed", status=409, retry=False)
@@ -117,28 +115,15 @@ def test_a_notice_the_peer_keeps_refusing_is_given_up_and_counted(
     assert outbox.claim(connection) == []  # given up: never sent again
     with session_scope(connection) as session:
         assert peers.refused_notices(session) == {"http://127.0.0.1:9": 1}
-        # A newer notice about the same thing replaces it and is sent in its turn.
-        enqueue(
-            session,
-            node_id="http://127.0.0.1:9",
-            path="/federation/v1/notify",
-            payload={"n": 2},
-            dedupe_key="notify",
-        )
+    # A newer notice about the same thing replaces it and is sent in its turn.
+    _queue(connection, {"n": 2})
     assert [m.payload for m in outbox.claim(connection)] == [{"n": 2}]
     with session_scope(connection) as session:
         assert peers.refused_notices(session) == {}
 
 
 def test_an_unreachable_peer_is_never_given_up(connection, settings, tmp_path, monkeypatch):
-    with session_scope(connection) as session:
-        enqueue(
-            session,
-            node_id="http://127.0.0.1:9",
-            path="/federation/v1/notify",
-            payload={},
-            dedupe_key="notify",
-        )
+    _queue(connection)
 
     def unreachable(*args, **kwargs):
         raise PeerError("http://127.0.0.1:9: answered 503", status=503)
