@@ -16,6 +16,7 @@ now are; an item deleted or soft-deleted simply gets none.
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -53,6 +54,11 @@ BOTH = tuple(LANGUAGES.values())
 CHUNK = 500
 # tsvector positions stop at 16383; later words are still indexed at that position.
 MAX_POSITION = 16383
+# Docids are drawn at random (see ``new_docids``) from [0, 2**62): within a signed
+# 64-bit integer on both databases.
+DOCID_BITS = 62
+DOCID_SPACE = 1 << DOCID_BITS
+_DRAW = random.SystemRandom().getrandbits
 
 
 @dataclass
@@ -245,23 +251,19 @@ def _write(
         values["vector"] = doc.tsvector_text() if postgres else None
         values["head"] = doc.tsvector_text(HEAD) if postgres else None
         rows.append(values)
+    docids = new_docids(len(rows))
+    for docid, values in zip(docids, rows, strict=True):
+        values["docid"] = docid
     if postgres:
         statement = sa.insert(DOCS).values(
             {
-                **{c.name: sa.bindparam(c.name, type_=c.type) for c in DOCS.c if c.name != "docid"},
+                **{c.name: sa.bindparam(c.name, type_=c.type) for c in DOCS.c},
                 "vector": sa.cast(sa.bindparam("vector", type_=sa.Text), postgresql.TSVECTOR),
                 "head": sa.cast(sa.bindparam("head", type_=sa.Text), postgresql.TSVECTOR),
             }
         )
         connection.execute(statement, rows)
     else:
-        # SQLite has one writer at a time and this transaction is it (it has written
-        # already): the next free docids are known without asking for each row back,
-        # which would insert one row per statement.
-        first = connection.execute(sa.select(sa.func.max(DOCS.c.docid))).scalar() or 0
-        docids = range(first + 1, first + 1 + len(rows))
-        for docid, values in zip(docids, rows, strict=True):
-            values["docid"] = docid
         connection.execute(sa.insert(DOCS), rows)
         connection.execute(
             sa.text(
@@ -278,6 +280,19 @@ def _write(
         counts.update(doc.spelling_words())
     if words is None:
         _count_words(connection, counts)
+
+
+def new_docids(n: int) -> list[int]:
+    """``n`` docids drawn at random from ``[0, DOCID_SPACE)``.
+
+    Random, not in order of writing, so that the matches whose docids fall in a range
+    are a fair sample of all the matches, old and new, apps and datasets alike: a
+    search estimates its totals and facets from the smallest such range holding
+    enough matches, and the index reads only that range (see
+    ``registry.search.service``). Two items drawing the same docid would make the
+    write fail; with 2**62 values that is about one chance in 10**8 for a catalog of
+    a million items over its whole life."""
+    return [_DRAW(DOCID_BITS) for _ in range(n)]
 
 
 def _count_words(connection: sa.Connection, counts: Counter[str]) -> None:

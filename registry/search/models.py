@@ -31,8 +31,14 @@ FTS_TABLE = "search_fts"
 class SearchDocument(SQLModel, table=True):
     __tablename__ = "search_documents"
 
-    # An integer key: FTS5 addresses its rows by an integer rowid.
-    docid: int | None = Field(default=None, primary_key=True)
+    # An integer key: FTS5 addresses its rows by an integer rowid. Drawn at random
+    # (``index.new_docids``), never by the database: 64 bits (SQLite's INTEGER is).
+    docid: int | None = Field(
+        default=None,
+        primary_key=True,
+        sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa_column_kwargs={"autoincrement": False},
+    )
     item_id: uuid.UUID = Field(unique=True)
     kind: str = Field(max_length=8)
     publisher_id: uuid.UUID = Field(index=True)

@@ -19,7 +19,6 @@ import struct
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -36,7 +35,7 @@ from registry.principal import Principal
 from registry.search import glossary, spelling
 from registry.search.analysis import _WORD as WORD
 from registry.search.analysis import LANGUAGES, fold, stem
-from registry.search.index import DOCS, PUBLISHERS
+from registry.search.index import DOCID_SPACE, DOCS, PUBLISHERS
 from registry.search.models import FTS_TABLE, SearchDocument
 from registry.search.query import ParsedQuery, parse
 from registry.sharing.visibility import visible_clause
@@ -61,21 +60,22 @@ TS_NORMALISATION = 1
 TIER_BONUS = 10_000_000.0
 WINDOW_BONUS = 1_000.0
 MAX_WINDOWS = 1_000
-RANK_WINDOW = 3_000
+RANK_WINDOW = 1_000
 
-# Up to this many matches (before visibility and filters), everything is exact: every
-# match is ranked, counted and grouped into facets. Beyond it, the total and the facets
-# are estimated from a sample of about ``SAMPLE`` matches (``facets_exact`` and
-# ``total_exact`` false), and the best are found tier by tier, the top ``limit`` of
-# each tier asked of the index before anything is joined.
-EXACT_MATCHES = 3_000  # never more than RANK_WINDOW
-SAMPLE = 1_000
-# The sample: matches whose docid, scrambled, falls below a threshold (a fixed subset
-# of every run of HASH_MODULUS docids), so it is spread over old and new items alike.
+# The matches are first sampled: docids are drawn at random (``index.new_docids``), so
+# the matches with a docid below a bound are a fair sample of them all, which the
+# index reads without reading the rest. The bound starts at 1/FIRST_SAMPLE of the
+# docids and grows (each step reading only the new part of the range) until the
+# sample holds ``SAMPLE`` matches, before visibility and filters, or every match.
+# Every match read: everything is exact, every match ranked, counted and grouped into
+# facets. Otherwise the total and the facets are estimated from the sample
+# (``facets_exact`` and ``total_exact`` false), and the best are found tier by tier,
+# the top ``limit`` of each tier asked of the index before anything is joined.
+SAMPLE = 1_000  # never more than RANK_WINDOW: see _sampled
+FIRST_SAMPLE = 1_024
+MAX_GROWTH = 64
 # Fewer than this many of the sample left after visibility and filters: count exactly.
 MIN_SAMPLE = 30
-HASH_FACTOR = 7919
-HASH_MODULUS = 10007
 SNIPPET_WORDS = 30
 
 
@@ -135,9 +135,9 @@ def search(
     A query word that no item contains is replaced by the nearest indexed word (one or
     two edits away) and the corrected query is returned as ``did_you_mean``.
 
-    The cost is bounded: beyond ``EXACT_MATCHES`` matches the total and the facets
-    are estimated from a sample, and the page is taken from the best of each tier as
-    the index ranks them, before any other table is read."""
+    The cost is bounded: beyond ``SAMPLE`` matches the total and the facets are
+    estimated from a sample, and the page is taken from the best of each tier as the
+    index ranks them, before any other table is read."""
     dialect = session.get_bind().dialect.name
     parsed, did_you_mean = _parse(session, query.q)
     if query.q and parsed is None:
@@ -146,20 +146,12 @@ def search(
     after = _decode_cursor(cursor) if cursor else None
     source = _Source.of(dialect, parsed)
 
-    everything = source.count(session)
-    if everything <= EXACT_MATCHES:
+    bound, seen = source.sample_bound(session)
+    counts, total, share, exact = _sampled(session, source, conditions, bound, seen, facets)
+    if exact:  # every match read, or the filters keep few of them: rank them all
         rows = _page_exact(session, source, conditions, after, limit + 1)
-        if facets:
-            counts, total = _facets(session, source.matches(), conditions)
-        else:
-            counts, total = {}, _count(session, source.matches(), conditions)
-        exact = True
     else:
-        counts, total, share, exact = _sampled(session, source, conditions, everything, facets)
-        if exact:  # the filters keep few matches: rank them all
-            rows = _page_exact(session, source, conditions, after, limit + 1)
-        else:
-            rows = _page_bounded(session, source, conditions, after, limit + 1, share)
+        rows = _page_bounded(session, source, conditions, after, limit + 1, share)
     more = len(rows) > limit
     rows = rows[:limit]
     hits = _hits(session, rows, parsed)
@@ -291,42 +283,37 @@ class _Source:
             return sa.select(*columns).select_from(DOCS).where(self._in_tier(tier))
         return self._select(*columns)
 
-    def _sampled(self, docid: Any, below: int) -> Any:
-        """Whether ``docid`` is in the sample whose keys are below ``below``.
-
-        On PostgreSQL, written as the expression index on the sample key is (migration
-        ``search_head``), constants inline, so that index finds the sample; in 64 bits,
-        as the product outgrows an integer past 271,000 docids (SQLite's integers are
-        64-bit already)."""
-        factor = sa.literal_column(str(HASH_FACTOR), sa.BigInteger)
-        modulus = sa.literal_column(str(HASH_MODULUS), sa.BigInteger)
-        if self.postgres:
-            docid = sa.cast(docid, sa.BigInteger)
-        return (docid * factor) % modulus < below
-
     # --- what the search asks
 
-    def count(self, session: Session) -> int:
-        """How many matches, before visibility and filters: read from the index alone.
-
-        On PostgreSQL, from the GIN index: the query carries no weights, so the
-        index's answer needs no recheck against the documents. The planner, which does not know what
-        reading a document from TOAST costs, would rather test every row's document
-        for a common word (1.2 s at 200,000 items): it is told not to."""
+    def _between(self, low: int, high: int) -> Any:
+        """The matches with a docid in ``[low, high)``: the index reads that range only."""
         if self.parsed is None:
-            stmt = sa.select(sa.func.count()).select_from(DOCS)
+            stmt, docid = sa.select(sa.func.count()).select_from(DOCS), DOCS.c.docid
         else:
-            stmt = self._select(sa.func.count())
-        if not self.postgres:
-            return int(session.execute(stmt).scalar_one())
-        with _index_scans_only(session):
-            return int(session.execute(stmt).scalar_one())
+            stmt, docid = self._select(sa.func.count()), self._docid()
+        return stmt.where(docid >= low, docid < high)
 
-    def matches(self, *, ranked: bool = False, sample: int | None = None) -> Any:
+    def sample_bound(self, session: Session) -> tuple[int, int]:
+        """The bound below which the docids of the matches make the sample, and how many
+        matches (before visibility and filters) the sample holds; the bound is
+        ``DOCID_SPACE`` when the sample is every match.
+
+        The range below the bound grows from 1/FIRST_SAMPLE of the docids by the
+        factor the matches found so far say is needed, with some to spare (at most
+        MAX_GROWTH at a time), each step counting only the new part of the range."""
+        low, high, seen = 0, DOCID_SPACE // FIRST_SAMPLE, 0
+        while True:
+            seen += int(session.execute(self._between(low, high)).scalar_one())
+            if seen >= SAMPLE or high >= DOCID_SPACE:
+                return high, seen
+            growth = MAX_GROWTH if seen == 0 else min(MAX_GROWTH, 1.25 * SAMPLE / seen)
+            low, high = high, min(DOCID_SPACE, int(high * max(2.0, growth)))
+
+    def matches(self, *, ranked: bool = False, below: int | None = None) -> Any:
         """(docid, score) of every match as a subquery, None without text (every row
         is a match, and the caller takes its sample of the index's rows itself).
-        ``ranked``: with its score (tier and relevance), else 0; ``sample``: only the
-        matches of the sample."""
+        ``ranked``: with its score (tier and relevance), else 0; ``below``: only the
+        matches whose docid is below it (the sample)."""
         if self.parsed is None:
             return None
         score: Any = sa.literal(0.0)
@@ -338,8 +325,8 @@ class _Source:
             # ``best`` adds them, so both give the very same floating-point score.
             score = (tier + sa.literal(_window_bonus(0))) + self._relevance()
         stmt = self._select(self._docid().label("docid"), score.label("score"))
-        if sample is not None:
-            stmt = stmt.where(self._sampled(self._docid(), sample))
+        if below is not None and below < DOCID_SPACE:
+            stmt = stmt.where(self._docid() < below)
         return stmt.subquery("matches")
 
     def windows(self, session: Session, tier: int) -> Iterator[tuple[int | None, int | None]]:
@@ -388,22 +375,6 @@ class _Source:
         if upto is not None:
             stmt = stmt.where(score <= upto)
         return list(session.execute(stmt.order_by(score.desc()).limit(k)).all())
-
-
-@contextmanager
-def _index_scans_only(session: Session) -> Iterator[None]:
-    """PostgreSQL: plan the statements run inside without sequential scans (for
-    this transaction, then as it was)."""
-    before = session.execute(
-        sa.select(
-            sa.func.current_setting("enable_seqscan"),
-            sa.func.set_config("enable_seqscan", "off", True),
-        )
-    ).scalar_one()
-    try:
-        yield
-    finally:
-        session.execute(sa.select(sa.func.set_config("enable_seqscan", before, True)))
 
 
 def _window_bonus(window: int) -> float:
@@ -723,42 +694,48 @@ def _sampled(
     session: Session,
     source: _Source,
     conditions: list[ColumnElement[bool]],
-    everything: int,
+    bound: int,
+    seen: int,
     facets: bool,
 ) -> tuple[dict[str, dict[str, int]], int, float, bool]:
-    """Total and facets estimated from a sample of about ``SAMPLE`` of ``everything``
-    matches: (facets, total, the share of matches the caller may see and the filters
-    keep, exact). When too few of the sample are left after visibility and filters
-    for an estimate to mean anything, they are counted exactly instead."""
-    below = max(1, -(-HASH_MODULUS * SAMPLE // everything))
-    sample = source.matches(sample=below)
+    """Total and facets from the sample (the ``seen`` matches with a docid below
+    ``bound``), estimated for every match unless the sample is every match: (facets,
+    total, the share of matches the caller may see and the filters keep, exact). When
+    too few of the sample are left after visibility and filters for an estimate to
+    mean anything, they are counted exactly instead.
+
+    Every match is in the sample when there are fewer than ``SAMPLE`` (give or take
+    the last step of the sample's growth); ranking them all then costs about what
+    ranking one window does, which is why SAMPLE is no more than RANK_WINDOW."""
+    everything = bound >= DOCID_SPACE
+    sample = source.matches(below=bound)
     if sample is None:  # no text: the sample of every index row
-        sample = (
-            sa.select(DOCS.c.docid.label("docid"))
-            .where(source._sampled(DOCS.c.docid, below))
-            .subquery("matches")
-        )
+        stmt = sa.select(DOCS.c.docid.label("docid"))
+        if not everything:
+            stmt = stmt.where(DOCS.c.docid < bound)
+        sample = stmt.subquery("matches")
     if facets:
         counts, kept = _facets(session, sample, conditions)
     else:
         counts, kept = {}, _count(session, sample, conditions)
+    if everything:
+        return counts, kept, kept / max(seen, 1), True
+    # The sample holds about bound / DOCID_SPACE of the matches.
+    scale = DOCID_SPACE / bound
     if kept < MIN_SAMPLE:
         matches = source.matches()
         if facets:
             counts, total = _facets(session, matches, conditions)
         else:
             total = _count(session, matches, conditions)
-        return counts, total, total / everything, True
-    # The sample holds below / HASH_MODULUS of the matches, give or take a few percent:
-    # counting it exactly would take one more pass over every match.
-    scale = HASH_MODULUS / below
+        return counts, total, total / (seen * scale), True
     scaled = {
         name: {value: max(1, round(n * scale)) for value, n in counter.items()}
         for name, counter in counts.items()
     }
     if counts:
         scaled["kind"] = {kind: round(n * scale) for kind, n in counts["kind"].items()}
-    return _ordered(scaled) if counts else {}, round(kept * scale), kept * scale / everything, False
+    return _ordered(scaled) if counts else {}, round(kept * scale), kept / seen, False
 
 
 def _facets(
@@ -767,7 +744,7 @@ def _facets(
     """Counts per facet over every match the caller may see: (counts, total).
 
     The facet columns of the matches are read once and counted in Python: one pass
-    over a few thousand short rows (at most ``SAMPLE`` of them past ``EXACT_MATCHES``)
+    over a few thousand short rows (about ``SAMPLE`` of them when sampled)
     costs less than grouping them by each dimension in turn."""
     rows = session.execute(
         _filtered(

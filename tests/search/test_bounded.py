@@ -1,21 +1,31 @@
-"""Past ``EXACT_MATCHES`` matches, search reads the best of each tier from the index
-and estimates the total and facets from a sample. Here the limits are lowered so a
-small catalog takes that path: it must give the very pages the exact path gives,
-never show or count what the reader may not see, and say that its counts are
-estimates."""
+"""Past ``SAMPLE`` matches, search reads the best of each tier from the index and
+estimates the total and facets from a sample (the matches whose random docids fall
+below a bound). Here the limits are lowered so a small catalog takes that path: it
+must give the very pages the exact path gives, never show or count what the reader
+may not see, and say that its counts are estimates."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import random
+
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session
 
+from registry.catalog.models import App, Dataset
 from registry.principal import Principal
-from registry.search import service
+from registry.search import index, service
 from registry.search.service import SearchQuery, search
 
 ADMIN = Principal(client_id="test", scopes=frozenset({"admin"}))
+
+
+@pytest.fixture(autouse=True)
+def docids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docids drawn from a seeded generator: the same sample on every run."""
+    monkeypatch.setattr(index, "_DRAW", random.Random(20261129).getrandbits)
 
 
 @pytest.fixture
@@ -46,12 +56,11 @@ def pages(session: Session, q: str, principal: Principal | None, limit: int, **f
 
 
 def bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The bounded path for anything over 4 matches, sampling about half of them."""
-    monkeypatch.setattr(service, "EXACT_MATCHES", 4)
-    monkeypatch.setattr(service, "SAMPLE", 15)
+    """The bounded path for anything over 4 matches, a sample of at least 4 of them."""
+    monkeypatch.setattr(service, "SAMPLE", 4)
+    monkeypatch.setattr(service, "FIRST_SAMPLE", 64)
+    monkeypatch.setattr(service, "MAX_GROWTH", 2)
     monkeypatch.setattr(service, "MIN_SAMPLE", 1)
-    monkeypatch.setattr(service, "HASH_MODULUS", 7)
-    monkeypatch.setattr(service, "HASH_FACTOR", 3)
 
 
 @pytest.fixture
@@ -107,9 +116,25 @@ def test_a_large_tier_is_ranked_a_window_at_a_time(session, catalog, monkeypatch
         assert sorted(seen) == sorted(seen, key=lambda pair: pair[0])  # no slug twice
         assert {slug for slug, _ in seen} == {slug for slug, _ in everything}
         assert [score for _, score in seen] == sorted((score for _, score in seen), reverse=True)
-    # The newest matches of the best tier come first, each window ranked by relevance:
-    # for "layanan", the four newest with the word in their name; for "aplikasi
-    # warga" (never both in a name or short description), the four newest apps.
+    # The window of the matches of the best tier with the highest docids comes first,
+    # ranked by relevance: for "layanan", of those with the word in their name; for
+    # "aplikasi warga" (never both in a name or short description), of every app.
     first = {slug for slug, _ in pages(session, q, ADMIN, limit=4)[0][:4]}
-    newest = {"data-5", "data-3", "data-1", "app-23"} if q == "layanan" else None
-    assert first == (newest or {"app-23", "app-22", "app-21", "app-20"})
+    if q == "layanan":
+        tier = {f"app-{n}" for n in range(1, 24, 2)} | {f"data-{n}" for n in range(1, 6, 2)}
+    else:
+        tier = {f"app-{n}" for n in range(24)}
+    assert first == set(sorted(tier, key=_docids(session).__getitem__)[-4:])
+
+
+def _docids(session: Session) -> dict[str, int]:
+    """Each item's docid, by slug."""
+    found = {}
+    for model in (App, Dataset):
+        rows = session.execute(
+            sa.select(model.slug, index.DOCS.c.docid).join(  # type: ignore[call-overload]
+                index.DOCS, index.DOCS.c.item_id == model.id
+            )
+        )
+        found.update({slug: docid for slug, docid in rows})
+    return found
