@@ -4,8 +4,9 @@ A query is a list of groups that must all match. A group is one query word, or a
 phrase the glossary knows ("akta kelahiran"); it matches through any of its
 alternatives: the words as typed, or a translation ("birth certificate"). An
 alternative matches when all its terms do, and a term when any of its variants (the
-word and its stems) is in the item, or, for the last word typed, any indexed word
-that begins with it (search as you type).
+word and its stems) is in the item, or, for the last word typed, any of the indexed
+words that begin with it (search as you type; the most common ``MAX_COMPLETIONS``
+of them, see ``spelling.completions``).
 
 The same structure is written as an FTS5 MATCH expression for SQLite and as a
 ``tsquery`` for PostgreSQL; every term is a run of letters and digits (see
@@ -15,7 +16,7 @@ The same structure is written as an FTS5 MATCH expression for SQLite and as a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from registry.search.analysis import STOP_WORDS, query_variants, words
 
@@ -27,6 +28,11 @@ MAX_WORDS = 12
 class Term:
     variants: frozenset[str]
     prefix: str | None = None  # also match indexed words that begin with this
+    # The indexed words that begin with ``prefix``, the most common first, once the
+    # vocabulary was asked (``ParsedQuery.completed``): the index is asked for them as
+    # words, which it finds by seeking in each word's list of items, where a prefix
+    # makes it merge the lists of every word that begins with it first.
+    completions: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, word: str, *, prefix: bool = False) -> Term:
@@ -68,6 +74,22 @@ class ParsedQuery:
         name = " & ".join(_ts_group(g, "A") for g in self.groups)
         head = " & ".join(_ts_group(g, "AB") for g in self.groups)
         return {2: name, 1: f"({head}) & !({name})", 0: f"({whole}) & !({head})"}[tier]
+
+    def completed(self, lookup: Callable[[str], Sequence[str]]) -> ParsedQuery:
+        """This query with each prefix's completions, as ``lookup`` gives them."""
+        groups = tuple(
+            Group(
+                tuple(
+                    tuple(
+                        replace(t, completions=tuple(lookup(t.prefix))) if t.prefix else t
+                        for t in alternative
+                    )
+                    for alternative in group.alternatives
+                )
+            )
+            for group in self.groups
+        )
+        return replace(self, groups=groups)
 
     def highlight_terms(self) -> tuple[frozenset[str], tuple[str, ...], frozenset[str]]:
         """Every variant and every prefix in the query, for marking snippets; and the
@@ -125,7 +147,9 @@ def parse(text: str, expand: Expand | None = None, *, typing: bool = True) -> Pa
 
 def _fts5_term(term: Term) -> str:
     parts = [f'"{v}"' for v in sorted(term.variants)]
-    if term.prefix:
+    if term.completions:
+        parts += [f'"{c}"' for c in term.completions if c not in term.variants]
+    elif term.prefix:
         parts.append(f'"{term.prefix}"*')
     return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
@@ -140,7 +164,9 @@ def _fts5_group(group: Group) -> str:
 def _ts_term(term: Term, weights: str = "") -> str:
     label = f":{weights}" if weights else ""
     parts = [f"'{v}'{label}" for v in sorted(term.variants)]
-    if term.prefix:
+    if term.completions:
+        parts += [f"'{c}'{label}" for c in term.completions if c not in term.variants]
+    elif term.prefix:
         parts.append(f"'{term.prefix}':*{weights}")
     return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
 

@@ -185,6 +185,8 @@ def _parse(session: Session, text: str | None) -> tuple[ParsedQuery | None, str 
     # Words of glossary phrases are never "corrected": they find their translations.
     corrected, changed = spelling.correct(session, text, known=terms.words)
     parsed = parse(corrected, terms.expand)
+    if parsed is not None:
+        parsed = parsed.completed(lambda prefix: spelling.completions(session, prefix))
     return parsed, (corrected if changed else None)
 
 
@@ -735,7 +737,7 @@ def _sampled(
     }
     if counts:
         scaled["kind"] = {kind: round(n * scale) for kind, n in counts["kind"].items()}
-    return _ordered(scaled) if counts else {}, round(kept * scale), kept / seen, False
+    return _ordered(scaled) if counts else {}, round(kept * scale), kept / max(seen, 1), False
 
 
 def _facets(

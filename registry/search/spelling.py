@@ -25,6 +25,9 @@ from registry.search.models import SearchTerm
 TERMS = table_of(SearchTerm)
 MIN_LENGTH = 4  # shorter words have too many neighbours to correct safely
 MAX_EDITS = 2
+# A word being typed matches at most this many of the indexed words that begin with
+# it, the most common first (as Elasticsearch's ``max_expansions``).
+MAX_COMPLETIONS = 50
 
 
 def correct(session: Session, text: str, known: Collection[str] = frozenset()) -> tuple[str, bool]:
@@ -109,3 +112,17 @@ def nearest(session: Session, word: str) -> str | None:
     close = process.extract(word, terms, scorer=OSA.distance, score_cutoff=MAX_EDITS, limit=None)
     best = min(((distance, -rows[i][1], terms[i]) for _, distance, i in close), default=None)
     return best[2] if best is not None else None
+
+
+def completions(session: Session, prefix: str) -> list[str]:
+    """The indexed words that begin with ``prefix``, at most ``MAX_COMPLETIONS`` of
+    them, the most common first; none when the vocabulary has none (the index is then
+    asked for the prefix itself: a word it holds only as a stem)."""
+    return list(
+        session.execute(
+            sa.select(TERMS.c.term)
+            .where(TERMS.c.term >= prefix, TERMS.c.term < prefix + "\uffff")
+            .order_by(TERMS.c.docs.desc(), TERMS.c.term)
+            .limit(MAX_COMPLETIONS)
+        ).scalars()
+    )

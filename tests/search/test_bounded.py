@@ -6,9 +6,8 @@ may not see, and say that its counts are estimates."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import random
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -129,12 +128,12 @@ def test_a_large_tier_is_ranked_a_window_at_a_time(session, catalog, monkeypatch
 
 def _docids(session: Session) -> dict[str, int]:
     """Each item's docid, by slug."""
-    found = {}
+    found: dict[str, int] = {}
     for model in (App, Dataset):
         rows = session.execute(
             sa.select(model.slug, index.DOCS.c.docid).join(  # type: ignore[call-overload]
                 index.DOCS, index.DOCS.c.item_id == model.id
             )
         )
-        found.update({slug: docid for slug, docid in rows})
+        found.update((slug, docid) for slug, docid in rows)
     return found

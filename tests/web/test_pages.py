@@ -646,9 +646,9 @@ async def test_home_counts_are_exact_when_the_search_samples(client, session, ca
     from registry.search import service as search
 
     # A catalog "large" enough that the search service estimates its facets from a
-    # sample, and a sample that holds no item at all (no docid hashes below 1): the
-    # sampled facets miss both kinds, as a large catalog's sample can miss one.
-    monkeypatch.setattr(search, "EXACT_MATCHES", 0)
+    # sample, and a sample that holds no item at all (docids below 2**22, of 2**62):
+    # the sampled facets miss both kinds, as a large catalog's sample can miss one.
+    monkeypatch.setattr(search, "FIRST_SAMPLE", 2**40)
     monkeypatch.setattr(search, "MIN_SAMPLE", 0)
     monkeypatch.setattr(search, "SAMPLE", 0)
     sampled = web_service.search_facets(session, None, search.SearchQuery())
