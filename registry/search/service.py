@@ -14,11 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import math
 import re
 import struct
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -147,16 +148,19 @@ def search(
     source = _Source.of(dialect, parsed)
 
     bound, seen = source.sample_bound(session)
-    counts, total, share, exact = _sampled(session, source, conditions, bound, seen, facets)
-    if exact:  # every match read, or the filters keep few of them: rank them all
+    estimate = _sampled(session, source, conditions, bound, seen, facets)
+    if estimate.exact:  # every match read, or the filters keep few of them: rank them all
         rows = _page_exact(session, source, conditions, after, limit + 1)
     else:
-        rows = _page_bounded(session, source, conditions, after, limit + 1, share)
+        rows = _page_bounded(session, source, conditions, after, limit + 1, estimate)
     more = len(rows) > limit
     rows = rows[:limit]
     hits = _hits(session, rows, parsed)
     next_cursor = _encode_cursor(rows[-1].score, rows[-1].item_id) if more and rows else None
-    return SearchResult(hits, next_cursor, total, counts, exact, did_you_mean, exact)
+    exact = estimate.exact
+    return SearchResult(
+        hits, next_cursor, estimate.total, estimate.facets, exact, did_you_mean, exact
+    )
 
 
 def matching_ids(session: Session, principal: Principal | None, q: str, kind: Kind) -> Any:
@@ -331,26 +335,24 @@ class _Source:
             stmt = stmt.where(self._docid() < below)
         return stmt.subquery("matches")
 
-    def windows(self, session: Session, tier: int) -> Iterator[tuple[int | None, int | None]]:
-        """The (lowest, highest) docids of each window of ``tier`` (see RANK_WINDOW),
-        newest first; None: no bound. Found as they are needed, by counting matches
-        from the newest down, which the index does without ranking them."""
-        high: int | None = None
-        for _ in range(MAX_WINDOWS - 1):
-            if self.postgres:
-                stmt = self._select_tier(tier, self._docid())
-            else:
-                stmt = sa.select(self._docid()).select_from(sa.table(FTS_TABLE))
-                stmt = stmt.where(self._fts_match(tier))
-            if high is not None:
-                stmt = stmt.where(self._docid() <= high)
-            stmt = stmt.order_by(self._docid().desc()).offset(RANK_WINDOW - 1).limit(1)
-            low = session.execute(stmt).scalar()
-            if low is None:
-                break
-            yield int(low), high
-            high = int(low) - 1
-        yield None, high
+    def tier_of(self, bound: int) -> Any:
+        """The tier (2, 1 or 0) of each match of the sample (docids below ``bound``), as
+        a column of a statement that reads the matches joined to their index rows."""
+        if self.postgres:
+            head = DOCS.c.head.op("@@", is_comparison=True)
+            in_name, in_head = head(self._tsquery(2)), head(self._tsquery())
+        else:
+
+            def in_tier(tier: int) -> Any:
+                ids: Any = (
+                    sa.select(sa.literal_column("rowid"))
+                    .select_from(sa.table(FTS_TABLE))
+                    .where(self._fts_match(tier), sa.literal_column("rowid") < bound)
+                )
+                return DOCS.c.docid.in_(ids)
+
+            in_name, in_head = in_tier(2), in_tier(1)
+        return sa.case((in_name, 2), (in_head, 1), else_=0)
 
     def best(
         self,
@@ -479,19 +481,20 @@ def _page_bounded(
     conditions: list[ColumnElement[bool]],
     after: tuple[float, uuid.UUID] | None,
     want: int,
-    share: float,
+    estimate: _Estimate,
 ) -> list[Any]:
     """The first ``want`` rows after ``after``, read tier by tier and window by window
-    (see RANK_WINDOW) from the best of each as the index ranks them: ``share`` (the
-    part of the matches the caller may see and the filters keep) says how many to ask
-    for; more are asked until the page is certain."""
+    (see RANK_WINDOW) from the best of each as the index ranks them: the estimate's
+    share (the part of the matches the caller may see and the filters keep) says how
+    many to ask for; more are asked until the page is certain."""
     if source.parsed is None:
         return _page_exact(session, source, conditions, after, want)
+    share = estimate.share
     rows: list[Any] = []
     for tier in (2, 1, 0):
         if after is not None and after[0] < tier * TIER_BONUS:
             continue  # the cursor is past every match of this tier
-        for window, bounds in enumerate(source.windows(session, tier)):
+        for window, bounds in enumerate(_windows(estimate.tiers.get(tier, 0))):
             if after is not None and after[0] < tier * TIER_BONUS + _window_bonus(window):
                 continue  # ... or of this window
             rows += _window_page(
@@ -500,6 +503,23 @@ def _page_bounded(
             if len(rows) >= want:
                 return rows[:want]
     return rows
+
+
+def _windows(size: float) -> list[tuple[int | None, int | None]]:
+    """The (lowest, highest) docids of each window of a tier of about ``size`` matches
+    the caller may see: ranges of docids, from the highest down, each holding about
+    RANK_WINDOW of them (docids are random); None: no bound. The sizes come from the
+    sample, so the same catalog always gives the same windows, and a cursor's score
+    says which window it is in."""
+    parts = min(MAX_WINDOWS, max(1, math.ceil(size / RANK_WINDOW)))
+    step = -(-DOCID_SPACE // parts)
+    return [
+        (
+            DOCID_SPACE - (n + 1) * step if n < parts - 1 else None,
+            DOCID_SPACE - n * step - 1 if n else None,
+        )
+        for n in range(parts)
+    ]
 
 
 def _window_page(
@@ -688,8 +708,15 @@ def _filtered(matches: Any, conditions: list[ColumnElement[bool]], *columns: Any
     return stmt.where(*conditions)
 
 
-def _count(session: Session, matches: Any, conditions: list[ColumnElement[bool]]) -> int:
-    return int(session.execute(_filtered(matches, conditions, sa.func.count())).scalar_one())
+@dataclass(frozen=True)
+class _Estimate:
+    """What the sample says of every match."""
+
+    facets: dict[str, dict[str, int]]
+    total: int  # the matches the caller may see and the filters keep
+    share: float  # their part of every match
+    exact: bool  # the sample was every match, or they were counted
+    tiers: dict[int, float]  # how many of them in each tier
 
 
 def _sampled(
@@ -699,10 +726,9 @@ def _sampled(
     bound: int,
     seen: int,
     facets: bool,
-) -> tuple[dict[str, dict[str, int]], int, float, bool]:
-    """Total and facets from the sample (the ``seen`` matches with a docid below
-    ``bound``), estimated for every match unless the sample is every match: (facets,
-    total, the share of matches the caller may see and the filters keep, exact). When
+) -> _Estimate:
+    """Total, facets and tier sizes from the sample (the ``seen`` matches with a docid
+    below ``bound``), estimated for every match unless the sample is every match. When
     too few of the sample are left after visibility and filters for an estimate to
     mean anything, they are counted exactly instead.
 
@@ -711,60 +737,71 @@ def _sampled(
     ranking one window does, which is why SAMPLE is no more than RANK_WINDOW."""
     everything = bound >= DOCID_SPACE
     sample = source.matches(below=bound)
+    tier = None
     if sample is None:  # no text: the sample of every index row
         stmt = sa.select(DOCS.c.docid.label("docid"))
         if not everything:
             stmt = stmt.where(DOCS.c.docid < bound)
         sample = stmt.subquery("matches")
-    if facets:
-        counts, kept = _facets(session, sample, conditions)
-    else:
-        counts, kept = {}, _count(session, sample, conditions)
+    elif not everything:
+        tier = source.tier_of(bound)
+    counts, kept, tiers = _facets(session, sample, conditions, facets, tier)
     if everything:
-        return counts, kept, kept / max(seen, 1), True
+        return _Estimate(counts, kept, kept / max(seen, 1), True, {})
     # The sample holds about bound / DOCID_SPACE of the matches.
     scale = DOCID_SPACE / bound
     if kept < MIN_SAMPLE:
-        matches = source.matches()
-        if facets:
-            counts, total = _facets(session, matches, conditions)
-        else:
-            total = _count(session, matches, conditions)
-        return counts, total, total / (seen * scale), True
+        counts, total, _ = _facets(session, source.matches(), conditions, facets)
+        return _Estimate(counts, total, total / (seen * scale), True, {})
     scaled = {
         name: {value: max(1, round(n * scale)) for value, n in counter.items()}
         for name, counter in counts.items()
     }
     if counts:
         scaled["kind"] = {kind: round(n * scale) for kind, n in counts["kind"].items()}
-    return _ordered(scaled) if counts else {}, round(kept * scale), kept / max(seen, 1), False
+    return _Estimate(
+        _ordered(scaled) if counts else {},
+        round(kept * scale),
+        kept / max(seen, 1),
+        False,
+        {t: n * scale for t, n in tiers.items()},
+    )
 
 
 def _facets(
-    session: Session, matches: Any, conditions: list[ColumnElement[bool]]
-) -> tuple[dict[str, dict[str, int]], int]:
-    """Counts per facet over every match the caller may see: (counts, total).
+    session: Session,
+    matches: Any,
+    conditions: list[ColumnElement[bool]],
+    facets: bool = True,
+    tier: Any = None,
+) -> tuple[dict[str, dict[str, int]], int, Counter[int]]:
+    """Counts per facet over every match the caller may see (none unless ``facets``),
+    their number, and, given ``tier`` (a column), how many are in each tier.
 
     The facet columns of the matches are read once and counted in Python: one pass
     over a few thousand short rows (about ``SAMPLE`` of them when sampled)
     costs less than grouping them by each dimension in turn."""
+    columns = [
+        DOCS.c.kind,
+        sa.cast(DOCS.c.publisher_id, sa.String),
+        sa.func.coalesce(DOCS.c.origin, "local"),
+        DOCS.c.license,
+        DOCS.c.development_status,
+        DOCS.c.spbe_class,
+        DOCS.c.labels,
+    ]
+    if not facets:
+        columns = [DOCS.c.kind]
     rows = session.execute(
-        _filtered(
-            matches,
-            conditions,
-            DOCS.c.kind,
-            sa.cast(DOCS.c.publisher_id, sa.String),
-            sa.func.coalesce(DOCS.c.origin, "local"),
-            DOCS.c.license,
-            DOCS.c.development_status,
-            DOCS.c.spbe_class,
-            DOCS.c.labels,
-        )
+        _filtered(matches, conditions, *columns, tier if tier is not None else sa.literal(0))
     ).all()
+    tiers = Counter(row[-1] for row in rows)
+    if not facets:
+        return {}, len(rows), tiers
     counters: dict[str, dict[str, int]] = {name: {} for name in FACETS}
     if not rows:
-        return _ordered(counters), 0
-    kinds, publishers, origins, licenses, statuses, classes, labels = zip(*rows, strict=True)
+        return _ordered(counters), 0, tiers
+    kinds, publishers, origins, licenses, statuses, classes, labels, _ = zip(*rows, strict=True)
     for name, column in (
         ("kind", kinds),
         ("origin", origins),
@@ -790,7 +827,7 @@ def _facets(
         key = catalog_service.publisher_ref(publisher)  # type: ignore[arg-type]
         counted = counters["publisher"].get(key, 0)
         counters["publisher"][key] = counted + by_publisher[publisher.id]
-    return _ordered(counters), len(rows)
+    return _ordered(counters), len(rows), tiers
 
 
 def _ordered(counters: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:

@@ -115,15 +115,20 @@ def test_a_large_tier_is_ranked_a_window_at_a_time(session, catalog, monkeypatch
         assert sorted(seen) == sorted(seen, key=lambda pair: pair[0])  # no slug twice
         assert {slug for slug, _ in seen} == {slug for slug, _ in everything}
         assert [score for _, score in seen] == sorted((score for _, score in seen), reverse=True)
-    # The window of the matches of the best tier with the highest docids comes first,
-    # ranked by relevance: for "layanan", of those with the word in their name; for
-    # "aplikasi warga" (never both in a name or short description), of every app.
-    first = {slug for slug, _ in pages(session, q, ADMIN, limit=4)[0][:4]}
-    if q == "layanan":
-        tier = {f"app-{n}" for n in range(1, 24, 2)} | {f"data-{n}" for n in range(1, 6, 2)}
-    else:
-        tier = {f"app-{n}" for n in range(24)}
-    assert first == set(sorted(tier, key=_docids(session).__getitem__)[-4:])
+    # Windows are ranges of docids, from the highest down, each ranked by relevance:
+    # within a tier, every match of an earlier window has a higher docid than every
+    # match of a later one.
+    docids = _docids(session)
+    windows: dict[tuple[int, int], list[int]] = {}
+    for slug, score in pages(session, q, ADMIN, limit=50)[0]:
+        tier, rest = divmod(score, service.TIER_BONUS)
+        windows.setdefault((int(tier), int(rest // service.WINDOW_BONUS)), []).append(docids[slug])
+    assert len(windows) > 2
+    ordered = sorted(windows.items(), reverse=True)  # best tier, then first window, first
+    for n, ((tier, window), earlier) in enumerate(ordered):
+        for (other_tier, _), later in ordered[n + 1 :]:
+            if other_tier == tier:
+                assert min(earlier) > max(later), (tier, window)
 
 
 def _docids(session: Session) -> dict[str, int]:
