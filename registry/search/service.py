@@ -19,7 +19,7 @@ import re
 import struct
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -61,7 +61,7 @@ TS_NORMALISATION = 1
 TIER_BONUS = 10_000_000.0
 WINDOW_BONUS = 1_000.0
 MAX_WINDOWS = 1_000
-RANK_WINDOW = 1_000
+RANK_WINDOW = 500
 
 # The matches are first sampled: docids are drawn at random (``index.new_docids``), so
 # the matches with a docid below a bound are a fair sample of them all, which the
@@ -72,7 +72,7 @@ RANK_WINDOW = 1_000
 # facets. Otherwise the total and the facets are estimated from the sample
 # (``facets_exact`` and ``total_exact`` false), and the best are found tier by tier,
 # the top ``limit`` of each tier asked of the index before anything is joined.
-SAMPLE = 1_000  # never more than RANK_WINDOW: see _sampled
+SAMPLE = 500  # never more than RANK_WINDOW: see _sampled
 FIRST_SAMPLE = 1_024
 MAX_GROWTH = 64
 # Fewer than this many of the sample left after visibility and filters: count exactly.
@@ -230,14 +230,23 @@ class _Source:
         text = sa.literal(self.parsed.fts5(tier), sa.Text)
         return sa.literal_column(FTS_TABLE).op("MATCH")(text)
 
-    def _relevance(self) -> Any:
+    def _relevance(self, tier: int | None = None) -> Any:
+        """The relevance of a match of ``tier`` (None: of any tier).
+
+        On PostgreSQL a match in the name or short description (tiers 2 and 1) is
+        ranked on ``head``, stored in the row, not on the whole document, stored out of
+        line, which costs about 20 µs a match to read: within those tiers, the name
+        and short description decide the order."""
         if self.postgres:
+            if tier is None:
+                in_head = DOCS.c.head.op("@@", is_comparison=True)(self._tsquery())
+                return sa.case((in_head, self._relevance(1)), else_=self._relevance(0))
             # As double precision: the rank is a float4, whose text form (the way it
             # would reach Python) is rounded, and a cursor must hold the exact value.
             return sa.cast(
                 sa.func.ts_rank_cd(
                     sa.cast(sa.literal(TS_WEIGHTS), postgresql.ARRAY(sa.REAL)),
-                    DOCS.c.vector,
+                    DOCS.c.head if tier else DOCS.c.vector,
                     self._tsquery(),
                     TS_NORMALISATION,
                 ),
@@ -335,24 +344,42 @@ class _Source:
             stmt = stmt.where(self._docid() < below)
         return stmt.subquery("matches")
 
-    def tier_of(self, bound: int) -> Any:
-        """The tier (2, 1 or 0) of each match of the sample (docids below ``bound``), as
-        a column of a statement that reads the matches joined to their index rows."""
+    def tier_of(self) -> Any:
+        """PostgreSQL: the tier (2, 1 or 0) of each match, as a column of a statement
+        that reads the matches joined to their index rows (from ``head``, in the row);
+        None on SQLite, which does not need it (see ``windows``)."""
+        if not self.postgres:
+            return None
+        head = DOCS.c.head.op("@@", is_comparison=True)
+        return sa.case((head(self._tsquery(2)), 2), (head(self._tsquery()), 1), else_=0)
+
+    def windows(
+        self, session: Session, tier: int, size: float
+    ) -> Iterator[tuple[int | None, int | None]]:
+        """The (lowest, highest) docids of each window of ``tier`` (see RANK_WINDOW),
+        from the highest docids down; None: no bound.
+
+        On SQLite they are found as they are needed, by counting the tier's matches
+        from the highest docid down, which FTS5 does without ranking them (a fraction
+        of a millisecond a window). On PostgreSQL that count tests each row in docid
+        order (up to seconds for a small tier), so the tier's ``size`` the sample
+        gives cuts the docids into equal ranges instead (see ``_windows``)."""
         if self.postgres:
-            head = DOCS.c.head.op("@@", is_comparison=True)
-            in_name, in_head = head(self._tsquery(2)), head(self._tsquery())
-        else:
-
-            def in_tier(tier: int) -> Any:
-                ids: Any = (
-                    sa.select(sa.literal_column("rowid"))
-                    .select_from(sa.table(FTS_TABLE))
-                    .where(self._fts_match(tier), sa.literal_column("rowid") < bound)
-                )
-                return DOCS.c.docid.in_(ids)
-
-            in_name, in_head = in_tier(2), in_tier(1)
-        return sa.case((in_name, 2), (in_head, 1), else_=0)
+            yield from _windows(size)
+            return
+        high: int | None = None
+        for _ in range(MAX_WINDOWS - 1):
+            stmt = sa.select(self._docid()).select_from(sa.table(FTS_TABLE))
+            stmt = stmt.where(self._fts_match(tier))
+            if high is not None:
+                stmt = stmt.where(self._docid() <= high)
+            stmt = stmt.order_by(self._docid().desc()).offset(RANK_WINDOW - 1).limit(1)
+            low = session.execute(stmt).scalar()
+            if low is None:
+                break
+            yield int(low), high
+            high = int(low) - 1
+        yield None, high
 
     def best(
         self,
@@ -367,7 +394,7 @@ class _Source:
         ``bounds``, scoring at most ``upto``), best first, as (docid, score): ranked
         by the index, before anything else is read."""
         base = tier * TIER_BONUS + _window_bonus(window)
-        score = (sa.literal(base) + self._relevance()).label("score")
+        score = (sa.literal(base) + self._relevance(tier)).label("score")
         low, high = bounds
         stmt = self._select_tier(tier, self._docid().label("docid"), score)
         if not self.postgres:
@@ -494,7 +521,8 @@ def _page_bounded(
     for tier in (2, 1, 0):
         if after is not None and after[0] < tier * TIER_BONUS:
             continue  # the cursor is past every match of this tier
-        for window, bounds in enumerate(_windows(estimate.tiers.get(tier, 0))):
+        windows = source.windows(session, tier, estimate.tiers.get(tier, 0))
+        for window, bounds in enumerate(windows):
             if after is not None and after[0] < tier * TIER_BONUS + _window_bonus(window):
                 continue  # ... or of this window
             rows += _window_page(
@@ -506,11 +534,11 @@ def _page_bounded(
 
 
 def _windows(size: float) -> list[tuple[int | None, int | None]]:
-    """The (lowest, highest) docids of each window of a tier of about ``size`` matches
-    the caller may see: ranges of docids, from the highest down, each holding about
-    RANK_WINDOW of them (docids are random); None: no bound. The sizes come from the
-    sample, so the same catalog always gives the same windows, and a cursor's score
-    says which window it is in."""
+    """PostgreSQL: the (lowest, highest) docids of each window of a tier of about
+    ``size`` matches the caller may see: ranges of docids, from the highest down, each
+    holding about RANK_WINDOW of them (docids are random); None: no bound. The sizes
+    come from the sample, so the same catalog always gives the same windows, and a
+    cursor's score says which window it is in."""
     parts = min(MAX_WINDOWS, max(1, math.ceil(size / RANK_WINDOW)))
     step = -(-DOCID_SPACE // parts)
     return [
@@ -744,7 +772,7 @@ def _sampled(
             stmt = stmt.where(DOCS.c.docid < bound)
         sample = stmt.subquery("matches")
     elif not everything:
-        tier = source.tier_of(bound)
+        tier = source.tier_of()
     counts, kept, tiers = _facets(session, sample, conditions, facets, tier)
     if everything:
         return _Estimate(counts, kept, kept / max(seen, 1), True, {})

@@ -27,7 +27,7 @@ MIN_LENGTH = 4  # shorter words have too many neighbours to correct safely
 MAX_EDITS = 2
 # A word being typed matches at most this many of the indexed words that begin with
 # it, the most common first (as Elasticsearch's ``max_expansions``).
-MAX_COMPLETIONS = 50
+MAX_COMPLETIONS = 20
 
 
 def correct(session: Session, text: str, known: Collection[str] = frozenset()) -> tuple[str, bool]:
