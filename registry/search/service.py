@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 import orjson
@@ -637,25 +638,26 @@ def _texts(item: App | Dataset) -> list[tuple[str, str]]:
     return texts
 
 
+@lru_cache(maxsize=65536)
+def _forms(word: str) -> tuple[str, frozenset[str]]:
+    """A word of item text as the index compares it: folded, and the terms it is
+    indexed under (itself and its stem in each language)."""
+    folded = fold(word)
+    return folded, frozenset((folded, *(stem(folded, language) for language in LANGUAGES.values())))
+
+
 class _Marker:
     """Marks the query's words in item text: each word is compared as the index
     compared it (folded, and stemmed in the text's language)."""
 
     def __init__(self, parsed: ParsedQuery) -> None:
-        self.variants, self.prefixes, self.typed = parsed.highlight_terms()
-        self.seen: dict[str, bool] = {}
+        self.variants, prefixes, self.typed = parsed.highlight_terms()
+        self.prefixes = tuple(prefixes)
+        # Each distinct word is weighed once per query, however often it occurs.
         self.weights: dict[str, int] = {}
 
     def matches(self, word: str, tag: str) -> bool:
-        found = self.seen.get(word)
-        if found is None:
-            found = self.seen[word] = self._matches(fold(word))
-        return found
-
-    def _matches(self, folded: str) -> bool:
-        if folded in self.variants or any(folded.startswith(p) for p in self.prefixes):
-            return True
-        return any(stem(folded, language) in self.variants for language in LANGUAGES.values())
+        return self._weight(word) > 0
 
     def snippet(self, texts: list[tuple[str, str]]) -> str | None:
         """A passage of the text with the most matches, the words as typed counting
@@ -664,7 +666,6 @@ class _Marker:
         best: tuple[int, str, str] | None = None
         weights, weight = self.weights, self._weight
         for tag, text in texts:
-            # Each distinct word is weighed once per query, however often it occurs.
             score = 0
             for word in WORD.findall(text):
                 found = weights.get(word)
@@ -676,17 +677,19 @@ class _Marker:
         return self._passage(best[2], best[1], list(WORD.finditer(best[2])))
 
     def _weight(self, word: str) -> int:
-        self.weights[word] = weight = self._weigh(word)
-        return weight
-
-    def _weigh(self, word: str) -> int:
-        if not self.matches(word, ""):
-            return 0
-        folded = fold(word)
-        typed = folded in self.typed or any(
-            stem(folded, language) in self.typed for language in LANGUAGES.values()
-        )
-        return 3 if typed or any(folded.startswith(p) for p in self.prefixes) else 1
+        """3 for a word as typed (or its stem, or one beginning with the word being
+        typed), 1 for a translation's, 0 for a word the query does not match."""
+        found = self.weights.get(word)
+        if found is None:
+            folded, forms = _forms(word)
+            if (self.prefixes and folded.startswith(self.prefixes)) or not forms.isdisjoint(
+                self.typed
+            ):
+                found = 3
+            else:
+                found = 0 if forms.isdisjoint(self.variants) else 1
+            self.weights[word] = found
+        return found
 
     def _passage(self, text: str, tag: str, spans: list[re.Match[str]]) -> str:
         first = next(i for i, m in enumerate(spans) if self.matches(m.group(), tag))
