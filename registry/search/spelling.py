@@ -11,7 +11,8 @@ range of the primary key, so a correction reads a few thousand short rows at mos
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from rapidfuzz import process
@@ -95,9 +96,32 @@ def _in_index(session: Session, candidates: list[str]) -> set[str]:
                 .select_from(sa.table(FTS_TABLE))
                 .where(sa.literal_column(FTS_TABLE).op("MATCH")(expression))
             )
-        if session.execute(stmt.limit(1)).first() is not None:
-            found.add(word)
+        with _index_scans_only(session, postgres):
+            if session.execute(stmt.limit(1)).first() is not None:
+                found.add(word)
     return found
+
+
+@contextmanager
+def _index_scans_only(session: Session, postgres: bool) -> Iterator[None]:
+    """PostgreSQL: plan the statements run inside without sequential scans (for this
+    transaction, then as it was). Asked for one match of a word, the planner would
+    read the documents in turn, expecting to meet one soon; for a word no item holds
+    that reads every document from TOAST (2.8 s at 200,000 items), where the GIN
+    index answers in a fraction of a millisecond."""
+    if not postgres:
+        yield
+        return
+    before = session.execute(
+        sa.select(
+            sa.func.current_setting("enable_seqscan"),
+            sa.func.set_config("enable_seqscan", "off", True),
+        )
+    ).scalar_one()
+    try:
+        yield
+    finally:
+        session.execute(sa.select(sa.func.set_config("enable_seqscan", before, True)))
 
 
 def nearest(session: Session, word: str) -> str | None:
