@@ -9,7 +9,9 @@ It does two things that only a module knowing every domain can do:
 - **installs the flush hooks** of the domains above core, by name rather than as a side
   effect of some import: the re-stamping of what a change of visibility affects
   (``registry.sharing.restamp``) and the search index (``registry.search.index``). The
-  change sequence's own hooks live in ``registry.db``, below every domain.
+  change sequence's own hooks live in ``registry.db``, below every domain; the commit
+  hooks by which this process's readers of the catalog's version see its own writes
+  at once, in ``registry.viewcache``.
 
 Besides ``registry.app``, ``registry.cli`` and ``registry.models``, the only module that
 knows every domain it joins.
@@ -17,6 +19,7 @@ knows every domain it joins.
 
 from __future__ import annotations
 
+from registry import viewcache
 from registry.catalog.access import READ_RULE
 from registry.federation import client_auth, outbox
 from registry.oauth.assertions import PEER_ASSERTIONS
@@ -34,3 +37,5 @@ def start() -> None:
     delivery.SEND.fill(outbox.send_now)
     restamp.install()
     index.install()
+    # Readers of the catalog's version see this process's commits at once.
+    viewcache.install()

@@ -7,7 +7,10 @@ is told by the catalog's *version* (:func:`read_version`): the node-wide change
 counter, which every local write moves in its own transaction; each peer's cursor and
 sync stamps, which every applied page of a peer's feed and every sync attempt move in
 theirs; and today's date, by which partnerships lapse. Reading it is one small
-statement (on SQLite, usually only ``PRAGMA data_version``).
+statement, asked only when something may have changed: on SQLite when
+``PRAGMA data_version`` moves; on PostgreSQL when a notification says a transaction
+changed the counter or a peer (a trigger sends it, from whatever process commits), when
+this process commits such a change, and at least every :data:`RECHECK_SECONDS`.
 
 Used by :class:`AnonymousReadCache`, which answers anonymous reads of the API and of
 the catalog pages before routing, and by the web pages' facets (``registry.web``).
@@ -18,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import select
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -27,6 +32,9 @@ from datetime import date
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.dml import UpdateBase
 from sqlmodel import Session, col
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,68 +90,272 @@ def catalog_version(session: Session) -> Hashable:
 
 _readers = itertools.count()
 
+# The channel on which PostgreSQL says a transaction changed the catalog's version: a
+# trigger on the change counter and on the peers (migration ``catalog_notify``) notifies
+# it, and the notification reaches listeners once that transaction has committed.
+CHANNEL = "lumbung_catalog"
+
+# On PostgreSQL, the version is read again at least this often whatever was heard: the
+# bound on an answer's age should a notification not come (a trigger dropped by hand, a
+# pooler between the node and the database that does not pass them on, a connection
+# lost without a word).
+RECHECK_SECONDS = 1.0
+
 
 class VersionReader:
-    """Reads the catalog's version over a DBAPI connection of its own, with the query
-    compiled once: an answer served from a cache then costs one small statement and
-    no thread hop. On SQLite that statement is ``PRAGMA data_version``, which changes
-    whenever another connection commits, and the version itself is read again only
-    then. Used from the event loop only.
+    r"""Reads the catalog's version over a DBAPI connection of its own, with the query
+    compiled once, and reads it again only when it may have changed: an answer served
+    from a cache then costs no round trip to the database and no thread hop. Used from
+    the event loop only.
+
+    - On SQLite, ``PRAGMA data_version`` (no round trip: the file's own counter)
+      changes whenever another connection commits; the version is read again then.
+    - On PostgreSQL, the connection is in autocommit (a read is one statement, with no
+      ``ROLLBACK`` after it) and ``LISTEN``\s on :data:`CHANNEL`. Whether anything
+      arrived is asked of the socket without a round trip; the version is read again
+      when a notification came (from any process's commit), when this process
+      committed a change to the counter or a peer (:func:`local_commits`: seen at
+      once, without waiting for the notification), after a reconnection, and at least
+      every ``recheck_seconds``.
 
     Its versions are its own: each reader's carry a number no other reader in the
     process uses, so answers kept under one database's version are never taken for
     another's (an app given a new engine gets a new reader)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, recheck_seconds: float | None = None) -> None:
         self.engine = engine
         self._number = next(_readers)
         self._sql = str(
             version_query().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
         )
-        self._sqlite = engine.dialect.name == "sqlite"
+        self._listen = engine.dialect.name == "postgresql"
+        self._recheck = RECHECK_SECONDS if recheck_seconds is None else recheck_seconds
         self._connection: Any = None
         self._finalizer: Callable[[], Any] = lambda: None
         # The rows last read, and the data_version they were read at (SQLite).
         self._rows: tuple[tuple[Any, ...], ...] | None = None
         self._data_version: Any = None
+        # PostgreSQL: notifications psycopg took in while running a statement, the
+        # local commits and the clock when the version was last read.
+        self._heard = _Heard()
+        self._local_seen = -1
+        self._read_at = 0.0
+        self._socket = select.poll()
+        # How many times the version itself was read (tests and benchmarks count them).
+        self.queries = 0
 
     def read(self) -> Hashable:
-        if self._connection is None:
-            self._connection = self.engine.raw_connection()
-            # Closed with the reader if no one closes it first (an app dropped without
-            # its shutdown, as tests do): a PostgreSQL connection left to the garbage
-            # collector is dropped unclosed, and psycopg warns of it.
-            self._finalizer = weakref.finalize(self, _close_quietly, self._connection)
+        fresh = self._connection is None
         try:
-            cursor = self._connection.cursor()
-            try:
-                changed = True
-                if self._sqlite:
-                    # Asked before the version is read: a commit in between changes it
-                    # again, so the next read reads the version again too.
-                    cursor.execute("PRAGMA data_version")
-                    (data_version,) = cursor.fetchone()
-                    changed = self._rows is None or data_version != self._data_version
-                    self._data_version = data_version
-                if changed:
-                    cursor.execute(self._sql)
-                    self._rows = tuple(tuple(row) for row in cursor.fetchall())
-            finally:
-                cursor.close()
-            # Ends the read (a PostgreSQL transaction, a SQLite snapshot) so the
-            # next read sees the latest commits.
-            self._connection.rollback()
-        except Exception:
-            # A dropped connection (say, a database restart): open a new one next time.
+            return self._read()
+        except Exception as error:
+            # A dropped connection (say, a database restart): open a new one.
             self.close()
-            raise
+            if fresh:
+                raise _wrapped(error, self.engine) from error
+        # The connection had been open a while: it may have been lost meanwhile (a
+        # restart of the database), and a new one is worth one more try at once.
+        try:
+            return self._read()
+        except Exception as error:
+            self.close()
+            raise _wrapped(error, self.engine) from error
+
+    def _read(self) -> Hashable:
+        if self._connection is None:
+            self._open()
+        if self._listen:
+            self._read_postgres()
+        else:
+            self._read_sqlite()
         return (self._number, self._rows, today())
+
+    def _open(self) -> None:
+        connection = self.engine.raw_connection()
+        # Closed with the reader if no one closes it first (an app dropped without its
+        # shutdown, as tests do): a PostgreSQL connection left to the garbage collector
+        # is dropped unclosed, and psycopg warns of it.
+        self._finalizer = weakref.finalize(self, _close_quietly, connection)
+        self._connection = connection
+        self._rows = None
+        if self._listen:
+            # psycopg's own connection: its notifications and its socket.
+            dbapi: Any = connection.dbapi_connection
+            # Out of any transaction (a pool's ping may have begun one), then in
+            # autocommit: one statement per read, and notifications are delivered
+            # only between transactions.
+            dbapi.rollback()
+            dbapi.autocommit = True
+            self._heard = _Heard()
+            dbapi.add_notify_handler(self._heard)
+            # Listening before the version is first read: a commit in between is
+            # both heard and possibly read, never missed.
+            dbapi.execute(f"LISTEN {CHANNEL}")
+            self._socket = select.poll()
+            self._socket.register(dbapi.pgconn.socket, select.POLLIN)
+
+    def _read_postgres(self) -> None:
+        dbapi = self._connection.dbapi_connection
+        # Whether the socket holds anything, without waiting: a notification, or the
+        # end of a connection the database dropped (whose read then fails, and a new
+        # connection is opened). Either way the version is read again.
+        changed = self._heard.count > 0
+        pgconn = dbapi.pgconn
+        # Many notifications may have come while no one read (bounded: the loss of the
+        # connection keeps its socket readable, and its read fails).
+        for _ in range(64):
+            if not self._socket.poll(0):
+                break
+            changed = True
+            pgconn.consume_input()
+            while pgconn.notifies() is not None:
+                pass
+        local = _local_commits
+        now = time.monotonic()
+        if (
+            changed
+            or self._rows is None
+            or local != self._local_seen
+            or now - self._read_at >= self._recheck
+        ):
+            # Taken before the statement: a notification psycopg takes in while it
+            # runs, or a local commit meanwhile, makes the next read read again.
+            self._heard.count = 0
+            self._local_seen = local
+            self._read_at = now
+            with dbapi.cursor() as cursor:
+                cursor.execute(self._sql)
+                self._rows = tuple(tuple(row) for row in cursor.fetchall())
+            self.queries += 1
+
+    def _read_sqlite(self) -> None:
+        cursor = self._connection.cursor()
+        try:
+            # Asked before the version is read: a commit in between changes it again,
+            # so the next read reads the version again too.
+            cursor.execute("PRAGMA data_version")
+            (data_version,) = cursor.fetchone()
+            if self._rows is None or data_version != self._data_version:
+                cursor.execute(self._sql)
+                self._rows = tuple(tuple(row) for row in cursor.fetchall())
+                self.queries += 1
+            self._data_version = data_version
+        finally:
+            cursor.close()
+        # Ends the read (a SQLite snapshot) so the next read sees the latest commits.
+        self._connection.rollback()
 
     def close(self) -> None:
         self._rows = None
         if self._connection is not None:
             self._connection = None
             self._finalizer()
+
+
+class _Heard:
+    """Counts the notifications psycopg takes in while it runs a statement (it hands
+    them to its handlers). Holds nothing of the reader, which the connection must not
+    keep alive."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, notify: object) -> None:
+        self.count += 1
+
+
+def _wrapped(error: Exception, engine: sa.Engine) -> Exception:
+    """Errors of the DBAPI itself (the reader runs its statements on the DBAPI
+    connection) as SQLAlchemy's, which callers catch."""
+    if isinstance(error, sa.exc.SQLAlchemyError):
+        return error
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    if isinstance(error, dbapi_error):
+        return sa.exc.DBAPIError.instance(None, None, error, dbapi_error)
+    return error
+
+
+# --- commits of this process -----------------------------------------------------------
+
+# Moved after each commit of this process that wrote the change counter or a peer, so
+# a PostgreSQL reader reads the version again at once, before the commit's notification
+# arrives: a reader's next request sees its own write.
+_commits = itertools.count(1)
+_local_commits = 0
+_WROTE = "lumbung.catalog_written"
+_VERSION_TABLES = frozenset({table_of(ChangeCounter).name, table_of(Peer).name})
+
+
+def local_commits() -> int:
+    """A number that changes after each commit of this process that changed the
+    catalog's version."""
+    return _local_commits
+
+
+def _moved() -> None:
+    global _local_commits
+    _local_commits = next(_commits)
+
+
+def _info(connection: sa.Connection) -> dict[Any, Any] | None:
+    # ``Connection.info`` of a closed or invalidated connection would try to open a new
+    # one (or raise): these hooks run on the way out of a failure too.
+    if connection.closed or connection.invalidated:
+        return None
+    return connection.info
+
+
+def _note_write(
+    connection: sa.Connection, statement: Any, multiparams: Any, params: Any, options: Any
+) -> None:
+    if isinstance(statement, UpdateBase) and (
+        getattr(statement.table, "name", None) in _VERSION_TABLES
+    ):
+        info = _info(connection)
+        if info is not None:
+            info[_WROTE] = True
+
+
+def _on_commit(connection: sa.Connection) -> None:
+    # Before the DBAPI commit (SQLAlchemy has no event after it): moved here for a
+    # connection kept open across transactions, and again once it is done (below).
+    info = _info(connection)
+    if info is not None and info.get(_WROTE):
+        _moved()
+
+
+def _on_rollback(connection: sa.Connection) -> None:
+    info = _info(connection)
+    if info is not None:
+        info.pop(_WROTE, None)
+
+
+def _on_begin(connection: sa.Connection) -> None:
+    # The transaction before this one committed a change (a connection kept open).
+    info = _info(connection)
+    if info is not None and info.pop(_WROTE, False):
+        _moved()
+
+
+def _on_checkin(dbapi_connection: Any, record: ConnectionPoolEntry | None) -> None:
+    # Back in the pool after its unit of work: that commit is done.
+    if record is not None and record.info.pop(_WROTE, False):
+        _moved()
+
+
+def install() -> None:
+    """Install the hooks that tell readers of this process's commits (run at start:
+    ``registry.startup``). Running it again changes nothing."""
+    hooks: list[tuple[Any, str, Callable[..., None]]] = [
+        (sa.Engine, "before_execute", _note_write),
+        (sa.Engine, "commit", _on_commit),
+        (sa.Engine, "rollback", _on_rollback),
+        (sa.Engine, "begin", _on_begin),
+        (sa.pool.Pool, "checkin", _on_checkin),
+    ]
+    for target, name, hook in hooks:
+        if not event.contains(target, name, hook):
+            event.listen(target, name, hook)
 
 
 def _close_quietly(connection: Any) -> None:
@@ -311,7 +523,11 @@ class AnonymousReadCache:
     - *Never newer than the data.* The version is read before the route runs, so the
       answer is filed under a version no newer than the rows it was made from; any
       write, applied feed page or sync attempt committed after that moves the version,
-      and the next read asks the route again. On a new day too.
+      and the next read asks the route again. On a new day too. (On PostgreSQL, the
+      move is seen at once for this process's own commits, when the commit's
+      notification arrives for other processes', within milliseconds, and within
+      :data:`RECHECK_SECONDS` should notifications not come: see
+      :class:`VersionReader`.)
     - *Only finished, ordinary answers.* Status 200, sent in one piece (a streamed
       answer, such as a DCAT catalog, is passed on and not kept), without
       ``Set-Cookie``, ``Content-Disposition`` or ``Cache-Control: no-store``/
