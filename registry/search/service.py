@@ -131,8 +131,9 @@ def search(
     facets: bool = True,
 ) -> SearchResult:
     """The items ``principal`` may see that match ``query``, best first (ties in id
-    order), ``limit`` at a time from ``cursor``; with facet counts over all matches
-    when ``facets`` is true. Without text, items come in id (creation) order.
+    order), ``limit`` at a time from ``cursor`` (0: no page, the counts alone); with
+    facet counts over all matches when ``facets`` is true. Without text, items come in
+    id (creation) order.
 
     A query word that no item contains is replaced by the nearest indexed word (one or
     two edits away) and the corrected query is returned as ``did_you_mean``.
@@ -150,7 +151,9 @@ def search(
 
     bound, seen = source.sample_bound(session)
     estimate = _sampled(session, source, conditions, bound, seen, facets)
-    if estimate.exact:  # every match read, or the filters keep few of them: rank them all
+    if limit <= 0:  # the counts alone
+        rows = []
+    elif estimate.exact:  # every match read, or the filters keep few of them: rank them all
         rows = _page_exact(session, source, conditions, after, limit + 1)
     else:
         rows = _page_bounded(session, source, conditions, after, limit + 1, estimate)
@@ -498,6 +501,12 @@ def _page_exact(
     if matches is not None:
         stmt = stmt.select_from(matches.join(DOCS, DOCS.c.docid == matches.c.docid))
     stmt = stmt.where(*conditions)
+    if matches is None:
+        # Every score is 0: in id order, which the index on item_id gives without
+        # sorting every row first.
+        if after is not None:
+            stmt = stmt.where(DOCS.c.item_id > after[1])
+        return list(session.execute(stmt.order_by(DOCS.c.item_id).limit(want)).all())
     if after is not None:
         stmt = stmt.where(_after(score, DOCS.c.item_id, after))
     return list(session.execute(stmt.order_by(score.desc(), DOCS.c.item_id).limit(want)).all())

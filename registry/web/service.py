@@ -174,7 +174,7 @@ def search_facets(
 ) -> tuple[dict[str, dict[str, int]], bool]:
     """The facet counts of ``query`` over everything the reader may see, and whether
     they are exact (the search service estimates them over a large catalog)."""
-    page = search.search(session, principal, query, limit=1, cursor=None)
+    page = search.search(session, principal, query, limit=0, cursor=None)
     return page.facets, exact_counts(page)
 
 
