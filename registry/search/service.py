@@ -36,7 +36,7 @@ from registry.errors import NotFound, invalid
 from registry.principal import Principal
 from registry.search import glossary, spelling
 from registry.search.analysis import _WORD as WORD
-from registry.search.analysis import LANGUAGES, fold, stem
+from registry.search.analysis import fold, query_variants
 from registry.search.index import DOCID_SPACE, DOCS, PUBLISHERS
 from registry.search.models import FTS_TABLE, SearchDocument
 from registry.search.query import ParsedQuery, parse
@@ -652,7 +652,7 @@ def _forms(word: str) -> tuple[str, frozenset[str]]:
     """A word of item text as the index compares it: folded, and the terms it is
     indexed under (itself and its stem in each language)."""
     folded = fold(word)
-    return folded, frozenset((folded, *(stem(folded, language) for language in LANGUAGES.values())))
+    return folded, frozenset(query_variants(folded))
 
 
 class _Marker:
@@ -660,8 +660,7 @@ class _Marker:
     compared it (folded, and stemmed in the text's language)."""
 
     def __init__(self, parsed: ParsedQuery) -> None:
-        self.variants, prefixes, self.typed = parsed.highlight_terms()
-        self.prefixes = tuple(prefixes)
+        self.variants, self.prefixes, self.typed = parsed.highlight_terms()
         # Each distinct word is weighed once per query, however often it occurs.
         self.weights: dict[str, int] = {}
 
