@@ -33,7 +33,7 @@ from registry import indexing
 from registry.catalog.models import App, Dataset, Distribution, Publisher
 from registry.db import table_of
 from registry.search.analysis import LANGUAGES, languages_of, terms_of, words
-from registry.search.models import FTS_TABLE, SearchDocument, SearchTerm
+from registry.search.models import FTS_TABLE, FTS_TABLES, SearchDocument, SearchTerm
 
 DOCS = table_of(SearchDocument)
 TERMS = table_of(SearchTerm)
@@ -227,21 +227,26 @@ class _Publisher:
 
 def _remove(connection: sa.Connection, ids: list[uuid.UUID]) -> None:
     if connection.dialect.name == "sqlite":
-        connection.execute(
-            sa.text(
-                f"DELETE FROM {FTS_TABLE} WHERE rowid IN "
-                "(SELECT docid FROM search_documents WHERE item_id IN :ids)"
-            ).bindparams(sa.bindparam("ids", expanding=True, type_=DOCS.c.item_id.type)),
-            {"ids": ids},
-        )
+        for table in FTS_TABLES:
+            connection.execute(
+                sa.text(
+                    f"DELETE FROM {table} WHERE rowid IN "
+                    "(SELECT docid FROM search_documents WHERE item_id IN :ids)"
+                ).bindparams(sa.bindparam("ids", expanding=True, type_=DOCS.c.item_id.type)),
+                {"ids": ids},
+            )
     connection.execute(sa.delete(DOCS).where(DOCS.c.item_id.in_(ids)))
 
 
 def _write(
-    connection: sa.Connection, documents: list[Document], words: Counter[str] | None = None
+    connection: sa.Connection,
+    documents: list[Document],
+    words: Counter[str] | None = None,
+    fts_tables: tuple[str, ...] = FTS_TABLES,
 ) -> None:
     """Insert the documents' index rows; their words go to the vocabulary now, or,
-    given ``words``, are added to it for the caller to write once (a reindex)."""
+    given ``words``, are added to it for the caller to write once (a reindex). On
+    SQLite the text goes to each of ``fts_tables``."""
     if not documents:
         return
     postgres = connection.dialect.name == "postgresql"
@@ -265,16 +270,19 @@ def _write(
         connection.execute(statement, rows)
     else:
         connection.execute(sa.insert(DOCS), rows)
-        connection.execute(
-            sa.text(
-                f"INSERT INTO {FTS_TABLE} (rowid, name, summary, body, extra) "
-                "VALUES (:rowid, :name, :summary, :body, :extra)"
-            ),
-            [
-                {"rowid": docid, **{f: " ".join(doc.fields[f]) for f in FIELDS}}
-                for docid, doc in zip(docids, documents, strict=True)
-            ],
-        )
+        texts = [
+            {"rowid": docid, **{f: " ".join(doc.fields[f]) for f in FIELDS}}
+            for docid, doc in zip(docids, documents, strict=True)
+        ]
+        for fts_table in fts_tables:
+            fields = FIELDS if fts_table == FTS_TABLE else HEAD
+            connection.execute(
+                sa.text(
+                    f"INSERT INTO {fts_table} (rowid, {', '.join(fields)}) "
+                    f"VALUES (:rowid, {', '.join(':' + f for f in fields)})"
+                ),
+                texts,
+            )
     counts: Counter[str] = Counter() if words is None else words
     for doc in documents:
         counts.update(doc.spelling_words())
@@ -401,8 +409,10 @@ def reindex(
             for table in (APPS, DATASETS)
         )
         start(total)
-        if connection.dialect.name == "sqlite":
-            connection.execute(sa.text(f"DELETE FROM {FTS_TABLE}"))
+        # The migrations that reindex run before the one that adds search_fts_head.
+        fts_tables = tuple(t for t in FTS_TABLES if sa.inspect(connection).has_table(t))
+        for fts_table in fts_tables:
+            connection.execute(sa.text(f"DELETE FROM {fts_table}"))
         connection.execute(sa.delete(DOCS))
         connection.execute(sa.delete(TERMS))
         indexed = 0
@@ -416,7 +426,8 @@ def reindex(
                 ids = list(connection.execute(stmt.order_by(table.c.id).limit(batch)).scalars())
                 if not ids:
                     break
-                _write(connection, list(_documents(connection, kind, ids)), vocabulary)
+                documents = list(_documents(connection, kind, ids))
+                _write(connection, documents, vocabulary, fts_tables)
                 indexed += len(ids)
                 advance(len(ids))
                 after = ids[-1]
@@ -425,7 +436,7 @@ def reindex(
             connection.execute(
                 sa.insert(TERMS), [{"term": t, "docs": n} for t, n in terms[first : first + 5000]]
             )
-        if connection.dialect.name == "sqlite":
-            # Merge the index's segments now, so the first searches do not pay for it.
-            connection.execute(sa.text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')"))
+        # Merge the index's segments now, so the first searches do not pay for it.
+        for fts_table in fts_tables:
+            connection.execute(sa.text(f"INSERT INTO {fts_table}({fts_table}) VALUES ('optimize')"))
     return indexed

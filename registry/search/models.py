@@ -4,9 +4,10 @@
 serve (local or mirrored): the columns that visibility, filters and facets read,
 copied from the item so a search reads one table, plus, on PostgreSQL, the item's
 weighted ``tsvector`` and that of its name and short description alone (``head``).
-On SQLite the text lives in the FTS5 table ``search_fts``
-(created by the migration, since SQLModel cannot declare a virtual table), whose
-rowid is ``docid``.
+On SQLite the text lives in the FTS5 table ``search_fts``, and the name and short
+description again in ``search_fts_head`` (the counterpart of ``head``), both created
+by migrations, since SQLModel cannot declare a virtual table; their rowid is
+``docid``.
 
 ``search_terms`` is the vocabulary: every word indexed, with roughly how many
 items use it, for correcting a mistyped query word.
@@ -26,6 +27,8 @@ from registry.tables import NULLABLE_JSON, enum_column
 # Virtual and shadow tables that only SQLite has, unknown to the metadata; Alembic's
 # comparison skips them (see migrations/env.py).
 FTS_TABLE = "search_fts"
+HEAD_FTS_TABLE = "search_fts_head"
+FTS_TABLES = (FTS_TABLE, HEAD_FTS_TABLE)
 
 
 class SearchDocument(SQLModel, table=True):

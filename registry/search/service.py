@@ -38,7 +38,7 @@ from registry.search import glossary, spelling
 from registry.search.analysis import _WORD as WORD
 from registry.search.analysis import fold, query_variants
 from registry.search.index import DOCID_SPACE, DOCS, PUBLISHERS
-from registry.search.models import FTS_TABLE, SearchDocument
+from registry.search.models import FTS_TABLE, HEAD_FTS_TABLE, SearchDocument
 from registry.search.query import ParsedQuery, parse
 from registry.sharing.visibility import visible_clause
 
@@ -229,22 +229,37 @@ class _Source:
         assert self.parsed is not None
         return sa.cast(sa.literal(self.parsed.tsquery(tier), sa.Text), postgresql.TSQUERY)
 
-    def _fts_match(self, tier: int | None = None) -> Any:
+    @staticmethod
+    def _fts_table(tier: int | None = None) -> str:
+        """SQLite: the FTS5 table holding the matches of ``tier`` (None: of any): the
+        name and short description's own (``search_fts_head``) for tiers 2 and 1."""
+        return HEAD_FTS_TABLE if tier else FTS_TABLE
+
+    def _fts_match(self, tier: int | None = None, table: str = FTS_TABLE) -> Any:
+        """SQLite: ``table`` MATCH the expression of ``tier`` (None: of the whole query)."""
         assert self.parsed is not None
         text = sa.literal(self.parsed.fts5(tier), sa.Text)
-        return sa.literal_column(FTS_TABLE).op("MATCH")(text)
+        return sa.literal_column(table).op("MATCH")(text)
 
-    def _relevance(self, tier: int | None = None) -> Any:
-        """The relevance of a match of ``tier`` (None: of any tier).
+    def _tier_docids(self, tier: int) -> Any:
+        """SQLite: the docids of the matches of ``tier``, from the tier's table: only
+        the docids, so FTS5 walks the lists without ranking anything."""
+        table = self._fts_table(tier)
+        return (
+            sa.select(sa.literal_column(f"{table}.rowid").label("docid"))
+            .select_from(sa.table(table))
+            .where(self._fts_match(tier, table))
+        )
 
-        On PostgreSQL a match in the name or short description (tiers 2 and 1) is
-        ranked on ``head``, stored in the row, not on the whole document, stored out of
-        line, which costs about 20 µs a match to read: within those tiers, the name
-        and short description decide the order."""
+    def _relevance(self, tier: int) -> Any:
+        """The relevance of a match of ``tier``, in the statement reading that tier.
+
+        A match in the name or short description (tiers 2 and 1) is ranked on those
+        fields alone: on SQLite by bm25 in ``search_fts_head``, over the hits of the
+        tier's own expression (in tier 2, the name's); on PostgreSQL on ``head``,
+        stored in the row, not on the whole document, stored out of line, which costs
+        about 20 µs a match to read."""
         if self.postgres:
-            if tier is None:
-                in_head = DOCS.c.head.op("@@", is_comparison=True)(self._tsquery())
-                return sa.case((in_head, self._relevance(1)), else_=self._relevance(0))
             # As double precision: the rank is a float4, whose text form (the way it
             # would reach Python) is rounded, and a cursor must hold the exact value.
             return sa.cast(
@@ -256,51 +271,57 @@ class _Source:
                 ),
                 sa.Double,
             )
-        weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-        return sa.literal_column(f"-bm25({FTS_TABLE}, {weights})")
+        table = self._fts_table(tier)
+        weights = ", ".join(str(w) for w in BM25_WEIGHTS[: 2 if tier else None])
+        return sa.literal_column(f"-bm25({table}, {weights})")
 
-    def _docid(self) -> Any:
-        return DOCS.c.docid if self.postgres else sa.literal_column(f"{FTS_TABLE}.rowid")
-
-    def _in_tier(self, tier: int, low: int | None = None, high: int | None = None) -> Any:
-        """Whether the match (in the statement reading the index) is in ``tier``; on
-        SQLite, the tier's matches between the docids ``low`` and ``high`` are read
-        once, to test each match against.
-
-        On PostgreSQL the name and short description are tested in ``head``, stored
-        in the row, which holds the same terms at the same positions as ``vector``'s
-        weights A and B: the whole document is read only to find the matches of the
-        last tier. A match of tier 2 or 1 needs no test of ``vector``."""
+    def _docid(self, tier: int | None = None) -> Any:
+        """The docid of a match, in the statement reading the matches of ``tier``."""
         if self.postgres:
-            head, name = DOCS.c.head.op("@@", is_comparison=True), self._tsquery(2)
-            if tier == 2:
-                return head(name)
-            if tier == 1:
-                return sa.and_(head(self._tsquery()), sa.not_(head(name)))
-            return sa.and_(DOCS.c.vector.op("@@")(self._tsquery()), sa.not_(head(self._tsquery())))
-        ids: Any = (
-            sa.select(sa.literal_column("rowid"))
-            .select_from(sa.table(FTS_TABLE))
-            .where(self._fts_match(tier))
-        )
-        if low is not None:
-            ids = ids.where(sa.literal_column("rowid") >= low)
-        if high is not None:
-            ids = ids.where(sa.literal_column("rowid") <= high)
-        # "+rowid": a test on each match as the index yields it, not a list of rowids
-        # for the index to look up one by one (each a full-text query of its own).
-        return sa.literal_column(f"+{FTS_TABLE}.rowid").in_(ids)
+            return DOCS.c.docid
+        return sa.literal_column(f"{self._fts_table(tier)}.rowid")
+
+    def _in_tier(self, tier: int) -> Any:
+        """PostgreSQL: whether the match (a row of the index) is in ``tier``.
+
+        The name and short description are tested in ``head``, stored in the row,
+        which holds the same terms at the same positions as ``vector``'s weights A and
+        B: the whole document is read only to find the matches of the last tier. A
+        match of tier 2 or 1 needs no test of ``vector``."""
+        head, name = DOCS.c.head.op("@@", is_comparison=True), self._tsquery(2)
+        if tier == 2:
+            return head(name)
+        if tier == 1:
+            return sa.and_(head(self._tsquery()), sa.not_(head(name)))
+        return sa.and_(DOCS.c.vector.op("@@")(self._tsquery()), sa.not_(head(self._tsquery())))
 
     def _select(self, *columns: Any) -> Any:
         if self.postgres:
             return sa.select(*columns).where(DOCS.c.vector.op("@@")(self._tsquery()))
         return sa.select(*columns).select_from(sa.table(FTS_TABLE)).where(self._fts_match())
 
-    def _select_tier(self, tier: int, *columns: Any) -> Any:
-        """The matches of ``tier``: on PostgreSQL the tier's own test says it all."""
+    def _select_tier(self, tier: int, *columns: Any, docids: Any = None) -> Any:
+        """The matches of ``tier`` (on SQLite, of them the ``docids``, a statement or a
+        list; by default all of them: ``_tier_docids``).
+
+        On SQLite a statement that ranks must MATCH the whole query, so that bm25
+        weighs the hits of every word and translation (and only once: a tier's own
+        expression repeats the query after NOT); the tier's docids, read once, say
+        which of those matches to keep. Tiers 2 and 1 are read from
+        ``search_fts_head``, whose lists hold only the name and short description."""
         if self.postgres:
             return sa.select(*columns).select_from(DOCS).where(self._in_tier(tier))
-        return self._select(*columns)
+        table = self._fts_table(tier)
+        # "+rowid": a test on each match as the index yields it, not a list of rowids
+        # for the index to look up one by one (each a full-text query of its own).
+        keep = sa.literal_column(f"+{table}.rowid").in_(
+            self._tier_docids(tier) if docids is None else docids
+        )
+        return (
+            sa.select(*columns)
+            .select_from(sa.table(table))
+            .where(self._fts_match(table=table), keep)
+        )
 
     # --- what the search asks
 
@@ -335,15 +356,15 @@ class _Source:
         matches whose docid is below it (the sample)."""
         if self.parsed is None:
             return None
-        score: Any = sa.literal(0.0)
         if ranked:
-            tier = sa.case(
-                (self._in_tier(2), 2 * TIER_BONUS), (self._in_tier(1), TIER_BONUS), else_=0.0
-            )
-            # Every match in the first window (see RANK_WINDOW); added in the order
-            # ``best`` adds them, so both give the very same floating-point score.
-            score = (tier + sa.literal(_window_bonus(0))) + self._relevance()
-        stmt = self._select(self._docid().label("docid"), score.label("score"))
+            # Every match in the first window (see RANK_WINDOW), scored as ``best``
+            # scores it, so both give the very same floating-point score.
+            tiers = [
+                self._select_tier(tier, self._docid(tier).label("docid"), self._score(tier, 0))
+                for tier in (2, 1, 0)
+            ]
+            return sa.union_all(*tiers).subquery("matches")
+        stmt = self._select(self._docid().label("docid"), sa.literal(0.0).label("score"))
         if below is not None and below < DOCID_SPACE:
             stmt = stmt.where(self._docid() < below)
         return stmt.subquery("matches")
@@ -357,33 +378,56 @@ class _Source:
         head = DOCS.c.head.op("@@", is_comparison=True)
         return sa.case((head(self._tsquery(2)), 2), (head(self._tsquery()), 1), else_=0)
 
-    def windows(
-        self, session: Session, tier: int, size: float
-    ) -> Iterator[tuple[int | None, int | None]]:
-        """The (lowest, highest) docids of each window of ``tier`` (see RANK_WINDOW),
-        from the highest docids down; None: no bound.
+    def _score(self, tier: int, window: int) -> Any:
+        base = tier * TIER_BONUS + _window_bonus(window)
+        return (sa.literal(base) + self._relevance(tier)).label("score")
 
-        On SQLite they are found as they are needed, by counting the tier's matches
-        from the highest docid down, which FTS5 does without ranking them (a fraction
-        of a millisecond a window). On PostgreSQL that count tests each row in docid
-        order (up to seconds for a small tier), so the tier's ``size`` the sample
-        gives cuts the docids into equal ranges instead (see ``_windows``)."""
+    def windows(self, session: Session, tier: int, size: float) -> Iterator[_Window]:
+        """The windows of ``tier`` (see RANK_WINDOW), from the highest docids down.
+
+        On SQLite a window is the RANK_WINDOW highest docids of the tier's matches
+        below the last window, found by walking the index from the top without
+        ranking, then ranked in one statement bounded by them (a window skipped for a
+        cursor is only walked). On PostgreSQL that walk tests
+        each row in docid order (up to seconds for a small tier), so the tier's
+        ``size`` the sample gives cuts the docids into equal ranges instead (see
+        ``_windows``)."""
         if self.postgres:
-            yield from _windows(size)
+            for number, bounds in enumerate(_windows(size)):
+                yield _RangeWindow(self, session, tier, number, *bounds)
             return
-        high: int | None = None
-        for _ in range(MAX_WINDOWS - 1):
-            stmt = sa.select(self._docid()).select_from(sa.table(FTS_TABLE))
-            stmt = stmt.where(self._fts_match(tier))
-            if high is not None:
-                stmt = stmt.where(self._docid() <= high)
-            stmt = stmt.order_by(self._docid().desc()).offset(RANK_WINDOW - 1).limit(1)
-            low = session.execute(stmt).scalar()
-            if low is None:
-                break
-            yield int(low), high
-            high = int(low) - 1
-        yield None, high
+        below: int | None = None
+        for number in range(MAX_WINDOWS):
+            window = _TopWindow(self, session, tier, number, below)
+            yield window
+            lowest = window.low()
+            if lowest is None:
+                return
+            below = lowest - 1
+
+    def window_docids(
+        self, session: Session, tier: int, window: int, high: int | None
+    ) -> list[int]:
+        """SQLite: the docids of a window of ``tier``: the RANK_WINDOW highest at most
+        ``high`` (every one left, in the last window there may be), highest first. FTS5
+        walks its lists from the top and stops there."""
+        docid: Any = sa.literal_column(f"{self._fts_table(tier)}.rowid")
+        stmt = self._tier_docids(tier).order_by(docid.desc())
+        if high is not None:
+            stmt = stmt.where(docid <= high)
+        if window < MAX_WINDOWS - 1:
+            stmt = stmt.limit(RANK_WINDOW)
+        return [int(d) for d in session.execute(stmt).scalars()]
+
+    def ranked(self, session: Session, tier: int, window: int, docids: list[int]) -> list[Any]:
+        """SQLite: (docid, score) of the matches of ``tier`` among ``docids``. Bounded
+        by the lowest and highest, the index walks no further than the window."""
+        docid = self._docid(tier)
+        stmt = self._select_tier(
+            tier, docid.label("docid"), self._score(tier, window), docids=docids
+        )
+        stmt = stmt.where(docid >= min(docids), docid <= max(docids))
+        return list(session.execute(stmt).all())
 
     def best(
         self,
@@ -394,15 +438,12 @@ class _Source:
         k: int,
         upto: float | None,
     ) -> list[Any]:
-        """The ``k`` best matches of a window of ``tier`` (between the docids
-        ``bounds``, scoring at most ``upto``), best first, as (docid, score): ranked
-        by the index, before anything else is read."""
-        base = tier * TIER_BONUS + _window_bonus(window)
-        score = (sa.literal(base) + self._relevance(tier)).label("score")
+        """PostgreSQL: the ``k`` best matches of a window of ``tier`` (between the
+        docids ``bounds``, scoring at most ``upto``), best first, as (docid, score):
+        ranked by the index, before anything else is read."""
+        score = self._score(tier, window)
         low, high = bounds
         stmt = self._select_tier(tier, self._docid().label("docid"), score)
-        if not self.postgres:
-            stmt = stmt.where(self._in_tier(tier, low=low, high=high))
         if low is not None:
             stmt = stmt.where(self._docid() >= low)
         if high is not None:
@@ -410,6 +451,69 @@ class _Source:
         if upto is not None:
             stmt = stmt.where(score <= upto)
         return list(session.execute(stmt.order_by(score.desc()).limit(k)).all())
+
+
+class _Scored(NamedTuple):
+    docid: int
+    score: float
+
+
+@dataclass
+class _RangeWindow:
+    """PostgreSQL: a window that is a range of docids; the index ranks its matches."""
+
+    source: _Source
+    session: Session
+    tier: int
+    number: int
+    low: int | None
+    high: int | None
+
+    def best(self, k: int, upto: float | None) -> list[Any]:
+        bounds = (self.low, self.high)
+        return self.source.best(self.session, self.tier, self.number, bounds, k, upto)
+
+
+@dataclass
+class _TopWindow:
+    """SQLite: a window that is the RANK_WINDOW highest docids of the tier's matches at
+    most ``high``, read the first time they are asked for, and ranked in one
+    statement the first time its best are."""
+
+    source: _Source
+    session: Session
+    tier: int
+    number: int
+    high: int | None
+    _docids_read: list[int] | None = None
+    _read: list[_Scored] | None = None
+
+    def best(self, k: int, upto: float | None) -> list[_Scored]:
+        if self._read is None:
+            docids = self._docids()
+            rows = (
+                self.source.ranked(self.session, self.tier, self.number, docids) if docids else []
+            )
+            self._read = sorted(
+                (_Scored(int(r.docid), float(r.score)) for r in rows), key=lambda r: -r.score
+            )
+        ranked = self._read if upto is None else [r for r in self._read if r.score <= upto]
+        return ranked[:k]
+
+    def low(self) -> int | None:
+        """The lowest docid of the window, None when it is the tier's last."""
+        docids = self._docids()
+        return docids[-1] if len(docids) == RANK_WINDOW else None
+
+    def _docids(self) -> list[int]:
+        if self._docids_read is None:
+            self._docids_read = self.source.window_docids(
+                self.session, self.tier, self.number, self.high
+            )
+        return self._docids_read
+
+
+_Window = _RangeWindow | _TopWindow
 
 
 def _window_bonus(window: int) -> float:
@@ -532,12 +636,10 @@ def _page_bounded(
         if after is not None and after[0] < tier * TIER_BONUS:
             continue  # the cursor is past every match of this tier
         windows = source.windows(session, tier, estimate.tiers.get(tier, 0))
-        for window, bounds in enumerate(windows):
-            if after is not None and after[0] < tier * TIER_BONUS + _window_bonus(window):
+        for window in windows:
+            if after is not None and after[0] < tier * TIER_BONUS + _window_bonus(window.number):
                 continue  # ... or of this window
-            rows += _window_page(
-                session, source, tier, window, bounds, conditions, after, want - len(rows), share
-            )
+            rows += _window_page(session, window, conditions, after, want - len(rows), share)
             if len(rows) >= want:
                 return rows[:want]
     return rows
@@ -562,10 +664,7 @@ def _windows(size: float) -> list[tuple[int | None, int | None]]:
 
 def _window_page(
     session: Session,
-    source: _Source,
-    tier: int,
-    window: int,
-    bounds: tuple[int | None, int | None],
+    window: _Window,
     conditions: list[ColumnElement[bool]],
     after: tuple[float, uuid.UUID] | None,
     want: int,
@@ -574,7 +673,7 @@ def _window_page(
     k = max(2 * want, int(2 * want / max(share, 0.01)))
     while True:
         upto = after[0] if after is not None else None
-        best = source.best(session, tier, window, bounds, k, upto)
+        best = window.best(k, upto)
         if not best:
             return []
         scores = {row.docid: float(row.score) for row in best}

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from registry.app import create_app
 from registry.db import create_db_engine, session_scope
 from registry.oauth.service import create_client
+from registry.search.models import FTS_TABLES
 
 RACERS = 20
 CODE = "kota-balapan"
@@ -57,13 +58,14 @@ def real_engine(settings, engine) -> Iterator[sa.Engine]:
             # Rows deleted by hand leave their search index rows behind, which later
             # tests would count: remove those too (FTS5 text first, on SQLite).
             if connection.dialect.name == "sqlite":
-                connection.execute(
-                    sa.text(
-                        "DELETE FROM search_fts WHERE rowid IN "
-                        "(SELECT docid FROM search_documents WHERE publisher_id = :p)"
-                    ),
-                    p,
-                )
+                for table in FTS_TABLES:
+                    connection.execute(
+                        sa.text(
+                            f"DELETE FROM {table} WHERE rowid IN "
+                            "(SELECT docid FROM search_documents WHERE publisher_id = :p)"
+                        ),
+                        p,
+                    )
             connection.execute(sa.text("DELETE FROM search_documents WHERE publisher_id = :p"), p)
             for table in ("apps", "datasets", "oauth_clients"):
                 connection.execute(sa.text(f"DELETE FROM {table} WHERE publisher_id = :p"), p)

@@ -14,6 +14,7 @@ from registry.catalog import service as catalog
 from registry.federation.sync import sync_peer
 from registry.principal import Principal
 from registry.search.index import reindex
+from registry.search.models import FTS_TABLES
 from registry.search.service import SearchQuery, search
 from registry.sharing.models import Direction, Partnership, PartnershipStatus
 from tests.federation.test_sync import peer  # noqa: F401  (the scripted peer fixture)
@@ -73,7 +74,8 @@ def test_reindex_rebuilds_the_same_index(session, connection, make_publisher, ma
     before = slugs(session, "sampah")
     connection.execute(sa.text("DELETE FROM search_documents"))
     if connection.dialect.name == "sqlite":
-        connection.execute(sa.text("DELETE FROM search_fts"))
+        for table in FTS_TABLES:
+            connection.execute(sa.text(f"DELETE FROM {table}"))
     assert slugs(session, "sampah") == []
     assert reindex(connection) == 1
     assert slugs(session, "sampah") == before == ["bank-sampah"]
