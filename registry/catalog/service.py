@@ -54,7 +54,12 @@ def publisher_ref(publisher: Publisher) -> str:
     ``code@node-id`` for a mirrored one. A peer may host a publisher with the same code
     as one of ours (or of another peer); the ref never confuses them. Every
     ``publisher`` filter accepts it, and publisher facets are keyed by it."""
-    return publisher.code if publisher.origin is None else f"{publisher.code}@{publisher.origin}"
+    return ref_of(publisher.code, publisher.origin)
+
+
+def ref_of(code: str, origin: str | None) -> str:
+    """``publisher_ref`` of the publisher with this code and origin."""
+    return code if origin is None else f"{code}@{origin}"
 
 
 def parse_publisher_ref(ref: str) -> tuple[str, str | None]:

@@ -919,27 +919,34 @@ def _facets(
     The facet columns of the matches are read once and counted in Python: one pass
     over a few thousand short rows (about ``SAMPLE`` of them when sampled)
     costs less than grouping them by each dimension in turn."""
+    # The publisher facet is keyed by identity (``code@node-id`` for a mirror), not by
+    # code: a peer's publisher may share a code with ours, and must neither merge with
+    # it nor hide it. Its code and node are read with each match (a lookup by key).
     columns = [
         DOCS.c.kind,
-        sa.cast(DOCS.c.publisher_id, sa.String),
+        PUBLISHERS.c.code,
+        PUBLISHERS.c.origin,
         sa.func.coalesce(DOCS.c.origin, "local"),
         DOCS.c.license,
         DOCS.c.development_status,
         DOCS.c.spbe_class,
         DOCS.c.labels,
     ]
-    if not facets:
-        columns = [DOCS.c.kind]
-    rows = session.execute(
-        _filtered(matches, conditions, *columns, tier if tier is not None else sa.literal(0))
-    ).all()
+    tier = tier if tier is not None else sa.literal(0)
+    if facets:
+        stmt = _filtered(matches, conditions, *columns, tier).outerjoin_from(
+            DOCS, PUBLISHERS, PUBLISHERS.c.id == DOCS.c.publisher_id
+        )
+    else:
+        stmt = _filtered(matches, conditions, DOCS.c.kind, tier)
+    rows = session.execute(stmt).all()
     tiers = Counter(row[-1] for row in rows)
     if not facets:
         return {}, len(rows), tiers
     counters: dict[str, dict[str, int]] = {name: {} for name in FACETS}
     if not rows:
         return _ordered(counters), 0, tiers
-    kinds, publishers, origins, licenses, statuses, classes, labels, _ = zip(*rows, strict=True)
+    kinds, codes, nodes, origins, licenses, statuses, classes, labels, _ = zip(*rows, strict=True)
     for name, column in (
         ("kind", kinds),
         ("origin", origins),
@@ -953,18 +960,11 @@ def _facets(
             dimension, _, value = label.partition(":")
             counter = counters[dimension]
             counter[value] = counter.get(value, 0) + n
-    by_publisher = {uuid.UUID(p): n for p, n in Counter(publishers).items()}
-    # Keyed by identity (``code@node-id`` for a mirror), not by code: a peer's publisher
-    # may share a code with ours, and must neither merge with it nor hide it. Only the
-    # columns the key is made of are read, not whole publishers.
-    for publisher in session.execute(
-        sa.select(PUBLISHERS.c.id, PUBLISHERS.c.code, PUBLISHERS.c.origin).where(
-            PUBLISHERS.c.id.in_(list(by_publisher))
-        )
-    ):
-        key = catalog_service.publisher_ref(publisher)  # type: ignore[arg-type]
-        counted = counters["publisher"].get(key, 0)
-        counters["publisher"][key] = counted + by_publisher[publisher.id]
+    counters["publisher"] = {
+        catalog_service.ref_of(code, node): n
+        for (code, node), n in Counter(zip(codes, nodes, strict=True)).items()
+        if code is not None
+    }
     return _ordered(counters), len(rows), tiers
 
 
