@@ -64,6 +64,10 @@ class TimedH11Protocol(H11Protocol):
 def run(app: Any, settings: Settings, *, host: str, port: int) -> None:
     import uvicorn
 
+    from registry.startup import settle
+
+    # The app is built: what it holds lives as long as the process.
+    settle()
     protocol = type(
         "NodeH11Protocol", (TimedH11Protocol,), {"header_timeout": settings.header_timeout}
     )
