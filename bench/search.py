@@ -68,8 +68,9 @@ from registry.search import index as search_index  # noqa: E402
 from registry.search.analysis import words  # noqa: E402
 from registry.search.glossary import shipped  # noqa: E402
 from registry.search.service import SearchQuery, search  # noqa: E402
+from registry.serving import settle  # noqa: E402
 from registry.settings import Settings  # noqa: E402
-from registry.startup import settle, start  # noqa: E402
+from registry.startup import start  # noqa: E402
 
 start()  # as every process of a node does before it writes
 LUMBUNG = str(Path(sys.executable).with_name("lumbung"))

@@ -19,8 +19,6 @@ knows every domain it joins.
 
 from __future__ import annotations
 
-import gc
-
 from registry import viewcache
 from registry.catalog.access import READ_RULE
 from registry.federation import client_auth, outbox
@@ -41,13 +39,3 @@ def start() -> None:
     index.install()
     # Readers of the catalog's version see this process's commits at once.
     viewcache.install()
-
-
-def settle() -> None:
-    """Once a serving process has built its app: what it holds so far (modules, routes,
-    schemas, the engine) lives as long as the process, so it is moved out of the
-    garbage collector's generations. A full collection otherwise walks all of it, about
-    200,000 objects, and stops the request it falls on for some 100 ms. Not for a
-    process that builds many apps (the tests): cycles among what was frozen are never
-    collected."""
-    gc.freeze()
