@@ -19,7 +19,7 @@ import re
 import struct
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
@@ -214,6 +214,9 @@ class _Source:
 
     dialect: str
     parsed: ParsedQuery | None
+    # SQLite: every match a search's caller may see and its filters keep, once read
+    # (``exact_matches``).
+    _exact: list[dict[int, float]] = field(default_factory=list, compare=False)
 
     @classmethod
     def of(cls, dialect: str, parsed: ParsedQuery | None) -> _Source:
@@ -349,25 +352,59 @@ class _Source:
             growth = MAX_GROWTH if seen == 0 else min(MAX_GROWTH, 1.25 * SAMPLE / seen)
             low, high = high, min(DOCID_SPACE, int(high * max(2.0, growth)))
 
-    def matches(self, *, ranked: bool = False, below: int | None = None) -> Any:
+    def matches(
+        self,
+        *,
+        ranked: bool = False,
+        below: int | None = None,
+        among: list[ColumnElement[bool]] | None = None,
+    ) -> Any:
         """(docid, score) of every match as a subquery, None without text (every row
         is a match, and the caller takes its sample of the index's rows itself).
         ``ranked``: with its score (tier and relevance), else 0; ``below``: only the
-        matches whose docid is below it (the sample)."""
+        matches whose docid is below it (the sample); ``among``: only the matches
+        whose index row meets these conditions (the caller joins them again).
+
+        Every match is scored as in the first window (see RANK_WINDOW), as ``best``
+        and ``ranked`` score it, so all give the very same floating-point score."""
         if self.parsed is None:
             return None
-        if ranked:
-            # Every match in the first window (see RANK_WINDOW), scored as ``best``
-            # scores it, so both give the very same floating-point score.
+        if self.postgres:
+            score: Any = sa.literal(0.0)
+            if ranked:
+                # Added in the order ``best`` adds them: the same floating-point score.
+                tier = sa.case(
+                    (self._in_tier(2), 2 * TIER_BONUS), (self._in_tier(1), TIER_BONUS), else_=0.0
+                )
+                in_head = DOCS.c.head.op("@@", is_comparison=True)(self._tsquery())
+                relevance = sa.case((in_head, self._relevance(1)), else_=self._relevance(0))
+                score = (tier + sa.literal(_window_bonus(0))) + relevance
+            stmt = self._select(DOCS.c.docid.label("docid"), score.label("score"))
+        elif ranked:
             tiers = [
                 self._select_tier(tier, self._docid(tier).label("docid"), self._score(tier, 0))
                 for tier in (2, 1, 0)
             ]
+            if among is not None:
+                tiers = [
+                    s.where(self._among(t, among)) for t, s in zip((2, 1, 0), tiers, strict=True)
+                ]
             return sa.union_all(*tiers).subquery("matches")
-        stmt = self._select(self._docid().label("docid"), sa.literal(0.0).label("score"))
+        else:
+            stmt = self._select(self._docid().label("docid"), sa.literal(0.0).label("score"))
+            if among is not None:
+                stmt = stmt.where(self._among(None, among))
         if below is not None and below < DOCID_SPACE:
             stmt = stmt.where(self._docid() < below)
         return stmt.subquery("matches")
+
+    def _among(self, tier: int | None, conditions: list[ColumnElement[bool]]) -> Any:
+        """SQLite: whether the match (of ``tier``) has an index row meeting
+        ``conditions``. Those rows are read once, by their own indexes (a publisher's
+        items, say), and each match tested against them as FTS5 yields it: a narrow
+        filter then costs a walk of the lists, not a join of every match."""
+        rows = sa.select(DOCS.c.docid).where(*conditions)
+        return sa.literal_column(f"+{self._fts_table(tier)}.rowid").in_(rows)
 
     def tier_of(self) -> Any:
         """PostgreSQL: the tier (2, 1 or 0) of each match, as a column of a statement
@@ -424,10 +461,43 @@ class _Source:
         by the lowest and highest, the index walks no further than the window."""
         docid = self._docid(tier)
         stmt = self._select_tier(
-            tier, docid.label("docid"), self._score(tier, window), docids=docids
+            tier, docid.label("docid"), self._score(tier, window), docids=_listed(docids)
         )
         stmt = stmt.where(docid >= min(docids), docid <= max(docids))
         return list(session.execute(stmt).all())
+
+    def exact_matches(
+        self, session: Session, conditions: list[ColumnElement[bool]]
+    ) -> dict[int, float]:
+        """SQLite: every match whose index row meets ``conditions``, by docid, with
+        its score as a match of the last tier, in one walk of the index (each match
+        tested against the rows that meet them, read once by their own indexes);
+        read once per search."""
+        if not self._exact:
+            stmt = self._select(self._docid().label("docid"), self._score(0, 0))
+            rows = session.execute(stmt.where(self._among(None, conditions)))
+            self._exact.append({int(r.docid): float(r.score) for r in rows})
+        return self._exact[0]
+
+    def ranked_exactly(self, session: Session, matches: dict[int, float]) -> list[_Scored]:
+        """SQLite: (docid, score) of each of ``exact_matches``, as a window scores it:
+        those of tiers 2 and 1 are found by walking their expressions among them and
+        ranked again in ``search_fts_head``; the rest keep the score they came with."""
+        left = dict(matches)
+        scored: list[_Scored] = []
+        for tier in (2, 1):
+            if not left:
+                break
+            in_tier = self._tier_docids(tier).where(
+                sa.literal_column(f"+{self._fts_table(tier)}.rowid").in_(_listed(left))
+            )
+            found = [int(d) for d in session.execute(in_tier).scalars()]
+            if found:
+                rows = self.ranked(session, tier, 0, found)
+                scored += [_Scored(int(r.docid), float(r.score)) for r in rows]
+            for docid in found:
+                del left[docid]
+        return scored + [_Scored(docid, score) for docid, score in left.items()]
 
     def best(
         self,
@@ -516,6 +586,22 @@ class _TopWindow:
 _Window = _RangeWindow | _TopWindow
 
 
+def _listed(docids: Iterable[int]) -> Any:
+    """SQLite: the docids as a subquery of one parameter (a JSON array), which holds
+    any number of them, where an IN list takes one parameter each."""
+    values = sa.func.json_each(orjson.dumps(list(docids)).decode()).table_valued("value")
+    return sa.select(values.c.value)
+
+
+def _exact_matches(session: Session, source: _Source, conditions: list[ColumnElement[bool]]) -> Any:
+    """Every match, as a subquery of docids, to count exactly: on SQLite those
+    ``exact_matches`` reads, so no statement joins the index to its rows."""
+    if source.postgres or source.parsed is None:
+        return source.matches()
+    docids = source.exact_matches(session, conditions)
+    return sa.select(DOCS.c.docid).where(DOCS.c.docid.in_(_listed(docids))).subquery("matches")
+
+
 def _window_bonus(window: int) -> float:
     return (MAX_WINDOWS - window) * WINDOW_BONUS
 
@@ -591,6 +677,16 @@ def _after(score: Any, item_id: Any, after: tuple[float, uuid.UUID]) -> Any:
     return sa.or_(score < last_score, sa.and_(score == last_score, item_id > last_id))
 
 
+def _after_rows(rows: list[_Row], after: tuple[float, uuid.UUID] | None) -> list[_Row]:
+    """The rows (best first) that come after the cursor ``after``."""
+    if after is None:
+        return rows
+    last_score, last_id = after
+    return [
+        r for r in rows if r.score < last_score or (r.score == last_score and r.item_id > last_id)
+    ]
+
+
 def _page_exact(
     session: Session,
     source: _Source,
@@ -598,7 +694,10 @@ def _page_exact(
     after: tuple[float, uuid.UUID] | None,
     want: int,
 ) -> list[Any]:
-    """The first ``want`` rows after ``after``, every match ranked in one statement."""
+    """The first ``want`` rows after ``after``, every match ranked (on SQLite, the
+    matches read by docid, then each tier's ranked; elsewhere in one statement)."""
+    if source.parsed is not None and not source.postgres:
+        return _page_by_docids(session, source, conditions, after, want)
     matches = source.matches(ranked=True)
     score = matches.c.score if matches is not None else sa.literal(0.0)
     stmt = sa.select(DOCS.c.item_id, DOCS.c.kind, score.label("score"))
@@ -614,6 +713,29 @@ def _page_exact(
     if after is not None:
         stmt = stmt.where(_after(score, DOCS.c.item_id, after))
     return list(session.execute(stmt.order_by(score.desc(), DOCS.c.item_id).limit(want)).all())
+
+
+def _page_by_docids(
+    session: Session,
+    source: _Source,
+    conditions: list[ColumnElement[bool]],
+    after: tuple[float, uuid.UUID] | None,
+    want: int,
+) -> list[_Row]:
+    scores = {
+        r.docid: r.score
+        for r in source.ranked_exactly(session, source.exact_matches(session, conditions))
+    }
+    found = session.execute(
+        sa.select(DOCS.c.docid, DOCS.c.item_id, DOCS.c.kind).where(
+            DOCS.c.docid.in_(_listed(scores))
+        )
+    ).all()
+    rows = sorted(
+        (_Row(r.item_id, r.kind, scores[r.docid]) for r in found),
+        key=lambda row: (-row.score, row.item_id),
+    )
+    return _after_rows(rows, after)[:want]
 
 
 def _page_bounded(
@@ -686,13 +808,7 @@ def _window_page(
             (_Row(r.item_id, r.kind, scores[r.docid]) for r in found),
             key=lambda row: (-row.score, row.item_id),
         )
-        if after is not None:
-            last_score, last_id = after
-            rows = [
-                r
-                for r in rows
-                if r.score < last_score or (r.score == last_score and r.item_id > last_id)
-            ]
+        rows = _after_rows(rows, after)
         if len(best) < k:
             return rows[:want]  # every match of the window was read
         # Matches not read score at most the lowest read: rows above it are certain.
@@ -889,7 +1005,9 @@ def _sampled(
     # The sample holds about bound / DOCID_SPACE of the matches.
     scale = DOCID_SPACE / bound
     if kept < MIN_SAMPLE:
-        counts, total, _ = _facets(session, source.matches(), conditions, facets)
+        counts, total, _ = _facets(
+            session, _exact_matches(session, source, conditions), conditions, facets
+        )
         return _Estimate(counts, total, total / (seen * scale), True, {})
     scaled = {
         name: {value: max(1, round(n * scale)) for value, n in counter.items()}

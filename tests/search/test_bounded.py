@@ -98,6 +98,22 @@ def test_few_kept_by_the_filters_are_counted_exactly(session, catalog, monkeypat
     assert page.facets["kind"] == {"app": 0, "dataset": 6}
 
 
+@pytest.mark.parametrize(
+    "filters", [{"kind": "dataset"}, {"publisher": "kab-banyuwangi"}, {"origin": "local"}]
+)
+def test_a_narrow_filter_counts_and_pages_exactly(session, catalog, monkeypatch, filters):
+    """Few of the sample kept by the filters: every match is read once, by docid,
+    and counted and ranked as the exact path does (the same pages, scores included)."""
+    exact, first = pages(session, "layanan", ADMIN, limit=50, **filters)
+    bound(monkeypatch)
+    monkeypatch.setattr(service, "MIN_SAMPLE", 30)
+    for limit in (1, 4, 50):
+        seen, page = pages(session, "layanan", ADMIN, limit=limit, **filters)
+        assert seen == exact, limit
+        assert page.total_exact and page.facets_exact
+        assert (page.total, page.facets) == (first.total, first.facets)
+
+
 def test_a_match_in_the_name_ranks_above_one_in_the_text(session, catalog):
     found = search(session, ADMIN, SearchQuery(q="layanan"), limit=50).hits
     ranked = [hit.item.slug for hit in found]
