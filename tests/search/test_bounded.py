@@ -110,7 +110,8 @@ def test_a_narrow_filter_counts_and_pages_exactly(session, catalog, monkeypatch,
     for limit in (1, 4, 50):
         seen, page = pages(session, "layanan", ADMIN, limit=limit, **filters)
         assert seen == exact, limit
-        assert page.total_exact and page.facets_exact
+        assert page.total_exact
+        assert page.facets_exact
         assert (page.total, page.facets) == (first.total, first.facets)
 
 
