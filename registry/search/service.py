@@ -154,7 +154,8 @@ def search(
     if limit <= 0:  # the counts alone
         rows = []
     elif estimate.exact:  # every match read, or the filters keep few of them: rank them all
-        rows = _page_exact(session, source, conditions, after, limit + 1)
+        few = bound >= DOCID_SPACE
+        rows = _page_exact(session, source, conditions, after, limit + 1, few=few)
     else:
         rows = _page_bounded(session, source, conditions, after, limit + 1, estimate)
     more = len(rows) > limit
@@ -467,16 +468,25 @@ class _Source:
         return list(session.execute(stmt).all())
 
     def exact_matches(
-        self, session: Session, conditions: list[ColumnElement[bool]]
+        self, session: Session, conditions: list[ColumnElement[bool]], *, few: bool
     ) -> dict[int, float]:
         """SQLite: every match whose index row meets ``conditions``, by docid, with
-        its score as a match of the last tier, in one walk of the index (each match
-        tested against the rows that meet them, read once by their own indexes);
-        read once per search."""
+        its score as a match of the last tier; read once per search.
+
+        ``few``: the matches are few (the sample held them all): they are read in
+        one walk of the index, then their rows tested. Otherwise (a narrow filter)
+        each match is tested as FTS5 yields it against the rows that meet the
+        conditions, read once by their own indexes: a walk of the lists, not a join
+        of every match."""
         if not self._exact:
             stmt = self._select(self._docid().label("docid"), self._score(0, 0))
-            rows = session.execute(stmt.where(self._among(None, conditions)))
-            self._exact.append({int(r.docid): float(r.score) for r in rows})
+            if not few:
+                stmt = stmt.where(self._among(None, conditions))
+            found = {int(r.docid): float(r.score) for r in session.execute(stmt)}
+            if few and found:
+                kept = sa.select(DOCS.c.docid).where(DOCS.c.docid.in_(_listed(found)), *conditions)
+                found = {int(d): found[int(d)] for d in session.execute(kept).scalars()}
+            self._exact.append(found)
         return self._exact[0]
 
     def ranked_exactly(self, session: Session, matches: dict[int, float]) -> list[_Scored]:
@@ -598,7 +608,7 @@ def _exact_matches(session: Session, source: _Source, conditions: list[ColumnEle
     ``exact_matches`` reads, so no statement joins the index to its rows."""
     if source.postgres or source.parsed is None:
         return source.matches()
-    docids = source.exact_matches(session, conditions)
+    docids = source.exact_matches(session, conditions, few=False)
     return sa.select(DOCS.c.docid).where(DOCS.c.docid.in_(_listed(docids))).subquery("matches")
 
 
@@ -693,11 +703,13 @@ def _page_exact(
     conditions: list[ColumnElement[bool]],
     after: tuple[float, uuid.UUID] | None,
     want: int,
+    *,
+    few: bool = True,
 ) -> list[Any]:
     """The first ``want`` rows after ``after``, every match ranked (on SQLite, the
     matches read by docid, then each tier's ranked; elsewhere in one statement)."""
     if source.parsed is not None and not source.postgres:
-        return _page_by_docids(session, source, conditions, after, want)
+        return _page_by_docids(session, source, conditions, after, want, few)
     matches = source.matches(ranked=True)
     score = matches.c.score if matches is not None else sa.literal(0.0)
     stmt = sa.select(DOCS.c.item_id, DOCS.c.kind, score.label("score"))
@@ -721,11 +733,10 @@ def _page_by_docids(
     conditions: list[ColumnElement[bool]],
     after: tuple[float, uuid.UUID] | None,
     want: int,
+    few: bool,
 ) -> list[_Row]:
-    scores = {
-        r.docid: r.score
-        for r in source.ranked_exactly(session, source.exact_matches(session, conditions))
-    }
+    matches = source.exact_matches(session, conditions, few=few)
+    scores = {r.docid: r.score for r in source.ranked_exactly(session, matches)}
     found = session.execute(
         sa.select(DOCS.c.docid, DOCS.c.item_id, DOCS.c.kind).where(
             DOCS.c.docid.in_(_listed(scores))
