@@ -339,7 +339,7 @@ def service_latency(engine: sa.Engine, vocab: Vocabulary, n: int, rounds: int) -
     cpu: list[float] = []
     totals: list[int] = []
     estimated = 0
-    # As a node does once it has started (registry.startup.settle): the benchmark's own
+    # As a node does once it has started (registry.serving.settle): the benchmark's own
     # catalog generator and queries are not the service's to collect either.
     settle()
     with session_scope(engine, write=False) as session:
@@ -369,6 +369,26 @@ def service_latency(engine: sa.Engine, vocab: Vocabulary, n: int, rounds: int) -
         "by_type_p99_ms": {k: round(percentile(v, 99), 2) for k, v in sorted(timings.items())},
         "median_matches": statistics.median(totals),
         "estimated_totals": f"{estimated} of {len(totals)}",
+    }
+
+
+def filtered_latency(engine: sa.Engine, vocab: Vocabulary, publisher: str) -> dict[str, Any]:
+    """Common words narrowed to one publisher's items, as a click on a publisher facet
+    asks: few of the sample pass the filter, so every match is counted and ranked."""
+    words = vocab.id.words(15) + vocab.en.words(15)
+    timings = []
+    with session_scope(engine, write=False) as session:
+        for word in words:  # warm caches
+            search(session, None, SearchQuery(q=word, publisher=publisher), limit=20)
+        for word in words:
+            began = time.perf_counter()
+            search(session, None, SearchQuery(q=word, publisher=publisher), limit=20)
+            timings.append((time.perf_counter() - began) * 1000)
+    return {
+        "queries": len(words),
+        "publisher": publisher,
+        "p50_ms": round(percentile(timings, 50), 2),
+        "p99_ms": round(percentile(timings, 99), 2),
     }
 
 
@@ -599,6 +619,8 @@ def run(database: str, url: str | None, args: argparse.Namespace, vocab: Vocabul
                 c.exec_driver_sql("VACUUM ANALYZE")
         print(f"[{database}] service latency", flush=True)
         figures["search"] = service_latency(engine, vocab, args.queries, args.rounds)
+        print(f"[{database}] one publisher's items", flush=True)
+        figures["filtered"] = filtered_latency(engine, vocab, seeded["local_publisher"]["code"])
         print(f"[{database}] write cost", flush=True)
         figures["write"] = write_cost(engine, seeded["local_publisher"]["code"], vocab, 30)
         if shutil.which("wrk") and not args.no_http:

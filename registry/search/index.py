@@ -33,10 +33,11 @@ from registry import indexing
 from registry.catalog.models import App, Dataset, Distribution, Publisher
 from registry.db import table_of
 from registry.search.analysis import LANGUAGES, languages_of, terms_of, words
-from registry.search.models import FTS_TABLE, FTS_TABLES, SearchDocument, SearchTerm
+from registry.search.models import FTS_TABLE, FTS_TABLES, SearchDocument, SearchLabel, SearchTerm
 
 DOCS = table_of(SearchDocument)
 TERMS = table_of(SearchTerm)
+LABELS = table_of(SearchLabel)
 APPS = table_of(App)
 DATASETS = table_of(Dataset)
 PUBLISHERS = table_of(Publisher)
@@ -235,6 +236,8 @@ def _remove(connection: sa.Connection, ids: list[uuid.UUID]) -> None:
                 ).bindparams(sa.bindparam("ids", expanding=True, type_=DOCS.c.item_id.type)),
                 {"ids": ids},
             )
+    removed = sa.select(DOCS.c.docid).where(DOCS.c.item_id.in_(ids))
+    connection.execute(sa.delete(LABELS).where(LABELS.c.docid.in_(removed)))
     connection.execute(sa.delete(DOCS).where(DOCS.c.item_id.in_(ids)))
 
 
@@ -243,10 +246,12 @@ def _write(
     documents: list[Document],
     words: Counter[str] | None = None,
     fts_tables: tuple[str, ...] = FTS_TABLES,
+    labels: bool = True,
 ) -> None:
     """Insert the documents' index rows; their words go to the vocabulary now, or,
     given ``words``, are added to it for the caller to write once (a reindex). On
-    SQLite the text goes to each of ``fts_tables``."""
+    SQLite the text goes to each of ``fts_tables``; each label to ``search_labels``
+    unless ``labels`` is false (a reindex by a migration older than that table)."""
     if not documents:
         return
     postgres = connection.dialect.name == "postgresql"
@@ -259,6 +264,11 @@ def _write(
     docids = new_docids(len(rows))
     for docid, values in zip(docids, rows, strict=True):
         values["docid"] = docid
+    labelled = [
+        {"docid": values["docid"], "label": label}
+        for values in rows
+        for label in orjson.loads(values["labels"])
+    ]
     if postgres:
         statement = sa.insert(DOCS).values(
             {
@@ -283,6 +293,8 @@ def _write(
                 ),
                 texts,
             )
+    if labels and labelled:
+        connection.execute(sa.insert(LABELS), labelled)
     counts: Counter[str] = Counter() if words is None else words
     for doc in documents:
         counts.update(doc.spelling_words())
@@ -409,10 +421,15 @@ def reindex(
             for table in (APPS, DATASETS)
         )
         start(total)
-        # The migrations that reindex run before the one that adds search_fts_head.
-        fts_tables = tuple(t for t in FTS_TABLES if sa.inspect(connection).has_table(t))
+        # The migrations that reindex run before those that add search_fts_head and
+        # search_labels.
+        inspector = sa.inspect(connection)
+        fts_tables = tuple(t for t in FTS_TABLES if inspector.has_table(t))
+        labels = inspector.has_table(LABELS.name)
         for fts_table in fts_tables:
             connection.execute(sa.text(f"DELETE FROM {fts_table}"))
+        if labels:
+            connection.execute(sa.delete(LABELS))
         connection.execute(sa.delete(DOCS))
         connection.execute(sa.delete(TERMS))
         indexed = 0
@@ -427,7 +444,7 @@ def reindex(
                 if not ids:
                     break
                 documents = list(_documents(connection, kind, ids))
-                _write(connection, documents, vocabulary, fts_tables)
+                _write(connection, documents, vocabulary, fts_tables, labels)
                 indexed += len(ids)
                 advance(len(ids))
                 after = ids[-1]

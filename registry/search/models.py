@@ -52,8 +52,8 @@ class SearchDocument(SQLModel, table=True):
     development_status: str | None = Field(default=None, max_length=32)
     spbe_class: str | None = Field(default=None, max_length=16)
     # Multi-valued facets as a JSON array of "dimension:value" ("category:health",
-    # "theme:SOCI", "format:CSV"), counted by the database (json_each,
-    # jsonb_array_elements_text) and filtered on as text, in one column.
+    # "theme:SOCI", "format:CSV"), counted from the sample in Python; filtered on
+    # through ``search_labels``, which holds each of them in a row of its own.
     labels: str = Field(default="[]")
     vector: str | None = Field(
         default=None, sa_type=sa.Text().with_variant(TSVECTOR(), "postgresql")
@@ -73,6 +73,22 @@ class SearchDocument(SQLModel, table=True):
         sa.Index("ix_search_documents_head", "head", postgresql_using="gin").ddl_if(
             dialect="postgresql"
         ),
+    )
+
+
+class SearchLabel(SQLModel, table=True):
+    """Each of an index row's ``labels``, one row apiece: a filter on a category,
+    theme or format finds the rows that have it through this table's key, where the
+    JSON array can only be searched row by row."""
+
+    __tablename__ = "search_labels"
+
+    label: str = Field(primary_key=True, max_length=600)
+    docid: int = Field(
+        primary_key=True,
+        index=True,
+        sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa_column_kwargs={"autoincrement": False},
     )
 
 

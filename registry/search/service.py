@@ -37,7 +37,7 @@ from registry.principal import Principal
 from registry.search import glossary, spelling
 from registry.search.analysis import _WORD as WORD
 from registry.search.analysis import fold, query_variants
-from registry.search.index import DOCID_SPACE, DOCS, PUBLISHERS
+from registry.search.index import DOCID_SPACE, DOCS, LABELS, PUBLISHERS
 from registry.search.models import FTS_TABLE, HEAD_FTS_TABLE, SearchDocument
 from registry.search.query import ParsedQuery, parse
 from registry.sharing.visibility import visible_clause
@@ -147,7 +147,7 @@ def search(
         return SearchResult([], None, 0, _empty_facets() if facets else {})
     conditions = _conditions(session, principal, query)
     after = _decode_cursor(cursor) if cursor else None
-    source = _Source.of(dialect, parsed)
+    source = _Source.of(dialect, parsed, _narrowing(query))
 
     bound, seen = source.sample_bound(session)
     estimate = _sampled(session, source, conditions, bound, seen, facets)
@@ -215,13 +215,15 @@ class _Source:
 
     dialect: str
     parsed: ParsedQuery | None
+    # The docids of the rows having a label the filters ask for (``_narrowing``).
+    narrowing: Any = None
     # SQLite: every match a search's caller may see and its filters keep, once read
     # (``exact_matches``).
     _exact: list[dict[int, float]] = field(default_factory=list, compare=False)
 
     @classmethod
-    def of(cls, dialect: str, parsed: ParsedQuery | None) -> _Source:
-        return cls(dialect, parsed)
+    def of(cls, dialect: str, parsed: ParsedQuery | None, narrowing: Any = None) -> _Source:
+        return cls(dialect, parsed, narrowing)
 
     @property
     def postgres(self) -> bool:
@@ -405,6 +407,9 @@ class _Source:
         items, say), and each match tested against them as FTS5 yields it: a narrow
         filter then costs a walk of the lists, not a join of every match."""
         rows = sa.select(DOCS.c.docid).where(*conditions)
+        if self.narrowing is not None:
+            # Read by label first, then each by its key: not a test of every row.
+            rows = rows.where(DOCS.c.docid.in_(self.narrowing))
         return sa.literal_column(f"+{self._fts_table(tier)}.rowid").in_(rows)
 
     def tier_of(self) -> Any:
@@ -634,7 +639,9 @@ def _conditions(
         ("format", query.format),
     ):
         if value is not None:
-            # The label as it is written inside the JSON array, quotes included.
+            # The label as it is written inside the JSON array, quotes included: a
+            # test of each row read (the few of a sample or a window); where every
+            # row meeting the filters is wanted, ``_narrowing`` finds them by label.
             needle = orjson.dumps(f"{dimension}:{value}").decode()
             find = sa.func.instr if session.get_bind().dialect.name == "sqlite" else sa.func.strpos
             conditions.append(find(DOCS.c.labels, needle) > 0)
@@ -652,6 +659,19 @@ def _conditions(
     elif query.origin is not None:
         conditions.append(DOCS.c.origin == query.origin.rstrip("/"))
     return conditions
+
+
+def _narrowing(query: SearchQuery) -> Any:
+    """The docids of the rows having the label a filter asks for (a category, theme or
+    format), by ``search_labels``' key; None without such a filter."""
+    for dimension, value in (
+        ("category", query.category),
+        ("theme", query.theme),
+        ("format", query.format),
+    ):
+        if value is not None:
+            return sa.select(LABELS.c.docid).where(LABELS.c.label == f"{dimension}:{value}")
+    return None
 
 
 def _kinds(query: SearchQuery) -> list[Kind]:

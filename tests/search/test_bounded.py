@@ -37,7 +37,15 @@ def catalog(make_publisher, make_app, make_dataset) -> None:
         long = " ".join(["layanan"] * (n % 4 + 1) + ["warga", f"nomor{n}"])
         description = {"id": {"short_description": f"Aplikasi ke-{n}", "long_description": long}}
         name = f"Layanan {n}" if n % 2 else f"Aplikasi {n}"
-        make_app(owner, f"app-{n}", name=name, description=description, visibility=visibility)
+        categories = ["village-services"] if n % 4 == 0 else ["document-management"]
+        make_app(
+            owner,
+            f"app-{n}",
+            name=name,
+            description=description,
+            visibility=visibility,
+            categories=categories,
+        )
     for n in range(6):
         title = {"id": f"Data layanan {n}"} if n % 2 else {"id": f"Data {n}"}
         make_dataset(kota, f"data-{n}", title=title, description={"id": "layanan publik"})
@@ -99,7 +107,13 @@ def test_few_kept_by_the_filters_are_counted_exactly(session, catalog, monkeypat
 
 
 @pytest.mark.parametrize(
-    "filters", [{"kind": "dataset"}, {"publisher": "kab-banyuwangi"}, {"origin": "local"}]
+    "filters",
+    [
+        {"kind": "dataset"},
+        {"publisher": "kab-banyuwangi"},
+        {"origin": "local"},
+        {"category": "village-services"},
+    ],
 )
 def test_a_narrow_filter_counts_and_pages_exactly(session, catalog, monkeypatch, filters):
     """Few of the sample kept by the filters: every match is read once, by docid,
