@@ -495,24 +495,38 @@ class _Source:
         return self._exact[0]
 
     def ranked_exactly(self, session: Session, matches: dict[int, float]) -> list[_Scored]:
-        """SQLite: (docid, score) of each of ``exact_matches``, as a window scores it:
-        those of tiers 2 and 1 are found by walking their expressions among them and
-        ranked again in ``search_fts_head``; the rest keep the score they came with."""
-        left = dict(matches)
-        scored: list[_Scored] = []
-        for tier in (2, 1):
-            if not left:
-                break
-            in_tier = self._tier_docids(tier).where(
-                sa.literal_column(f"+{self._fts_table(tier)}.rowid").in_(_listed(left))
+        """SQLite: (docid, score) of each of ``exact_matches``, as a window scores it.
+
+        Those that match in the name and short description (tiers 2 and 1) are
+        ranked once in ``search_fts_head``, where a window of either tier ranks them
+        too (the same statement over the same table: the same relevance), and those
+        of tier 2 found among them; the rest keep the score they came with. A tier's
+        bonus is added in Python, which adds doubles as SQLite does."""
+        if not matches:
+            return []
+        head = HEAD_FTS_TABLE
+        docid = sa.literal_column(f"{head}.rowid")
+        in_head = sa.select(docid.label("docid"), self._relevance(1).label("relevance"))
+        in_head = in_head.select_from(sa.table(head)).where(
+            self._fts_match(table=head),
+            sa.literal_column(f"+{head}.rowid").in_(_listed(matches)),
+            docid >= min(matches),
+            docid <= max(matches),
+        )
+        relevance = {int(r.docid): float(r.relevance) for r in session.execute(in_head)}
+        named = set()
+        if relevance:
+            in_name = self._tier_docids(2).where(
+                sa.literal_column(f"+{head}.rowid").in_(_listed(relevance))
             )
-            found = [int(d) for d in session.execute(in_tier).scalars()]
-            if found:
-                rows = self.ranked(session, tier, 0, found)
-                scored += [_Scored(int(r.docid), float(r.score)) for r in rows]
-            for docid in found:
-                del left[docid]
-        return scored + [_Scored(docid, score) for docid, score in left.items()]
+            named = {int(d) for d in session.execute(in_name).scalars()}
+        scored = []
+        for found, score in matches.items():
+            if found in relevance:
+                tier = 2 if found in named else 1
+                score = (tier * TIER_BONUS + _window_bonus(0)) + relevance[found]
+            scored.append(_Scored(found, score))
+        return scored
 
     def best(
         self,
