@@ -505,7 +505,7 @@ class _Source:
         if not matches:
             return []
         head = HEAD_FTS_TABLE
-        docid = sa.literal_column(f"{head}.rowid")
+        docid: Any = sa.literal_column(f"{head}.rowid")
         in_head = sa.select(docid.label("docid"), self._relevance(1).label("relevance"))
         in_head = in_head.select_from(sa.table(head)).where(
             self._fts_match(table=head),
@@ -514,7 +514,7 @@ class _Source:
             docid <= max(matches),
         )
         relevance = {int(r.docid): float(r.relevance) for r in session.execute(in_head)}
-        named = set()
+        named: set[int] = set()
         if relevance:
             in_name = self._tier_docids(2).where(
                 sa.literal_column(f"+{head}.rowid").in_(_listed(relevance))
