@@ -42,7 +42,10 @@ MAX_WORD = 40  # longer "words" are hashes, URLs or base64: nothing anyone types
 
 @lru_cache(maxsize=4)
 def _stemmer(language: str) -> Stemmer.Stemmer:
-    return Stemmer.Stemmer(language)
+    # Without PyStemmer's own cache: ``stem`` keeps the words already stemmed, as
+    # strings, where PyStemmer keeps a list per word, each of which a full collection
+    # of the garbage collector walks.
+    return Stemmer.Stemmer(language, 0)
 
 
 LANGUAGES = {"id": "indonesian", "en": "english"}

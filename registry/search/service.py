@@ -908,11 +908,13 @@ def _texts(item: App | Dataset) -> list[tuple[str, str]]:
 
 
 @lru_cache(maxsize=65536)
-def _forms(word: str) -> tuple[str, frozenset[str]]:
+def _forms(word: str) -> tuple[str, tuple[str, ...]]:
     """A word of item text as the index compares it: folded, and the terms it is
-    indexed under (itself and its stem in each language)."""
+    indexed under (itself and its stem in each language). Tuples of strings, which
+    the garbage collector stops tracking: a full collection would otherwise walk every
+    entry of this cache (tens of thousands on a busy node) and stop a request for it."""
     folded = fold(word)
-    return folded, frozenset(query_variants(folded))
+    return folded, tuple(query_variants(folded))
 
 
 class _Marker:
@@ -950,12 +952,12 @@ class _Marker:
         found = self.weights.get(word)
         if found is None:
             folded, forms = _forms(word)
-            if (self.prefixes and folded.startswith(self.prefixes)) or not forms.isdisjoint(
-                self.typed
+            if (self.prefixes and folded.startswith(self.prefixes)) or not self.typed.isdisjoint(
+                forms
             ):
                 found = 3
             else:
-                found = 0 if forms.isdisjoint(self.variants) else 1
+                found = 0 if self.variants.isdisjoint(forms) else 1
             self.weights[word] = found
         return found
 
