@@ -769,18 +769,33 @@ def _page_by_docids(
     want: int,
     few: bool,
 ) -> list[_Row]:
+    """SQLite's exact page: every match ranked by docid, and only those that can be on
+    the page read from their index rows (ties go by item id, which only the rows hold)."""
     matches = source.exact_matches(session, conditions, few=few)
-    scores = {r.docid: r.score for r in source.ranked_exactly(session, matches)}
-    found = session.execute(
-        sa.select(DOCS.c.docid, DOCS.c.item_id, DOCS.c.kind).where(
-            DOCS.c.docid.in_(_listed(scores))
+    ranked = sorted(source.ranked_exactly(session, matches), key=lambda r: -r.score)
+    if after is not None:
+        ranked = [r for r in ranked if r.score <= after[0]]
+    take = want
+    while True:
+        # The first ``take`` and every match tied with the last of them: any other
+        # scores less than all of these, so comes after them.
+        end = min(take, len(ranked))
+        while 0 < end < len(ranked) and ranked[end].score == ranked[end - 1].score:
+            end += 1
+        scores = {r.docid: r.score for r in ranked[:end]}
+        found = session.execute(
+            sa.select(DOCS.c.docid, DOCS.c.item_id, DOCS.c.kind).where(
+                DOCS.c.docid.in_(_listed(scores))
+            )
+        ).all()
+        rows = sorted(
+            (_Row(r.item_id, r.kind, scores[r.docid]) for r in found),
+            key=lambda row: (-row.score, row.item_id),
         )
-    ).all()
-    rows = sorted(
-        (_Row(r.item_id, r.kind, scores[r.docid]) for r in found),
-        key=lambda row: (-row.score, row.item_id),
-    )
-    return _after_rows(rows, after)[:want]
+        rows = _after_rows(rows, after)
+        if len(rows) >= want or end >= len(ranked):
+            return rows[:want]
+        take *= 2
 
 
 def _page_bounded(
