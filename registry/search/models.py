@@ -29,6 +29,18 @@ from registry.tables import NULLABLE_JSON, enum_column
 FTS_TABLE = "search_fts"
 HEAD_FTS_TABLE = "search_fts_head"
 FTS_TABLES = (FTS_TABLE, HEAD_FTS_TABLE)
+# Their columns and options, as their migrations created them: a reindex creates
+# them again. The columns hold terms analysed in Python (registry/search/analysis.py),
+# one space apart; unicode61 only splits them again on those spaces.
+FTS_COLUMNS = {FTS_TABLE: ("name", "summary", "body", "extra"), HEAD_FTS_TABLE: ("name", "summary")}
+FTS_OPTIONS = "tokenize = 'unicode61 remove_diacritics 0', prefix = '3'"
+
+
+def fts_definition(table: str) -> str:
+    """The statement that creates the FTS5 table ``table``."""
+    return (
+        f"CREATE VIRTUAL TABLE {table} USING fts5({', '.join(FTS_COLUMNS[table])}, {FTS_OPTIONS})"
+    )
 
 
 class SearchDocument(SQLModel, table=True):
