@@ -34,7 +34,7 @@ from registry.catalog.models import App, Dataset, Distribution, Publisher
 from registry.db import table_of
 from registry.search.analysis import LANGUAGES, languages_of, terms_of, words
 from registry.search.models import (
-    FTS_TABLE,
+    FTS_COLUMNS,
     FTS_TABLES,
     SearchDocument,
     SearchLabel,
@@ -292,7 +292,7 @@ def _write(
             for docid, doc in zip(docids, documents, strict=True)
         ]
         for fts_table in fts_tables:
-            fields = FIELDS if fts_table == FTS_TABLE else HEAD
+            fields = FTS_COLUMNS[fts_table]
             connection.execute(
                 sa.text(
                     f"INSERT INTO {fts_table} (rowid, {', '.join(fields)}) "

@@ -307,22 +307,20 @@ class _Source:
         return sa.select(*columns).select_from(sa.table(FTS_TABLE)).where(self._fts_match())
 
     def _select_tier(self, tier: int, *columns: Any, docids: Any = None) -> Any:
-        """The matches of ``tier`` (on SQLite, of them the ``docids``, a statement or a
-        list; by default all of them: ``_tier_docids``).
+        """The matches of ``tier``; on SQLite, of them the ``docids`` (a statement).
 
         On SQLite a statement that ranks must MATCH the whole query, so that bm25
         weighs the hits of every word and translation (and only once: a tier's own
-        expression repeats the query after NOT); the tier's docids, read once, say
+        expression repeats the query after NOT); the tier's docids, read before, say
         which of those matches to keep. Tiers 2 and 1 are read from
         ``search_fts_head``, whose lists hold only the name and short description."""
         if self.postgres:
             return sa.select(*columns).select_from(DOCS).where(self._in_tier(tier))
+        assert docids is not None
         table = self._fts_table(tier)
         # "+rowid": a test on each match as the index yields it, not a list of rowids
         # for the index to look up one by one (each a full-text query of its own).
-        keep = sa.literal_column(f"+{table}.rowid").in_(
-            self._tier_docids(tier) if docids is None else docids
-        )
+        keep = sa.literal_column(f"+{table}.rowid").in_(docids)
         return (
             sa.select(*columns)
             .select_from(sa.table(table))
@@ -355,62 +353,42 @@ class _Source:
             growth = MAX_GROWTH if seen == 0 else min(MAX_GROWTH, 1.25 * SAMPLE / seen)
             low, high = high, min(DOCID_SPACE, int(high * max(2.0, growth)))
 
-    def matches(
-        self,
-        *,
-        ranked: bool = False,
-        below: int | None = None,
-        among: list[ColumnElement[bool]] | None = None,
-    ) -> Any:
+    def matches(self, *, ranked: bool = False, below: int | None = None) -> Any:
         """(docid, score) of every match as a subquery, None without text (every row
         is a match, and the caller takes its sample of the index's rows itself).
-        ``ranked``: with its score (tier and relevance), else 0; ``below``: only the
-        matches whose docid is below it (the sample); ``among``: only the matches
-        whose index row meets these conditions (the caller joins them again).
+        ``ranked`` (PostgreSQL; SQLite ranks every match by docid, see
+        ``ranked_exactly``): with its score (tier and relevance), else 0; ``below``:
+        only the matches whose docid is below it (the sample).
 
-        Every match is scored as in the first window (see RANK_WINDOW), as ``best``
-        and ``ranked`` score it, so all give the very same floating-point score."""
+        A match is scored as in the first window (see RANK_WINDOW), as ``best`` scores
+        it, so both give the very same floating-point score."""
         if self.parsed is None:
             return None
-        if self.postgres:
-            score: Any = sa.literal(0.0)
-            if ranked:
-                # Added in the order ``best`` adds them: the same floating-point score.
-                tier = sa.case(
-                    (self._in_tier(2), 2 * TIER_BONUS), (self._in_tier(1), TIER_BONUS), else_=0.0
-                )
-                in_head = DOCS.c.head.op("@@", is_comparison=True)(self._tsquery())
-                relevance = sa.case((in_head, self._relevance(1)), else_=self._relevance(0))
-                score = (tier + sa.literal(_window_bonus(0))) + relevance
-            stmt = self._select(DOCS.c.docid.label("docid"), score.label("score"))
-        elif ranked:
-            tiers = [
-                self._select_tier(tier, self._docid(tier).label("docid"), self._score(tier, 0))
-                for tier in (2, 1, 0)
-            ]
-            if among is not None:
-                tiers = [
-                    s.where(self._among(t, among)) for t, s in zip((2, 1, 0), tiers, strict=True)
-                ]
-            return sa.union_all(*tiers).subquery("matches")
-        else:
-            stmt = self._select(self._docid().label("docid"), sa.literal(0.0).label("score"))
-            if among is not None:
-                stmt = stmt.where(self._among(None, among))
+        score: Any = sa.literal(0.0)
+        if ranked:
+            assert self.postgres
+            # Added in the order ``best`` adds them: the same floating-point score.
+            tier = sa.case(
+                (self._in_tier(2), 2 * TIER_BONUS), (self._in_tier(1), TIER_BONUS), else_=0.0
+            )
+            in_head = DOCS.c.head.op("@@", is_comparison=True)(self._tsquery())
+            relevance = sa.case((in_head, self._relevance(1)), else_=self._relevance(0))
+            score = (tier + sa.literal(_window_bonus(0))) + relevance
+        stmt = self._select(self._docid().label("docid"), score.label("score"))
         if below is not None and below < DOCID_SPACE:
             stmt = stmt.where(self._docid() < below)
         return stmt.subquery("matches")
 
-    def _among(self, tier: int | None, conditions: list[ColumnElement[bool]]) -> Any:
-        """SQLite: whether the match (of ``tier``) has an index row meeting
-        ``conditions``. Those rows are read once, by their own indexes (a publisher's
-        items, say), and each match tested against them as FTS5 yields it: a narrow
-        filter then costs a walk of the lists, not a join of every match."""
+    def _among(self, conditions: list[ColumnElement[bool]]) -> Any:
+        """SQLite: whether the match has an index row meeting ``conditions``. Those
+        rows are read once, by their own indexes (a publisher's items, say), and each
+        match tested against them as FTS5 yields it: a narrow filter then costs a walk
+        of the lists, not a join of every match."""
         rows = sa.select(DOCS.c.docid).where(*conditions)
         if self.narrowing is not None:
             # Read by label first, then each by its key: not a test of every row.
             rows = rows.where(DOCS.c.docid.in_(self.narrowing))
-        return sa.literal_column(f"+{self._fts_table(tier)}.rowid").in_(rows)
+        return sa.literal_column(f"+{FTS_TABLE}.rowid").in_(rows)
 
     def tier_of(self) -> Any:
         """PostgreSQL: the tier (2, 1 or 0) of each match, as a column of a statement
@@ -486,7 +464,7 @@ class _Source:
         if not self._exact:
             stmt = self._select(self._docid().label("docid"), self._score(0, 0))
             if not few:
-                stmt = stmt.where(self._among(None, conditions))
+                stmt = stmt.where(self._among(conditions))
             found = {int(r.docid): float(r.score) for r in session.execute(stmt)}
             if few and found:
                 kept = sa.select(DOCS.c.docid).where(DOCS.c.docid.in_(_listed(found)), *conditions)
@@ -622,7 +600,9 @@ def _listed(docids: Iterable[int]) -> Any:
     return sa.select(values.c.value)
 
 
-def _exact_matches(session: Session, source: _Source, conditions: list[ColumnElement[bool]]) -> Any:
+def _matches_to_count(
+    session: Session, source: _Source, conditions: list[ColumnElement[bool]]
+) -> Any:
     """Every match, as a subquery of docids, to count exactly: on SQLite those
     ``exact_matches`` reads, so no statement joins the index to its rows."""
     if source.postgres or source.parsed is None:
@@ -721,8 +701,24 @@ def _after(score: Any, item_id: Any, after: tuple[float, uuid.UUID]) -> Any:
     return sa.or_(score < last_score, sa.and_(score == last_score, item_id > last_id))
 
 
-def _after_rows(rows: list[_Row], after: tuple[float, uuid.UUID] | None) -> list[_Row]:
-    """The rows (best first) that come after the cursor ``after``."""
+def _rows_after(
+    session: Session,
+    scores: dict[int, float],
+    docids: Any,
+    after: tuple[float, uuid.UUID] | None,
+    conditions: Sequence[ColumnElement[bool]] = (),
+) -> list[_Row]:
+    """The rows of the scored matches (``docids``: their docids, for ``IN``) that meet
+    ``conditions``, best first (then by item id), that come after the cursor ``after``."""
+    found = session.execute(
+        sa.select(DOCS.c.docid, DOCS.c.item_id, DOCS.c.kind).where(
+            DOCS.c.docid.in_(docids), *conditions
+        )
+    ).all()
+    rows = sorted(
+        (_Row(r.item_id, r.kind, scores[r.docid]) for r in found),
+        key=lambda row: (-row.score, row.item_id),
+    )
     if after is None:
         return rows
     last_score, last_id = after
@@ -783,16 +779,7 @@ def _page_by_docids(
         while 0 < end < len(ranked) and ranked[end].score == ranked[end - 1].score:
             end += 1
         scores = {r.docid: r.score for r in ranked[:end]}
-        found = session.execute(
-            sa.select(DOCS.c.docid, DOCS.c.item_id, DOCS.c.kind).where(
-                DOCS.c.docid.in_(_listed(scores))
-            )
-        ).all()
-        rows = sorted(
-            (_Row(r.item_id, r.kind, scores[r.docid]) for r in found),
-            key=lambda row: (-row.score, row.item_id),
-        )
-        rows = _after_rows(rows, after)
+        rows = _rows_after(session, scores, _listed(scores), after)
         if len(rows) >= want or end >= len(ranked):
             return rows[:want]
         take *= 2
@@ -859,16 +846,7 @@ def _window_page(
         if not best:
             return []
         scores = {row.docid: float(row.score) for row in best}
-        found = session.execute(
-            sa.select(DOCS.c.docid, DOCS.c.item_id, DOCS.c.kind).where(
-                DOCS.c.docid.in_(list(scores)), *conditions
-            )
-        ).all()
-        rows = sorted(
-            (_Row(r.item_id, r.kind, scores[r.docid]) for r in found),
-            key=lambda row: (-row.score, row.item_id),
-        )
-        rows = _after_rows(rows, after)
+        rows = _rows_after(session, scores, list(scores), after, conditions)
         if len(best) < k:
             return rows[:want]  # every match of the window was read
         # Matches not read score at most the lowest read: rows above it are certain.
@@ -1068,7 +1046,7 @@ def _sampled(
     scale = DOCID_SPACE / bound
     if kept < MIN_SAMPLE:
         counts, total, _ = _facets(
-            session, _exact_matches(session, source, conditions), conditions, facets
+            session, _matches_to_count(session, source, conditions), conditions, facets
         )
         return _Estimate(counts, total, total / (seen * scale), True, {})
     scaled = {
