@@ -145,34 +145,57 @@ def parse(text: str, expand: Expand | None = None, *, typing: bool = True) -> Pa
     return ParsedQuery(tuple(groups), tuple(kept))
 
 
-def _fts5_term(term: Term) -> str:
-    parts = [f'"{v}"' for v in sorted(term.variants)]
+# A word as the index is asked for it: an indexed word, or (True) a prefix of them.
+Atom = tuple[str, bool]
+
+
+def _atoms(term: Term) -> tuple[Atom, ...]:
+    """The words any of which matches ``term``: its variants, and its completions or,
+    when the vocabulary knew none, its prefix."""
+    atoms = [(v, False) for v in sorted(term.variants)]
     if term.completions:
-        parts += [f'"{c}"' for c in term.completions if c not in term.variants]
+        atoms += [(c, False) for c in term.completions if c not in term.variants]
     elif term.prefix:
-        parts.append(f'"{term.prefix}"*')
+        atoms.append((term.prefix, True))
+    return tuple(atoms)
+
+
+def _disjuncts(group: Group) -> list[tuple[tuple[Atom, ...], ...]]:
+    """The group's alternatives as the index is asked for them, each a list of terms
+    (each the atoms any of which matches it), with no more terms than matching the
+    same items takes: an alternative holding every term of another adds no match
+    (a OR (a AND b) is a), and the alternatives of one term are one term. Each atom is
+    a list the index walks: "archive" and its translations were 17 of them, now 7."""
+    alternatives = [tuple(_atoms(t) for t in alternative) for alternative in group.alternatives]
+    kept = [a for a in alternatives if not any(set(b) < set(a) for b in alternatives)]
+    single = dict.fromkeys(atom for a in kept if len(a) == 1 for atom in a[0])
+    found: list[tuple[tuple[Atom, ...], ...]] = [(tuple(single),)] if single else []
+    for alternative in kept:
+        if len(alternative) > 1 and set(alternative) not in [set(f) for f in found]:
+            found.append(alternative)
+    return found
+
+
+def _fts5_term(atoms: tuple[Atom, ...]) -> str:
+    parts = [f'"{word}"*' if prefix else f'"{word}"' for word, prefix in atoms]
     return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
 
 def _fts5_group(group: Group) -> str:
-    alternatives = [" AND ".join(_fts5_term(t) for t in alt) for alt in group.alternatives]
+    alternatives = [" AND ".join(_fts5_term(t) for t in alt) for alt in _disjuncts(group)]
     if len(alternatives) == 1:
         return alternatives[0]
     return "(" + " OR ".join(f"({a})" for a in alternatives) + ")"
 
 
-def _ts_term(term: Term, weights: str = "") -> str:
+def _ts_term(atoms: tuple[Atom, ...], weights: str = "") -> str:
     label = f":{weights}" if weights else ""
-    parts = [f"'{v}'{label}" for v in sorted(term.variants)]
-    if term.completions:
-        parts += [f"'{c}'{label}" for c in term.completions if c not in term.variants]
-    elif term.prefix:
-        parts.append(f"'{term.prefix}':*{weights}")
+    parts = [f"'{word}':*{weights}" if prefix else f"'{word}'{label}" for word, prefix in atoms]
     return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
 
 
 def _ts_group(group: Group, weights: str = "") -> str:
-    alternatives = [" & ".join(_ts_term(t, weights) for t in alt) for alt in group.alternatives]
+    alternatives = [" & ".join(_ts_term(t, weights) for t in alt) for alt in _disjuncts(group)]
     if len(alternatives) == 1:
         return alternatives[0]
     return "(" + " | ".join(f"({a})" for a in alternatives) + ")"

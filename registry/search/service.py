@@ -149,13 +149,12 @@ def search(
     after = _decode_cursor(cursor) if cursor else None
     source = _Source.of(dialect, parsed, _narrowing(query))
 
-    bound, seen = source.sample_bound(session)
-    estimate = _sampled(session, source, conditions, bound, seen, facets)
+    sample = source.sample(session)
+    estimate = _sampled(session, source, conditions, sample, facets)
     if limit <= 0:  # the counts alone
         rows = []
     elif estimate.exact:  # every match read, or the filters keep few of them: rank them all
-        few = bound >= DOCID_SPACE
-        rows = _page_exact(session, source, conditions, after, limit + 1, few=few)
+        rows = _page_exact(session, source, conditions, after, limit + 1, sample)
     else:
         rows = _page_bounded(session, source, conditions, after, limit + 1, estimate)
     more = len(rows) > limit
@@ -219,7 +218,7 @@ class _Source:
     narrowing: Any = None
     # SQLite: every match a search's caller may see and its filters keep, once read
     # (``exact_matches``).
-    _exact: list[dict[int, float]] = field(default_factory=list, compare=False)
+    _exact: list[list[int]] = field(default_factory=list, compare=False)
 
     @classmethod
     def of(cls, dialect: str, parsed: ParsedQuery | None, narrowing: Any = None) -> _Source:
@@ -329,27 +328,41 @@ class _Source:
 
     # --- what the search asks
 
+    def _reads_docids(self) -> bool:
+        """Whether the sample is read as docids (SQLite, with text) rather than counted."""
+        return self.parsed is not None and not self.postgres
+
     def _between(self, low: int, high: int) -> Any:
-        """The matches with a docid in ``[low, high)``: the index reads that range only."""
+        """The matches with a docid in ``[low, high)``, their number or (see
+        ``_reads_docids``) their docids: the index reads that range only."""
         if self.parsed is None:
             stmt, docid = sa.select(sa.func.count()).select_from(DOCS), DOCS.c.docid
         else:
-            stmt, docid = self._select(sa.func.count()), self._docid()
+            docid = self._docid()
+            stmt = self._select(docid if self._reads_docids() else sa.func.count())
         return stmt.where(docid >= low, docid < high)
 
-    def sample_bound(self, session: Session) -> tuple[int, int]:
-        """The bound below which the docids of the matches make the sample, and how many
-        matches (before visibility and filters) the sample holds; the bound is
-        ``DOCID_SPACE`` when the sample is every match.
+    def sample(self, session: Session) -> _Sample:
+        """The sample of the matches: the bound below which their docids make it, how
+        many matches (before visibility and filters) it holds, and on SQLite their
+        docids, which the sample's facets read by key (a join would let SQLite's
+        planner start from a filter's index and run a full-text query for each of its
+        rows). The bound is ``DOCID_SPACE`` when the sample is every match.
 
         The range below the bound grows from 1/FIRST_SAMPLE of the docids by the
         factor the matches found so far say is needed, with some to spare (at most
-        MAX_GROWTH at a time), each step counting only the new part of the range."""
+        MAX_GROWTH at a time), each step reading only the new part of the range."""
         low, high, seen = 0, DOCID_SPACE // FIRST_SAMPLE, 0
+        docids: list[int] | None = [] if self._reads_docids() else None
         while True:
-            seen += int(session.execute(self._between(low, high)).scalar_one())
+            found = session.execute(self._between(low, high))
+            if docids is None:
+                seen += int(found.scalar_one())
+            else:
+                docids += (int(d) for d in found.scalars())
+                seen = len(docids)
             if seen >= SAMPLE or high >= DOCID_SPACE:
-                return high, seen
+                return _Sample(high, seen, docids)
             growth = MAX_GROWTH if seen == 0 else min(MAX_GROWTH, 1.25 * SAMPLE / seen)
             low, high = high, min(DOCID_SPACE, int(high * max(2.0, growth)))
 
@@ -451,37 +464,34 @@ class _Source:
         return list(session.execute(stmt).all())
 
     def exact_matches(
-        self, session: Session, conditions: list[ColumnElement[bool]], *, few: bool
-    ) -> dict[int, float]:
-        """SQLite: every match whose index row meets ``conditions``, by docid, with
-        its score as a match of the last tier; read once per search.
+        self, session: Session, conditions: list[ColumnElement[bool]], sample: _Sample
+    ) -> list[int]:
+        """SQLite: the docids of every match whose index row meets ``conditions``;
+        read once per search, not yet ranked (see ``ranked_exactly``).
 
-        ``few``: the matches are few (the sample held them all): they are read in
-        one walk of the index, then their rows tested. Otherwise (a narrow filter)
-        each match is tested as FTS5 yields it against the rows that meet the
-        conditions, read once by their own indexes: a walk of the lists, not a join
-        of every match."""
+        When the sample is every match, its docids are, and only their rows are
+        tested. Otherwise (a narrow filter) each match is tested as FTS5 yields it
+        against the rows that meet the conditions, read once by their own indexes: a
+        walk of the lists, not a join of every match."""
         if not self._exact:
-            stmt = self._select(self._docid().label("docid"), self._score(0, 0))
-            if not few:
-                stmt = stmt.where(self._among(conditions))
-            found = {int(r.docid): float(r.score) for r in session.execute(stmt)}
-            if few and found:
-                kept = sa.select(DOCS.c.docid).where(DOCS.c.docid.in_(_listed(found)), *conditions)
-                found = {int(d): found[int(d)] for d in session.execute(kept).scalars()}
-            self._exact.append(found)
+            if sample.everything and sample.docids is not None:
+                stmt = sa.select(DOCS.c.docid).where(_docid_in(sample.docids), *conditions)
+            else:
+                stmt = self._select(self._docid()).where(self._among(conditions))
+            self._exact.append([int(d) for d in session.execute(stmt).scalars()])
         return self._exact[0]
 
-    def ranked_exactly(self, session: Session, matches: dict[int, float]) -> list[_Scored]:
-        """SQLite: (docid, score) of each of ``exact_matches``, as a window scores it.
+    def ranked_exactly(self, session: Session, matches: list[int]) -> dict[int, float]:
+        """SQLite: the scores of those of ``exact_matches`` that match in the name and
+        short description (tiers 2 and 1), as a window scores them; the others, of
+        the last tier, are ranked by ``ranked`` only when a page reaches them.
 
-        Those that match in the name and short description (tiers 2 and 1) are
-        ranked once in ``search_fts_head``, where a window of either tier ranks them
-        too (the same statement over the same table: the same relevance), and those
-        of tier 2 found among them; the rest keep the score they came with. A tier's
-        bonus is added in Python, which adds doubles as SQLite does."""
+        They are ranked once in ``search_fts_head``, where a window of either tier
+        ranks them too (the same statement over the same table: the same relevance),
+        and those of tier 2 found among them. A tier's bonus is added in Python,
+        which adds doubles as SQLite does."""
         if not matches:
-            return []
+            return {}
         head = HEAD_FTS_TABLE
         docid: Any = sa.literal_column(f"{head}.rowid")
         in_head = sa.select(docid.label("docid"), self._relevance(1).label("relevance"))
@@ -498,13 +508,10 @@ class _Source:
                 sa.literal_column(f"+{head}.rowid").in_(_listed(relevance))
             )
             named = {int(d) for d in session.execute(in_name).scalars()}
-        scored = []
-        for found, score in matches.items():
-            if found in relevance:
-                tier = 2 if found in named else 1
-                score = (tier * TIER_BONUS + _window_bonus(0)) + relevance[found]
-            scored.append(_Scored(found, score))
-        return scored
+        return {
+            found: ((2 if found in named else 1) * TIER_BONUS + _window_bonus(0)) + score
+            for found, score in relevance.items()
+        }
 
     def best(
         self,
@@ -533,6 +540,19 @@ class _Source:
 class _Scored(NamedTuple):
     docid: int
     score: float
+
+
+class _Sample(NamedTuple):
+    """The matches with a docid below ``bound``: how many (before visibility and
+    filters), and on SQLite their docids (see ``_Source.sample``)."""
+
+    bound: int
+    seen: int
+    docids: list[int] | None
+
+    @property
+    def everything(self) -> bool:
+        return self.bound >= DOCID_SPACE
 
 
 @dataclass
@@ -600,15 +620,21 @@ def _listed(docids: Iterable[int]) -> Any:
     return sa.select(values.c.value)
 
 
-def _matches_to_count(
-    session: Session, source: _Source, conditions: list[ColumnElement[bool]]
-) -> Any:
-    """Every match, as a subquery of docids, to count exactly: on SQLite those
-    ``exact_matches`` reads, so no statement joins the index to its rows."""
+def _docid_in(docids: Iterable[int]) -> ColumnElement[bool]:
+    """SQLite: whether an index row is one of ``docids``, each found by its key."""
+    return DOCS.c.docid.in_(_listed(docids))
+
+
+def _every_match(
+    session: Session, source: _Source, conditions: list[ColumnElement[bool]], sample: _Sample
+) -> tuple[Any, list[ColumnElement[bool]]]:
+    """Every match, to count exactly, as ``_facets`` takes them (a subquery of their
+    docids, and the conditions): on SQLite the docids ``exact_matches`` reads, so
+    no statement joins the index to its rows."""
     if source.postgres or source.parsed is None:
-        return source.matches()
-    docids = source.exact_matches(session, conditions, few=False)
-    return sa.select(DOCS.c.docid).where(DOCS.c.docid.in_(_listed(docids))).subquery("matches")
+        return source.matches(), conditions
+    docids = source.exact_matches(session, conditions, sample)
+    return None, [*conditions, _docid_in(docids)]
 
 
 def _window_bonus(window: int) -> float:
@@ -733,13 +759,13 @@ def _page_exact(
     conditions: list[ColumnElement[bool]],
     after: tuple[float, uuid.UUID] | None,
     want: int,
-    *,
-    few: bool = True,
+    sample: _Sample | None = None,
 ) -> list[Any]:
     """The first ``want`` rows after ``after``, every match ranked (on SQLite, the
     matches read by docid, then each tier's ranked; elsewhere in one statement)."""
     if source.parsed is not None and not source.postgres:
-        return _page_by_docids(session, source, conditions, after, want, few)
+        assert sample is not None
+        return _page_by_docids(session, source, conditions, after, want, sample)
     matches = source.matches(ranked=True)
     score = matches.c.score if matches is not None else sa.literal(0.0)
     stmt = sa.select(DOCS.c.item_id, DOCS.c.kind, score.label("score"))
@@ -763,14 +789,24 @@ def _page_by_docids(
     conditions: list[ColumnElement[bool]],
     after: tuple[float, uuid.UUID] | None,
     want: int,
-    few: bool,
+    sample: _Sample,
 ) -> list[_Row]:
     """SQLite's exact page: every match ranked by docid, and only those that can be on
-    the page read from their index rows (ties go by item id, which only the rows hold)."""
-    matches = source.exact_matches(session, conditions, few=few)
-    ranked = sorted(source.ranked_exactly(session, matches), key=lambda r: -r.score)
-    if after is not None:
-        ranked = [r for r in ranked if r.score <= after[0]]
+    the page read from their index rows (ties go by item id, which only the rows hold).
+
+    The matches of the last tier, which score below every match of the first two, are
+    ranked only when the page reaches them: bm25 first counts the items holding each
+    of the query's words over their whole lists, which a narrow filter's page of
+    name matches never needs."""
+    matches = source.exact_matches(session, conditions, sample)
+    head = source.ranked_exactly(session, matches)
+    last_tier = [d for d in matches if d not in head]
+
+    def in_order(scored: Iterable[tuple[int, float]]) -> list[_Scored]:
+        found = sorted((_Scored(d, s) for d, s in scored), key=lambda r: -r.score)
+        return found if after is None else [r for r in found if r.score <= after[0]]
+
+    ranked = in_order(head.items())
     take = want
     while True:
         # The first ``take`` and every match tied with the last of them: any other
@@ -780,8 +816,16 @@ def _page_by_docids(
             end += 1
         scores = {r.docid: r.score for r in ranked[:end]}
         rows = _rows_after(session, scores, _listed(scores), after)
-        if len(rows) >= want or end >= len(ranked):
+        if len(rows) >= want:
             return rows[:want]
+        if end >= len(ranked):
+            if not last_tier:
+                return rows
+            ranked += in_order(
+                (int(r.docid), float(r.score)) for r in source.ranked(session, 0, 0, last_tier)
+            )
+            last_tier = []
+            continue
         take *= 2
 
 
@@ -1017,37 +1061,38 @@ def _sampled(
     session: Session,
     source: _Source,
     conditions: list[ColumnElement[bool]],
-    bound: int,
-    seen: int,
+    sample: _Sample,
     facets: bool,
 ) -> _Estimate:
-    """Total, facets and tier sizes from the sample (the ``seen`` matches with a docid
-    below ``bound``), estimated for every match unless the sample is every match. When
+    """Total, facets and tier sizes from the sample, estimated for every match unless
+    the sample is every match. When
     too few of the sample are left after visibility and filters for an estimate to
     mean anything, they are counted exactly instead.
 
     Every match is in the sample when there are fewer than ``SAMPLE`` (give or take
     the last step of the sample's growth); ranking them all then costs about what
     ranking one window does, which is why SAMPLE is no more than RANK_WINDOW."""
-    everything = bound >= DOCID_SPACE
-    sample = source.matches(below=bound)
+    everything, bound, seen = sample.everything, sample.bound, sample.seen
+    matches = source.matches(below=bound)
     tier = None
-    if sample is None:  # no text: the sample of every index row
+    sampled = conditions
+    if sample.docids is not None:  # SQLite: read by key (see ``_Source.sample``)
+        matches, sampled = None, [*conditions, _docid_in(sample.docids)]
+    elif matches is None:  # no text: the sample of every index row
         stmt = sa.select(DOCS.c.docid.label("docid"))
         if not everything:
             stmt = stmt.where(DOCS.c.docid < bound)
-        sample = stmt.subquery("matches")
+        matches = stmt.subquery("matches")
     elif not everything:
         tier = source.tier_of()
-    counts, kept, tiers = _facets(session, sample, conditions, facets, tier)
+    counts, kept, tiers = _facets(session, matches, sampled, facets, tier)
     if everything:
         return _Estimate(counts, kept, kept / max(seen, 1), True, {})
     # The sample holds about bound / DOCID_SPACE of the matches.
     scale = DOCID_SPACE / bound
     if kept < MIN_SAMPLE:
-        counts, total, _ = _facets(
-            session, _matches_to_count(session, source, conditions), conditions, facets
-        )
+        every, counted = _every_match(session, source, conditions, sample)
+        counts, total, _ = _facets(session, every, counted, facets)
         return _Estimate(counts, total, total / (seen * scale), True, {})
     scaled = {
         name: {value: max(1, round(n * scale)) for value, n in counter.items()}
