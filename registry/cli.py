@@ -80,6 +80,7 @@ def serve(
     from registry import serving
     from registry.app import create_app
     from registry.oauth.service import ensure_admin_client
+    from registry.search import glossary
 
     settings = settings_or_exit()
     if "base_url" not in settings.model_fields_set:
@@ -100,6 +101,9 @@ def serve(
             from registry.demo import load_demo
 
             loaded = load_demo(session)
+        # Built now, and frozen with the rest by ``serving.settle``, rather than by the
+        # first search: stemming every phrase of the glossary takes tens of ms.
+        glossary.for_node(session)
     if admin is not None:
         out.print(f"  admin    : new admin client written to {settings.admin_client_file}")
     else:

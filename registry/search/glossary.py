@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import sqlalchemy as sa
@@ -127,12 +127,13 @@ class Index:
         return spans
 
 
-@cache
-def _shipped_index() -> Index:
-    return Index(shipped())
+@lru_cache(maxsize=4)
+def _index(own: tuple[Entry, ...]) -> Index:
+    # Built once for each set of the node's own terms: stemming every phrase of the
+    # glossary takes tens of milliseconds, which a search must not pay.
+    return Index((*shipped(), *own))
 
 
 def for_node(session: Session) -> Index:
     """The shipped glossary plus this node's own terms."""
-    own = node_entries(session)
-    return Index((*shipped(), *own)) if own else _shipped_index()
+    return _index(tuple(node_entries(session)))

@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from registry.search.glossary import Index, shipped
+from registry.search import glossary
+from registry.search.glossary import GlossaryTerm, Index, shipped
 from registry.search.query import Group, ParsedQuery, Term, _atoms, _disjuncts, parse
 
 QUERIES = ["archive", "akta kelahiran", "birth certificate", "perizinan", "izin usaha", "puskes"]
@@ -53,3 +54,14 @@ def test_a_glossary_word_asks_each_of_its_words_once():
     words = [w.strip('()"* ') for w in written.replace(" OR ", " ").split()]
     assert len(words) == len(set(words)), written
     assert "AND" not in written  # "records management" is already in "records"
+
+
+def test_the_glossary_is_indexed_once_for_each_set_of_own_terms(session):
+    shipped_only = glossary.for_node(session)
+    assert glossary.for_node(session) is shipped_only
+    session.add(GlossaryTerm(indonesian="lumbung padi", english="rice barn", source="a city"))
+    session.flush()
+    with_own = glossary.for_node(session)
+    assert with_own is not shipped_only
+    assert glossary.for_node(session) is with_own
+    assert with_own.expand(["rice", "barn"]) == [(0, 2, [["lumbung", "padi"]])]
