@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -47,7 +47,7 @@ class Home:
     facets: dict[str, dict[str, int]]
     # False when the search service estimated the facets from a sample of the catalog.
     exact: bool
-    publishers: dict[str, Publisher]
+    publishers: dict[str, PublisherName]
     peers: dict[str, Peer]
 
 
@@ -184,19 +184,34 @@ def exact_counts(page: search.SearchResult) -> bool:
     return page.total_exact and page.facets_exact
 
 
-def publishers_by_code(session: Session, keys: list[str]) -> dict[str, Publisher]:
+class PublisherName(NamedTuple):
+    """What a facet link shows of a publisher."""
+
+    code: str
+    origin: str | None
+    name: str
+
+
+def publishers_by_code(session: Session, keys: list[str]) -> dict[str, PublisherName]:
     """The publishers a facet names, by its keys: a code, or ``code@origin`` for a
-    mirrored publisher (a code names the local publisher first)."""
+    mirrored publisher (a code names the local publisher first). Their names alone:
+    every publisher of a facet is read for each page built, and a row costs much less
+    than an object."""
     if not keys:
         return {}
     refs = {key: catalog.parse_publisher_ref(key) for key in keys}
     codes = {code for code, _ in refs.values()}
-    rows = session.exec(
-        select(Publisher).where(live(Publisher), col(Publisher.code).in_(codes))
+    rows = session.execute(
+        sa.select(col(Publisher.code), col(Publisher.origin), col(Publisher.name)).where(
+            live(Publisher), col(Publisher.code).in_(codes)
+        )
     ).all()
-    found: dict[str, Publisher] = {}
+    by_code: dict[str, list[PublisherName]] = {}
+    for row in rows:
+        by_code.setdefault(row.code, []).append(PublisherName(*row))
+    found: dict[str, PublisherName] = {}
     for key, (code, origin) in refs.items():
-        matching = [row for row in rows if row.code == code]
+        matching = by_code.get(code, [])
         exact = [row for row in matching if row.origin == (origin or None)]
         if exact or matching:
             found[key] = (exact or matching)[0]
@@ -211,7 +226,7 @@ class Results:
     page: search.SearchResult
     # False when the total and counts are estimates (see :func:`exact_counts`).
     exact: bool
-    publishers: dict[str, Publisher]
+    publishers: dict[str, PublisherName]
     peers: dict[str, Peer]
 
 
