@@ -329,8 +329,8 @@ class _Source:
     # --- what the search asks
 
     def _reads_docids(self) -> bool:
-        """Whether the sample is read as docids (SQLite, with text) rather than counted."""
-        return self.parsed is not None and not self.postgres
+        """Whether the sample is read as docids (with text) rather than counted."""
+        return self.parsed is not None
 
     def _between(self, low: int, high: int) -> Any:
         """The matches with a docid in ``[low, high)``, their number or (see
@@ -344,10 +344,12 @@ class _Source:
 
     def sample(self, session: Session) -> _Sample:
         """The sample of the matches: the bound below which their docids make it, how
-        many matches (before visibility and filters) it holds, and on SQLite their
-        docids, which the sample's facets read by key (a join would let SQLite's
-        planner start from a filter's index and run a full-text query for each of its
-        rows). The bound is ``DOCID_SPACE`` when the sample is every match.
+        many matches (before visibility and filters) it holds, and (with text) their
+        docids, which the sample's facets read by key: a join would test each match
+        against the query again (on PostgreSQL reading its document from out of line
+        storage), and on SQLite let the planner start from a filter's index and run a
+        full-text query for each of its rows. The bound is ``DOCID_SPACE`` when the
+        sample is every match.
 
         The range below the bound grows from 1/FIRST_SAMPLE of the docids by the
         factor the matches found so far say is needed, with some to spare (at most
@@ -620,8 +622,11 @@ def _listed(docids: Iterable[int]) -> Any:
     return sa.select(values.c.value)
 
 
-def _docid_in(docids: Iterable[int]) -> ColumnElement[bool]:
-    """SQLite: whether an index row is one of ``docids``, each found by its key."""
+def _docid_in(docids: Iterable[int], postgres: bool = False) -> ColumnElement[bool]:
+    """Whether an index row is one of ``docids``, each found by its key: on SQLite
+    from one JSON parameter (``_listed``), on PostgreSQL from one array parameter."""
+    if postgres:
+        return DOCS.c.docid == sa.any_(sa.literal(list(docids), postgresql.ARRAY(sa.BigInteger)))
     return DOCS.c.docid.in_(_listed(docids))
 
 
@@ -1076,8 +1081,10 @@ def _sampled(
     matches = source.matches(below=bound)
     tier = None
     sampled = conditions
-    if sample.docids is not None:  # SQLite: read by key (see ``_Source.sample``)
-        matches, sampled = None, [*conditions, _docid_in(sample.docids)]
+    if sample.docids is not None:  # read by key (see ``_Source.sample``)
+        matches, sampled = None, [*conditions, _docid_in(sample.docids, source.postgres)]
+        if not everything:
+            tier = source.tier_of()
     elif matches is None:  # no text: the sample of every index row
         stmt = sa.select(DOCS.c.docid.label("docid"))
         if not everything:
