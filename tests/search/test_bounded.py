@@ -87,6 +87,18 @@ def test_the_bounded_path_pages_as_the_exact_one(session, catalog, monkeypatch, 
         assert pages(session, q, principal, limit=limit)[0] == exact, limit
 
 
+@pytest.mark.parametrize("q", ["layanan", "layan", "warga layanan", "aplikasi"])
+def test_windows_tested_row_by_row_page_as_through_the_index(session, catalog, monkeypatch, q):
+    # PostgreSQL chooses, by cost, to find a window's name and short-description
+    # matches by testing each row of its range: the same pages either way.
+    monkeypatch.setattr(service, "RANK_WINDOW", 4)
+    bound(monkeypatch)
+    monkeypatch.setattr(service, "_row_by_row", lambda *args: False)
+    through_index = pages(session, q, ADMIN, limit=3)[0]
+    monkeypatch.setattr(service, "_row_by_row", lambda *args: True)
+    assert pages(session, q, ADMIN, limit=3)[0] == through_index
+
+
 def test_an_estimate_says_so_and_never_shows_a_hidden_item(session, catalog, bounded):
     page = search(session, None, SearchQuery(q="layanan"), limit=50)
     assert not page.facets_exact
