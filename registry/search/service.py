@@ -340,18 +340,14 @@ class _Source:
 
     # --- what the search asks
 
-    def _reads_docids(self) -> bool:
-        """Whether the sample is read as docids (with text) rather than counted."""
-        return self.parsed is not None
-
     def _between(self, low: int, high: int) -> Any:
-        """The matches with a docid in ``[low, high)``, their number or (see
-        ``_reads_docids``) their docids: the index reads that range only."""
+        """The matches with a docid in ``[low, high)``: their docids, or without text
+        the number of index rows. The index reads that range only."""
         if self.parsed is None:
             stmt, docid = sa.select(sa.func.count()).select_from(DOCS), DOCS.c.docid
         else:
             docid = self._docid()
-            stmt = self._select(docid if self._reads_docids() else sa.func.count())
+            stmt = self._select(docid)
         return stmt.where(docid >= low, docid < high)
 
     def sample(self, session: Session) -> _Sample:
@@ -367,7 +363,7 @@ class _Source:
         factor the matches found so far say is needed, with some to spare (at most
         MAX_GROWTH at a time), each step reading only the new part of the range."""
         low, high, seen = 0, DOCID_SPACE // FIRST_SAMPLE, 0
-        docids: list[int] | None = [] if self._reads_docids() else None
+        docids: list[int] | None = None if self.parsed is None else []
         while True:
             found = session.execute(self._between(low, high))
             if docids is None:
@@ -380,12 +376,11 @@ class _Source:
             growth = MAX_GROWTH if seen == 0 else min(MAX_GROWTH, 1.25 * SAMPLE / seen)
             low, high = high, min(DOCID_SPACE, int(high * max(2.0, growth)))
 
-    def matches(self, *, ranked: bool = False, below: int | None = None) -> Any:
+    def matches(self, *, ranked: bool = False) -> Any:
         """(docid, score) of every match as a subquery, None without text (every row
         is a match, and the caller takes its sample of the index's rows itself).
         ``ranked`` (PostgreSQL; SQLite ranks every match by docid, see
-        ``ranked_exactly``): with its score (tier and relevance), else 0; ``below``:
-        only the matches whose docid is below it (the sample).
+        ``ranked_exactly``): with its score (tier and relevance), else 0.
 
         A match is scored as in the first window (see RANK_WINDOW), as ``best`` scores
         it, so both give the very same floating-point score."""
@@ -402,8 +397,6 @@ class _Source:
             relevance = sa.case((in_head, self._relevance(1)), else_=self._relevance(0))
             score = (tier + sa.literal(_window_bonus(0))) + relevance
         stmt = self._select(self._docid().label("docid"), score.label("score"))
-        if below is not None and below < DOCID_SPACE:
-            stmt = stmt.where(self._docid() < below)
         return stmt.subquery("matches")
 
     def _among(self, conditions: list[ColumnElement[bool]]) -> Any:
@@ -419,7 +412,7 @@ class _Source:
 
     def tier_of(self) -> Any:
         """PostgreSQL: the tier (2, 1 or 0) of each match, as a column of a statement
-        that reads the matches joined to their index rows (from ``head``, in the row);
+        that reads the matches' index rows (from ``head``, in the row);
         None on SQLite, which does not need it (see ``windows``)."""
         if not self.postgres:
             return None
@@ -1135,20 +1128,16 @@ def _sampled(
     the last step of the sample's growth); ranking them all then costs about what
     ranking one window does, which is why SAMPLE is no more than RANK_WINDOW."""
     everything, bound, seen = sample.everything, sample.bound, sample.seen
-    matches = source.matches(below=bound)
-    tier = None
-    sampled = conditions
+    matches, tier, sampled = None, None, conditions
     if sample.docids is not None:  # read by key (see ``_Source.sample``)
-        matches, sampled = None, [*conditions, _docid_in(sample.docids, source.postgres)]
+        sampled = [*conditions, _docid_in(sample.docids, source.postgres)]
         if not everything:
             tier = source.tier_of()
-    elif matches is None:  # no text: the sample of every index row
+    else:  # no text: the sample of every index row
         stmt = sa.select(DOCS.c.docid.label("docid"))
         if not everything:
             stmt = stmt.where(DOCS.c.docid < bound)
         matches = stmt.subquery("matches")
-    elif not everything:
-        tier = source.tier_of()
     counts, kept, tiers = _facets(session, matches, sampled, facets, tier)
     if everything:
         return _Estimate(counts, kept, kept / max(seen, 1), True, {})
