@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlmodel import Field, SQLModel
 
 from registry.catalog.models import Visibility
+from registry.db import table_of
 from registry.tables import NULLABLE_JSON, enum_column
 
 # Virtual and shadow tables that only SQLite has, unknown to the metadata; Alembic's
@@ -91,6 +92,14 @@ class SearchDocument(SQLModel, table=True):
             dialect="postgresql"
         ),
     )
+
+
+# PostgreSQL: the name alone, as ``head``'s weight A. Its GIN index (created by the
+# migration ``search_name_index``: the models cannot declare an index on an expression
+# that SQLite then ignores) lists only the items with a word in their name, where
+# ``head``'s lists also hold those with it in the short description, each read and
+# tested again for its weight. The expression must be the index's, word for word.
+NAME_VECTOR = sa.func.ts_filter(table_of(SearchDocument).c.head, sa.literal_column("'{a}'"))
 
 
 class SearchLabel(SQLModel, table=True):

@@ -17,6 +17,7 @@ from registry.catalog.models import App, Dataset
 from registry.principal import Principal
 from registry.search import index, service
 from registry.search.service import SearchQuery, search
+from tests.conftest import on_postgres
 
 ADMIN = Principal(client_id="test", scopes=frozenset({"admin"}))
 
@@ -185,3 +186,15 @@ def _docids(session: Session) -> dict[str, int]:
         )
         found.update((slug, docid) for slug, docid in rows)
     return found
+
+
+@pytest.mark.skipif(not on_postgres(), reason="the index of names is PostgreSQL's")
+def test_a_name_window_is_read_through_the_index_of_names(session, catalog):
+    # The expression a tier-2 window tests must be the one the migration indexed, word
+    # for word, or every window of names would test the rows one by one.
+    parsed, _ = service._parse(session, "layanan")
+    stmt = service._Source.of("postgresql", parsed)._select_tier(2, service.DOCS.c.docid)
+    sql = stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(session.execute(sa.text(f"EXPLAIN {sql}")).scalars())
+    assert "ix_search_documents_name" in plan, plan
