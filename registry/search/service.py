@@ -406,15 +406,21 @@ class _Source:
         return stmt.subquery("matches")
 
     def _among(self, conditions: list[ColumnElement[bool]]) -> Any:
-        """SQLite: whether the match has an index row meeting ``conditions``. Those
-        rows are read once, by their own indexes (a publisher's items, say), and each
-        match tested against them as FTS5 yields it: a narrow filter then costs a walk
-        of the lists, not a join of every match."""
-        rows = sa.select(DOCS.c.docid).where(*conditions)
+        """SQLite: the docids of the matches whose index row meets ``conditions``, in
+        one walk of the lists.
+
+        With a label to narrow by (a category, theme or format), the walk keeps the
+        matches having the label, read by ``search_labels``' key, and only those
+        rows are then read and tested: "pajak" in one category, 16 → 8 ms. Otherwise
+        the rows that meet the conditions are read once, by their own indexes (a
+        publisher's items, say), and each match tested against them as FTS5 yields
+        it: a narrow filter costs a walk of the lists, not a join of every match."""
+        keep: Any = sa.literal_column(f"+{FTS_TABLE}.rowid")
         if self.narrowing is not None:
-            # Read by label first, then each by its key: not a test of every row.
-            rows = rows.where(DOCS.c.docid.in_(self.narrowing))
-        return sa.literal_column(f"+{FTS_TABLE}.rowid").in_(rows)
+            walk = self._select(self._docid()).where(keep.in_(self.narrowing))
+            return sa.select(DOCS.c.docid).where(DOCS.c.docid.in_(walk), *conditions)
+        rows = sa.select(DOCS.c.docid).where(*conditions)
+        return self._select(self._docid()).where(keep.in_(rows))
 
     def tier_of(self) -> Any:
         """PostgreSQL: the tier (2, 1 or 0) of each match, as a column of a statement
@@ -486,14 +492,12 @@ class _Source:
         read once per search, not yet ranked (see ``ranked_exactly``).
 
         When the sample is every match, its docids are, and only their rows are
-        tested. Otherwise (a narrow filter) each match is tested as FTS5 yields it
-        against the rows that meet the conditions, read once by their own indexes: a
-        walk of the lists, not a join of every match."""
+        tested. Otherwise (a narrow filter) the lists are walked once (``_among``)."""
         if not self._exact:
             if sample.everything and sample.docids is not None:
                 stmt = sa.select(DOCS.c.docid).where(_docid_in(sample.docids), *conditions)
             else:
-                stmt = self._select(self._docid()).where(self._among(conditions))
+                stmt = self._among(conditions)
             self._exact.append([int(d) for d in session.execute(stmt).scalars()])
         return self._exact[0]
 

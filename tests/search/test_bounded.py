@@ -128,14 +128,17 @@ def test_few_kept_by_the_filters_are_counted_exactly(session, catalog, monkeypat
         {"category": "village-services"},
     ],
 )
-def test_a_narrow_filter_counts_and_pages_exactly(session, catalog, monkeypatch, filters):
+@pytest.mark.parametrize("principal", [None, ADMIN])
+def test_a_narrow_filter_counts_and_pages_exactly(
+    session, catalog, monkeypatch, filters, principal
+):
     """Few of the sample kept by the filters: every match is read once, by docid,
     and counted and ranked as the exact path does (the same pages, scores included)."""
-    exact, first = pages(session, "layanan", ADMIN, limit=50, **filters)
+    exact, first = pages(session, "layanan", principal, limit=50, **filters)
     bound(monkeypatch)
     monkeypatch.setattr(service, "MIN_SAMPLE", 30)
     for limit in (1, 4, 50):
-        seen, page = pages(session, "layanan", ADMIN, limit=limit, **filters)
+        seen, page = pages(session, "layanan", principal, limit=limit, **filters)
         assert seen == exact, limit
         assert page.total_exact
         assert page.facets_exact
@@ -193,7 +196,7 @@ def test_a_name_window_is_read_through_the_index_of_names(session, catalog):
     # The expression a tier-2 window tests must be the one the migration indexed, word
     # for word, or every window of names would test the rows one by one.
     parsed, _ = service._parse(session, "layanan")
-    stmt = service._Source.of("postgresql", parsed)._select_tier(2, service.DOCS.c.docid)
+    stmt = service._Source.of("postgresql", parsed)._select_tier(2, index.DOCS.c.docid)
     sql = stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
     session.execute(sa.text("SET LOCAL enable_seqscan = off"))
     plan = "\n".join(session.execute(sa.text(f"EXPLAIN {sql}")).scalars())
