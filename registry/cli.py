@@ -81,6 +81,8 @@ def serve(
     from registry.app import create_app
     from registry.oauth.service import ensure_admin_client
     from registry.search import glossary
+    from registry.search import service as search_service
+    from registry.web.render import compile_templates
 
     settings = settings_or_exit()
     if "base_url" not in settings.model_fields_set:
@@ -104,6 +106,9 @@ def serve(
         # Built now, and frozen with the rest by ``serving.settle``, rather than by the
         # first search: stemming every phrase of the glossary takes tens of ms.
         glossary.for_node(session)
+        # So do each kind of search's and each template's first run.
+        search_service.warm(session)
+    compile_templates()
     if admin is not None:
         out.print(f"  admin    : new admin client written to {settings.admin_client_file}")
     else:

@@ -67,6 +67,15 @@ def environment(language: str) -> Environment:
     return env
 
 
+def compile_templates() -> None:
+    """Compile every template in every language now (Jinja compiles one the first
+    time it is asked for, some tens of ms for the search page)."""
+    for language in i18n.LANGUAGES:
+        env = environment(language)
+        for name in env.list_templates(extensions=["html"]):
+            env.get_template(name)
+
+
 def language_of(request: Request) -> str:
     return language_of_headers(request.headers)
 

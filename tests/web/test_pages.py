@@ -16,6 +16,7 @@ from registry.catalog import schemas, service
 from registry.catalog.models import App
 from registry.sharing import schemas as sharing_schemas
 from registry.sharing import service as sharing
+from registry.web import i18n, render
 from registry.web import service as web_service
 from tests.conftest import ADMIN
 
@@ -901,3 +902,12 @@ def test_the_read_cache_takes_only_page_addresses(path, taken):
 
     scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
     assert (page_key(scope) is not None) is taken
+
+
+def test_every_template_is_compiled_before_the_first_page():
+    render.environment.cache_clear()  # environments as a new process has them
+    render.compile_templates()
+    for language in i18n.LANGUAGES:
+        env = render.environment(language)
+        compiled = {name for _, name in env.cache} if env.cache is not None else set()
+        assert compiled >= set(env.list_templates(extensions=["html"])), language
