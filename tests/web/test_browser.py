@@ -278,7 +278,7 @@ def test_main_pages_pass_axe_and_are_photographed(
                 problems[f"{name} at {width}px"] = serious
             shot = f"{name}-{width_name}-{language[:2]}.png"
             page.screenshot(path=str(artifacts / shot), full_page=True)
-            if update_docs and name != "search":
+            if update_docs:
                 DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(
                     path=str(DOCS_SCREENSHOTS / f"{name}-{width_name}.png"), full_page=True
