@@ -106,7 +106,9 @@ def serve(
         # Built now, and frozen with the rest by ``serving.settle``, rather than by the
         # first search: stemming every phrase of the glossary takes tens of ms.
         glossary.for_node(session)
-        # So do each kind of search's and each template's first run.
+    # So are each kind of search's and each template's first run, outside the writing
+    # transaction above: SQLite's write lock is not held while they run.
+    with session_scope(engine, write=False) as session:
         search_service.warm(session)
     compile_templates()
     if admin is not None:
