@@ -66,9 +66,10 @@ RANK_WINDOW = 500
 
 # The matches are first sampled: docids are drawn at random (``index.new_docids``), so
 # the matches with a docid below a bound are a fair sample of them all, which the
-# index reads without reading the rest. The bound starts at 1/FIRST_SAMPLE of the
-# docids and grows (each step reading only the new part of the range) until the
-# sample holds ``SAMPLE`` matches, before visibility and filters, or every match.
+# index reads without reading the rest. The sample holds ``SAMPLE`` matches, before
+# visibility and filters, or every match: on SQLite the lowest SAMPLE, read in one
+# walk; elsewhere the bound starts at 1/FIRST_SAMPLE of the docids and grows (each
+# step reading only the new part of the range) until it holds them (see ``sample``).
 # Every match read: everything is exact, every match ranked, counted and grouped into
 # facets. Otherwise the total and the facets are estimated from the sample
 # (``facets_exact`` and ``total_exact`` false), and the best are found tier by tier,
@@ -393,9 +394,16 @@ class _Source:
         full-text query for each of its rows. The bound is ``DOCID_SPACE`` when the
         sample is every match.
 
-        The range below the bound grows from 1/FIRST_SAMPLE of the docids by the
-        factor the matches found so far say is needed, with some to spare (at most
-        MAX_GROWTH at a time), each step reading only the new part of the range."""
+        On SQLite the sample is the SAMPLE matches with the lowest docids, read in one
+        walk: FTS5 yields matches in docid order and stops at the limit, and the bound
+        is the next match's docid. Elsewhere (PostgreSQL, whose planner would test each
+        row in docid order until the limit, 245 ms for a phrase in 3 % of the items,
+        and every index row without text) the range below the bound grows from
+        1/FIRST_SAMPLE of the docids by the factor the matches found so far say is
+        needed, with some to spare (at most MAX_GROWTH at a time), each step reading
+        only the new part of the range."""
+        if self.parsed is not None and not self.postgres:
+            return self._lowest_matches(session)
         low, high, seen = 0, DOCID_SPACE // FIRST_SAMPLE, 0
         docids: list[int] | None = None if self.parsed is None else []
         while True:
@@ -409,6 +417,18 @@ class _Source:
                 return _Sample(high, seen, docids)
             growth = MAX_GROWTH if seen == 0 else min(MAX_GROWTH, 1.25 * SAMPLE / seen)
             low, high = high, min(DOCID_SPACE, int(high * max(2.0, growth)))
+
+    def _lowest_matches(self, session: Session) -> _Sample:
+        """SQLite: the SAMPLE matches with the lowest docids, and the docid of the
+        next as the bound, every match below it being among them (``DOCID_SPACE``
+        when there is no next: the sample is every match). p50 0.9 → 0.2 ms, against
+        growing a range (200 queries at 200,000 items)."""
+        docid = self._docid()
+        stmt = self._select(docid).order_by(docid).limit(SAMPLE + 1)
+        found = [int(d) for d in session.execute(stmt).scalars()]
+        if len(found) <= SAMPLE:
+            return _Sample(DOCID_SPACE, len(found), found)
+        return _Sample(found[SAMPLE], SAMPLE, found[:SAMPLE])
 
     def matches(self, *, ranked: bool = False) -> Any:
         """(docid, score) of every match as a subquery, None without text (every row
