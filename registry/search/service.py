@@ -334,13 +334,13 @@ class _Source:
             return DOCS.c.head.op("@@", is_comparison=True)(query)
 
         assert tier > 0 or not row_by_row
-        if tier == 2 and not row_by_row:
+        if tier == 2:
+            if row_by_row:
+                return head(name)
             # Through the GIN index of the name alone, whose lists hold only the
             # names' matches (``head``'s would each be read and tested for its
             # weight: "every app"'s first window 115 → 24 ms).
             return NAME_VECTOR.op("@@", is_comparison=True)(self._tsquery())
-        if tier == 2:
-            return head(name)
         if tier == 1:
             return sa.and_(head(self._tsquery()), sa.not_(head(name)))
         return sa.and_(DOCS.c.vector.op("@@")(self._tsquery()), sa.not_(head(self._tsquery())))
