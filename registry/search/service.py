@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import html
 import math
 import re
@@ -245,6 +246,9 @@ class _Source:
     parsed: ParsedQuery | None
     # The docids of the rows having a label the filters ask for (``_narrowing``).
     narrowing: Any = None
+    # SQLite: the windows are of these matches only (the exact matches of a narrow
+    # filter, see ``_page_by_docids``); None: of every match.
+    among: tuple[int, ...] | None = None
     # SQLite: every match a search's caller may see and its filters keep, once read
     # (``exact_matches``).
     _exact: list[list[int]] = field(default_factory=list, compare=False)
@@ -411,7 +415,7 @@ class _Source:
             if docids is None:
                 seen += int(found.scalar_one())
             else:
-                docids += (int(d) for d in found.scalars())
+                docids += found.scalars().all()
                 seen = len(docids)
             if seen >= SAMPLE or high >= DOCID_SPACE:
                 return _Sample(high, seen, docids)
@@ -425,7 +429,7 @@ class _Source:
         growing a range (200 queries at 200,000 items)."""
         docid = self._docid()
         stmt = self._select(docid).order_by(docid).limit(SAMPLE + 1)
-        found = [int(d) for d in session.execute(stmt).scalars()]
+        found = list(session.execute(stmt).scalars().all())
         if len(found) <= SAMPLE:
             return _Sample(DOCID_SPACE, len(found), found)
         return _Sample(found[SAMPLE], SAMPLE, found[:SAMPLE])
@@ -515,13 +519,16 @@ class _Source:
         """SQLite: the docids of a window of ``tier``: the RANK_WINDOW highest at most
         ``high`` (every one left, in the last window there may be), highest first. FTS5
         walks its lists from the top and stops there."""
-        docid: Any = sa.literal_column(f"{self._fts_table(tier)}.rowid")
+        table = self._fts_table(tier)
+        docid: Any = sa.literal_column(f"{table}.rowid")
         stmt = self._tier_docids(tier).order_by(docid.desc())
+        if self.among is not None:
+            stmt = stmt.where(sa.literal_column(f"+{table}.rowid").in_(_listed(self.among)))
         if high is not None:
             stmt = stmt.where(docid <= high)
         if window < MAX_WINDOWS - 1:
             stmt = stmt.limit(RANK_WINDOW)
-        return [int(d) for d in session.execute(stmt).scalars()]
+        return list(session.execute(stmt).scalars().all())
 
     def ranked(self, session: Session, tier: int, window: int, docids: list[int]) -> list[Any]:
         """SQLite: (docid, score) of the matches of ``tier`` among ``docids``. Bounded
@@ -546,7 +553,7 @@ class _Source:
                 stmt = sa.select(DOCS.c.docid).where(_docid_in(sample.docids), *conditions)
             else:
                 stmt = self._among(conditions)
-            self._exact.append([int(d) for d in session.execute(stmt).scalars()])
+            self._exact.append(list(session.execute(stmt).scalars().all()))
         return self._exact[0]
 
     def ranked_exactly(self, session: Session, matches: list[int]) -> dict[int, float]:
@@ -575,7 +582,7 @@ class _Source:
             in_name = self._tier_docids(2).where(
                 sa.literal_column(f"+{head}.rowid").in_(_listed(relevance))
             )
-            named = {int(d) for d in session.execute(in_name).scalars()}
+            named = set(session.execute(in_name).scalars().all())
         return {
             found: ((2 if found in named else 1) * TIER_BONUS + _window_bonus(0)) + score
             for found, score in relevance.items()
@@ -875,6 +882,13 @@ def _page_by_docids(
     of the query's words over their whole lists, which a narrow filter's page of
     name matches never needs."""
     matches = source.exact_matches(session, conditions, sample)
+    if len(matches) > RANK_WINDOW:
+        # More than a window: ranked window by window, as when the total is estimated,
+        # but the windows hold only these matches, which all meet the filters. Ranking
+        # every one of thousands of matches cost up to tens of milliseconds.
+        among = dataclasses.replace(source, among=tuple(matches))
+        every = _Estimate({}, len(matches), 1.0, True, {})
+        return _page_bounded(session, among, [], after, want, every)
     head = source.ranked_exactly(session, matches)
     last_tier = [d for d in matches if d not in head]
 
@@ -1120,11 +1134,13 @@ class _Marker:
         end = spans[end_word - 1].end() if end_word < len(spans) else len(text)
         out = ["…" if begin else ""]
         position = begin
+        # Text is escaped in runs between marked words: escaping is per character,
+        # so a run escaped whole reads the same as its words escaped one by one.
         for m in spans[start_word:end_word]:
-            out.append(html.escape(text[position : m.start()]))
-            word = html.escape(m.group())
-            out.append(f"<mark>{word}</mark>" if self.matches(m.group(), tag) else word)
-            position = m.end()
+            if self.matches(m.group(), tag):
+                out.append(html.escape(text[position : m.start()]))
+                out.append(f"<mark>{html.escape(m.group())}</mark>")
+                position = m.end()
         out.append(html.escape(text[position:end]))
         if end < len(text):
             out.append("…")

@@ -145,6 +145,39 @@ def test_a_narrow_filter_counts_and_pages_exactly(
         assert (page.total, page.facets) == (first.total, first.facets)
 
 
+@pytest.mark.skipif(on_postgres(), reason="PostgreSQL ranks them all in one statement")
+@pytest.mark.parametrize(
+    "filters",
+    [{"kind": "app"}, {"publisher": "kota-pariaman"}, {"category": "document-management"}],
+)
+@pytest.mark.parametrize("principal", [None, ADMIN])
+def test_a_narrow_filter_past_a_window_is_ranked_a_window_of_its_matches_at_a_time(
+    session, catalog, monkeypatch, filters, principal
+):
+    """Counted exactly, but more matches than a window: they are ranked a window at a
+    time, and each window holds only matches the filters keep (RANK_WINDOW of them,
+    but for a tier's last), so no page needs more windows than a wide query's."""
+    exact, first = pages(session, "layanan", principal, limit=50, **filters)
+    bound(monkeypatch)
+    monkeypatch.setattr(service, "MIN_SAMPLE", 30)
+    monkeypatch.setattr(service, "RANK_WINDOW", 4)
+    for limit in (1, 3, 50):
+        seen, page = pages(session, "layanan", principal, limit=limit, **filters)
+        assert page.total_exact
+        assert (page.total, page.facets) == (first.total, first.facets)
+        assert sorted(slug for slug, _ in seen) == sorted(slug for slug, _ in exact), limit
+        assert [score for _, score in seen] == sorted((score for _, score in seen), reverse=True)
+    windows: dict[tuple[int, int], int] = {}
+    for _, score in seen:
+        tier, rest = divmod(score, service.TIER_BONUS)
+        key = (int(tier), service.MAX_WINDOWS - int(rest // service.WINDOW_BONUS))
+        windows[key] = windows.get(key, 0) + 1
+    assert any((tier, window + 1) in windows for tier, window in windows)
+    for (tier, window), n in windows.items():
+        if (tier, window + 1) in windows:  # not the tier's last window: a full one
+            assert n == 4, (tier, window)
+
+
 def test_a_match_in_the_name_ranks_above_one_in_the_text(session, catalog):
     found = search(session, ADMIN, SearchQuery(q="layanan"), limit=50).hits
     ranked = [hit.item.slug for hit in found]
