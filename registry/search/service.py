@@ -156,7 +156,7 @@ def search(
     if limit <= 0:  # the counts alone
         rows = []
     elif estimate.exact:  # every match read, or the filters keep few of them: rank them all
-        rows = _page_exact(session, source, conditions, after, limit + 1, sample)
+        rows = _page_exact(session, source, conditions, after, limit + 1)
     else:
         rows = _page_bounded(session, source, conditions, after, limit + 1, estimate)
     more = len(rows) > limit
@@ -249,8 +249,8 @@ class _Source:
     # SQLite: the windows are of these matches only (the exact matches of a narrow
     # filter, see ``_page_by_docids``); None: of every match.
     among: tuple[int, ...] | None = None
-    # SQLite: every match a search's caller may see and its filters keep, once read
-    # (``exact_matches``).
+    # SQLite: every match a search's caller may see and its filters keep, once counted
+    # (``keep_exact``).
     _exact: list[list[int]] = field(default_factory=list, compare=False)
 
     @classmethod
@@ -457,9 +457,9 @@ class _Source:
         stmt = self._select(self._docid().label("docid"), score.label("score"))
         return stmt.subquery("matches")
 
-    def _among(self, conditions: list[ColumnElement[bool]]) -> Any:
-        """SQLite: the docids of the matches whose index row meets ``conditions``, in
-        one walk of the lists.
+    def kept(self, conditions: list[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+        """SQLite: the conditions an index row meets when it is a match and meets
+        ``conditions``, the matches found in one walk of the lists.
 
         With a label to narrow by (a category, theme or format), the walk keeps the
         matches having the label, read by ``search_labels``' key, and only those
@@ -470,9 +470,9 @@ class _Source:
         keep: Any = sa.literal_column(f"+{FTS_TABLE}.rowid")
         if self.narrowing is not None:
             walk = self._select(self._docid()).where(keep.in_(self.narrowing))
-            return sa.select(DOCS.c.docid).where(DOCS.c.docid.in_(walk), *conditions)
+            return [DOCS.c.docid.in_(walk), *conditions]
         rows = sa.select(DOCS.c.docid).where(*conditions)
-        return self._select(self._docid()).where(keep.in_(rows))
+        return [DOCS.c.docid.in_(self._select(self._docid()).where(keep.in_(rows)))]
 
     def tier_of(self) -> Any:
         """PostgreSQL: the tier (2, 1 or 0) of each match, as a column of a statement
@@ -540,20 +540,17 @@ class _Source:
         stmt = stmt.where(docid >= min(docids), docid <= max(docids))
         return list(session.execute(stmt).all())
 
-    def exact_matches(
-        self, session: Session, conditions: list[ColumnElement[bool]], sample: _Sample
-    ) -> list[int]:
-        """SQLite: the docids of every match whose index row meets ``conditions``;
-        read once per search, not yet ranked (see ``ranked_exactly``).
+    def keep_exact(self, docids: list[int]) -> None:
+        """SQLite, with text: remember the docids of every match the caller may see
+        and the filters keep, as the exact counts read them (see ``_sampled``), for
+        the exact page to rank without reading them again."""
+        if not self.postgres and self.parsed is not None:
+            self._exact[:] = [docids]
 
-        When the sample is every match, its docids are, and only their rows are
-        tested. Otherwise (a narrow filter) the lists are walked once (``_among``)."""
-        if not self._exact:
-            if sample.everything and sample.docids is not None:
-                stmt = sa.select(DOCS.c.docid).where(_docid_in(sample.docids), *conditions)
-            else:
-                stmt = self._among(conditions)
-            self._exact.append(list(session.execute(stmt).scalars().all()))
+    def exact_matches(self) -> list[int]:
+        """SQLite: the docids ``keep_exact`` remembered, not yet ranked (see
+        ``ranked_exactly``)."""
+        assert self._exact, "every match is counted before the exact page is read"
         return self._exact[0]
 
     def ranked_exactly(self, session: Session, matches: list[int]) -> dict[int, float]:
@@ -709,15 +706,14 @@ def _docid_in(docids: Iterable[int], postgres: bool = False) -> ColumnElement[bo
 
 
 def _every_match(
-    session: Session, source: _Source, conditions: list[ColumnElement[bool]], sample: _Sample
+    source: _Source, conditions: list[ColumnElement[bool]]
 ) -> tuple[Any, list[ColumnElement[bool]]]:
     """Every match, to count exactly, as ``_facets`` takes them (a subquery of their
-    docids, and the conditions): on SQLite the docids ``exact_matches`` reads, so
-    no statement joins the index to its rows."""
+    docids, and the conditions): on SQLite the conditions ``kept`` gives, so no
+    statement joins the index to its rows."""
     if source.postgres or source.parsed is None:
         return source.matches(), conditions
-    docids = source.exact_matches(session, conditions, sample)
-    return None, [*conditions, _docid_in(docids)]
+    return None, source.kept(conditions)
 
 
 def _window_bonus(window: int) -> float:
@@ -842,13 +838,12 @@ def _page_exact(
     conditions: list[ColumnElement[bool]],
     after: tuple[float, uuid.UUID] | None,
     want: int,
-    sample: _Sample | None = None,
 ) -> list[Any]:
     """The first ``want`` rows after ``after``, every match ranked (on SQLite, the
-    matches read by docid, then each tier's ranked; elsewhere in one statement)."""
+    matches the counts read, by docid, then each tier's ranked; elsewhere in one
+    statement)."""
     if source.parsed is not None and not source.postgres:
-        assert sample is not None
-        return _page_by_docids(session, source, conditions, after, want, sample)
+        return _page_by_docids(session, source, after, want)
     matches = source.matches(ranked=True)
     score = matches.c.score if matches is not None else sa.literal(0.0)
     stmt = sa.select(DOCS.c.item_id, DOCS.c.kind, score.label("score"))
@@ -867,12 +862,7 @@ def _page_exact(
 
 
 def _page_by_docids(
-    session: Session,
-    source: _Source,
-    conditions: list[ColumnElement[bool]],
-    after: tuple[float, uuid.UUID] | None,
-    want: int,
-    sample: _Sample,
+    session: Session, source: _Source, after: tuple[float, uuid.UUID] | None, want: int
 ) -> list[_Row]:
     """SQLite's exact page: every match ranked by docid, and only those that can be on
     the page read from their index rows (ties go by item id, which only the rows hold).
@@ -881,7 +871,7 @@ def _page_by_docids(
     ranked only when the page reaches them: bm25 first counts the items holding each
     of the query's words over their whole lists, which a narrow filter's page of
     name matches never needs."""
-    matches = source.exact_matches(session, conditions, sample)
+    matches = source.exact_matches()
     if len(matches) > RANK_WINDOW:
         # More than a window: ranked window by window, as when the total is estimated,
         # but the windows hold only these matches, which all meet the filters. Ranking
@@ -1213,14 +1203,16 @@ def _sampled(
         if not everything:
             stmt = stmt.where(DOCS.c.docid < bound)
         matches = stmt.subquery("matches")
-    counts, kept, tiers = _facets(session, matches, sampled, facets, tier)
+    counts, kept, tiers, read = _facets(session, matches, sampled, facets, tier)
     if everything:
+        source.keep_exact(read)
         return _Estimate(counts, kept, kept / max(seen, 1), True, {})
     # The sample holds about bound / DOCID_SPACE of the matches.
     scale = DOCID_SPACE / bound
     if kept < MIN_SAMPLE:
-        every, counted = _every_match(session, source, conditions, sample)
-        counts, total, _ = _facets(session, every, counted, facets)
+        every, counted = _every_match(source, conditions)
+        counts, total, _, read = _facets(session, every, counted, facets)
+        source.keep_exact(read)
         return _Estimate(counts, total, total / (seen * scale), True, {})
     scaled = {
         name: {value: max(1, round(n * scale)) for value, n in counter.items()}
@@ -1243,9 +1235,10 @@ def _facets(
     conditions: list[ColumnElement[bool]],
     facets: bool = True,
     tier: Any = None,
-) -> tuple[dict[str, dict[str, int]], int, Counter[int]]:
+) -> tuple[dict[str, dict[str, int]], int, Counter[int], list[int]]:
     """Counts per facet over every match the caller may see (none unless ``facets``),
-    their number, and, given ``tier`` (a column), how many are in each tier.
+    their number, given ``tier`` (a column) how many are in each tier, and their
+    docids.
 
     The facet columns of the matches are read once and counted in Python: one pass
     over a few thousand short rows (about ``SAMPLE`` of them when sampled)
@@ -1254,6 +1247,7 @@ def _facets(
     # code: a peer's publisher may share a code with ours, and must neither merge with
     # it nor hide it. Its code and node are read with each match (a lookup by key).
     columns = [
+        DOCS.c.docid,
         DOCS.c.kind,
         PUBLISHERS.c.code,
         PUBLISHERS.c.origin,
@@ -1269,15 +1263,18 @@ def _facets(
             DOCS, PUBLISHERS, PUBLISHERS.c.id == DOCS.c.publisher_id
         )
     else:
-        stmt = _filtered(matches, conditions, DOCS.c.kind, tier)
+        stmt = _filtered(matches, conditions, DOCS.c.docid, DOCS.c.kind, tier)
     rows = session.execute(stmt).all()
     tiers = Counter(row[-1] for row in rows)
+    docids = [row[0] for row in rows]
     if not facets:
-        return {}, len(rows), tiers
+        return {}, len(rows), tiers, docids
     counters: dict[str, dict[str, int]] = {name: {} for name in FACETS}
     if not rows:
-        return _ordered(counters), 0, tiers
-    kinds, codes, nodes, origins, licenses, statuses, classes, labels, _ = zip(*rows, strict=True)
+        return _ordered(counters), 0, tiers, docids
+    _, kinds, codes, nodes, origins, licenses, statuses, classes, labels, _ = zip(
+        *rows, strict=True
+    )
     for name, column in (
         ("kind", kinds),
         ("origin", origins),
@@ -1297,7 +1294,7 @@ def _facets(
         for (code, node), n in Counter(zip(codes, nodes, strict=True)).items()
         if code is not None
     }
-    return _ordered(counters), len(rows), tiers
+    return _ordered(counters), len(rows), tiers, docids
 
 
 def _ordered(counters: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
