@@ -383,11 +383,16 @@ class _Source:
 
     # --- what the search asks
 
-    def _between(self, low: int, high: int) -> Any:
+    def _between(self, low: int, high: int, row_by_row: bool = False) -> Any:
         """The matches with a docid in ``[low, high)``: their docids, or without text
-        the number of index rows. The index reads that range only."""
+        the number of index rows. The index reads that range only; ``row_by_row``
+        (PostgreSQL): by testing each of its rows, not through the GIN index, whose
+        lists it would walk whole, however small the range."""
         if self.parsed is None:
             stmt, docid = sa.select(sa.func.count()).select_from(DOCS), DOCS.c.docid
+        elif row_by_row:
+            docid = DOCS.c.docid
+            stmt = sa.select(docid).where(sa.func.ts_match_vq(DOCS.c.vector, self._tsquery()))
         else:
             docid = self._docid()
             stmt = self._select(docid)
@@ -404,27 +409,47 @@ class _Source:
 
         On SQLite the sample is the SAMPLE matches with the lowest docids, read in one
         walk: FTS5 yields matches in docid order and stops at the limit, and the bound
-        is the next match's docid. Elsewhere (PostgreSQL, whose planner would test each
-        row in docid order until the limit, 245 ms for a phrase in 3 % of the items,
-        and every index row without text) the range below the bound grows from
-        1/FIRST_SAMPLE of the docids by the factor the matches found so far say is
-        needed, with some to spare (at most MAX_GROWTH at a time), each step reading
-        only the new part of the range."""
-        if self.parsed is not None and not self.postgres:
-            return self._lowest_matches(session)
+        is the next match's docid. PostgreSQL's planner would test each row in docid
+        order until the limit (245 ms for a phrase in 3 % of the items), so there the
+        lowest are found in a range that grows (see ``_grown_sample``). Without text,
+        the range below the bound grows from 1/FIRST_SAMPLE of the docids by the
+        factor the rows counted so far say is needed, with some to spare (at most
+        MAX_GROWTH at a time), each step reading only the new part of the range."""
+        if self.parsed is not None:
+            return self._grown_sample(session) if self.postgres else self._lowest_matches(session)
         low, high, seen = 0, DOCID_SPACE // FIRST_SAMPLE, 0
-        docids: list[int] | None = None if self.parsed is None else []
         while True:
-            found = session.execute(self._between(low, high))
-            if docids is None:
-                seen += int(found.scalar_one())
-            else:
-                docids += found.scalars().all()
-                seen = len(docids)
+            seen += int(session.execute(self._between(low, high)).scalar_one())
             if seen >= SAMPLE or high >= DOCID_SPACE:
-                return _Sample(high, seen, docids)
+                return _Sample(high, seen, None)
             growth = MAX_GROWTH if seen == 0 else min(MAX_GROWTH, 1.25 * SAMPLE / seen)
             low, high = high, min(DOCID_SPACE, int(high * max(2.0, growth)))
+
+    def _grown_sample(self, session: Session) -> _Sample:
+        """PostgreSQL: the SAMPLE matches with the lowest docids, and the next one's
+        as the bound (``DOCID_SPACE`` when there is none: the sample is every match).
+
+        The first 1/FIRST_SAMPLE of the docids is read by testing each of its rows
+        (about 200 at 200,000 items, 2 ms): through the GIN index, a range of any size
+        costs a walk of the query words' whole lists (26 ms for "warga office"). What
+        it finds says how far the range must grow to hold the rest of the sample;
+        grown twice that far (to every docid when nothing matched yet), the rest is
+        read through the index, once, only its lowest kept: one walk of the lists
+        where a range grown step by step took one for each step."""
+        high = DOCID_SPACE // FIRST_SAMPLE
+        found = session.execute(self._between(0, high, row_by_row=True))
+        docids = sorted(found.scalars().all())
+        while len(docids) <= SAMPLE and high < DOCID_SPACE:
+            rest = SAMPLE + 1 - len(docids)
+            grown = 2 * rest * high / len(docids) if docids else DOCID_SPACE
+            low, high = high, min(DOCID_SPACE, int(high + grown))
+            # "+ 0": not in the primary key's order, which the planner would walk
+            # testing each row until the limit.
+            lowest = self._between(low, high).order_by(DOCS.c.docid + 0).limit(rest)
+            docids += session.execute(lowest).scalars().all()
+        if len(docids) > SAMPLE:
+            return _Sample(docids[SAMPLE], SAMPLE, docids[:SAMPLE])
+        return _Sample(DOCID_SPACE, len(docids), docids)
 
     def _lowest_matches(self, session: Session) -> _Sample:
         """SQLite: the SAMPLE matches with the lowest docids, and the docid of the
