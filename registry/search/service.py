@@ -80,6 +80,12 @@ RANK_WINDOW = 500
 # (``facets_exact`` and ``total_exact`` false), and the best are found tier by tier,
 # the top ``limit`` of each tier asked of the index before anything is joined.
 SAMPLE = 500  # never more than RANK_WINDOW: see _sampled
+# SQLite: the most docids of a tier walked at once to find a window's (see
+# ``window_docids``).
+MAX_BATCH = 32_768
+# SQLite: filters keeping less than this part of the matches are applied as a window
+# is walked, not once it is ranked.
+NARROW_SHARE = 0.5
 FIRST_SAMPLE = 1_024
 MAX_GROWTH = 64
 # Fewer than this many of the sample left after visibility and filters: count exactly.
@@ -517,14 +523,21 @@ class _Source:
         return (sa.literal(base) + self._relevance(tier)).label("score")
 
     def windows(
-        self, session: Session, tier: int, size: float, row_by_row: bool = False
+        self,
+        session: Session,
+        tier: int,
+        size: float,
+        row_by_row: bool = False,
+        conditions: Sequence[ColumnElement[bool]] = (),
+        share: float = 1.0,
     ) -> Iterator[_Window]:
         """The windows of ``tier`` (see RANK_WINDOW), from the highest docids down.
 
         On SQLite a window is the RANK_WINDOW highest docids of the tier's matches
-        below the last window, found by walking the index from the top without
-        ranking, then ranked in one statement bounded by them (a window skipped for a
-        cursor is only walked). On PostgreSQL that walk tests
+        below the last window whose index rows meet ``conditions`` (about ``share``
+        of the matches do), found by walking the index from the top without ranking
+        (see ``window_docids``), then ranked in one statement bounded by them (a
+        window skipped for a cursor is only walked). On PostgreSQL that walk tests
         each row in docid order (up to seconds for a small tier), so the tier's
         ``size`` the sample gives cuts the docids into equal ranges instead (see
         ``_windows``); ``row_by_row``: their matches are found by testing each row of
@@ -535,7 +548,7 @@ class _Source:
             return
         below: int | None = None
         for number in range(MAX_WINDOWS):
-            window = _TopWindow(self, session, tier, number, below)
+            window = _TopWindow(self, session, tier, number, below, conditions, share)
             yield window
             lowest = window.low()
             if lowest is None:
@@ -543,21 +556,52 @@ class _Source:
             below = lowest - 1
 
     def window_docids(
-        self, session: Session, tier: int, window: int, high: int | None
+        self,
+        session: Session,
+        tier: int,
+        window: int,
+        high: int | None,
+        conditions: Sequence[ColumnElement[bool]] = (),
+        share: float = 1.0,
     ) -> list[int]:
         """SQLite: the docids of a window of ``tier``: the RANK_WINDOW highest at most
-        ``high`` (every one left, in the last window there may be), highest first. FTS5
-        walks its lists from the top and stops there."""
+        ``high`` whose index rows meet ``conditions`` (every one left, in the last
+        window there may be), highest first.
+
+        FTS5 walks the tier's lists from the top and stops at a batch's end; each
+        batch's rows are then tested against the conditions by key. The first batch
+        is as large as ``share`` (the part of the sample the conditions kept) says a
+        window needs, each next one four times larger: the conditions may keep far
+        fewer of a tier's matches than of the sample's ("data" among apps, where the
+        names that hold "data" are datasets'), and a window of matches that no
+        condition was tested on took a ranking per window to find none of them (200
+        windows, 2 s), where a walk of the tier finds them all."""
         table = self._fts_table(tier)
         docid: Any = sa.literal_column(f"{table}.rowid")
-        stmt = self._tier_docids(tier).order_by(docid.desc())
-        if self.among is not None:
-            stmt = stmt.where(sa.literal_column(f"+{table}.rowid").in_(_listed(self.among)))
-        if high is not None:
-            stmt = stmt.where(docid <= high)
-        if window < MAX_WINDOWS - 1:
-            stmt = stmt.limit(RANK_WINDOW)
-        return list(session.execute(stmt).scalars().all())
+        last = window >= MAX_WINDOWS - 1
+        batch = RANK_WINDOW
+        if conditions:
+            batch = min(MAX_BATCH, math.ceil(1.25 * RANK_WINDOW / max(share, 1 / MAX_BATCH)))
+        found: list[int] = []
+        while True:
+            stmt = self._tier_docids(tier).order_by(docid.desc())
+            if self.among is not None:
+                stmt = stmt.where(sa.literal_column(f"+{table}.rowid").in_(_listed(self.among)))
+            if high is not None:
+                stmt = stmt.where(docid <= high)
+            walked = list(session.execute(stmt if last else stmt.limit(batch)).scalars().all())
+            if conditions and walked:
+                meet = sa.select(DOCS.c.docid).where(_docid_in(walked), *conditions)
+                kept = set(session.execute(meet).scalars().all())
+                found += (d for d in walked if d in kept)
+            else:
+                found += walked
+            if len(found) >= RANK_WINDOW and not last:
+                return found[:RANK_WINDOW]
+            if last or len(walked) < batch:
+                return found  # the tier's last window
+            high = walked[-1] - 1
+            batch = min(MAX_BATCH, 4 * batch)
 
     def ranked(self, session: Session, tier: int, window: int, docids: list[int]) -> list[Any]:
         """SQLite: (docid, score) of the matches of ``tier`` among ``docids``. Bounded
@@ -680,14 +724,16 @@ class _RangeWindow:
 @dataclass
 class _TopWindow:
     """SQLite: a window that is the RANK_WINDOW highest docids of the tier's matches at
-    most ``high``, read the first time they are asked for, and ranked in one
-    statement the first time its best are."""
+    most ``high`` that meet ``conditions``, read the first time they are asked for,
+    and ranked in one statement the first time its best are."""
 
     source: _Source
     session: Session
     tier: int
     number: int
     high: int | None
+    conditions: Sequence[ColumnElement[bool]] = ()
+    share: float = 1.0
     _docids_read: list[int] | None = None
     _read: list[_Scored] | None = None
 
@@ -711,7 +757,7 @@ class _TopWindow:
     def _docids(self) -> list[int]:
         if self._docids_read is None:
             self._docids_read = self.source.window_docids(
-                self.session, self.tier, self.number, self.high
+                self.session, self.tier, self.number, self.high, self.conditions, self.share
             )
         return self._docids_read
 
@@ -960,11 +1006,17 @@ def _page_bounded(
             continue  # the cursor is past every match of this tier
         size = estimate.tiers.get(tier, 0)
         row_by_row = tier > 0 and _row_by_row(estimate, tier, size, index_rows)
-        windows = source.windows(session, tier, size, row_by_row)
+        # When the filters keep few of the matches, SQLite's windows hold only those
+        # they keep (see ``window_docids``); otherwise, and on PostgreSQL, about
+        # ``share`` of a window's matches are kept, tested as each window is read.
+        narrow = not source.postgres and share < NARROW_SHARE
+        tested = conditions if narrow else ()
+        windows = source.windows(session, tier, size, row_by_row, tested, share)
+        kept = 1.0 if narrow else share
         for window in windows:
             if after is not None and after[0] < tier * TIER_BONUS + _window_bonus(window.number):
                 continue  # ... or of this window
-            rows += _window_page(session, window, conditions, after, want - len(rows), share)
+            rows += _window_page(session, window, conditions, after, want - len(rows), kept)
             if len(rows) >= want:
                 return rows[:want]
     return rows

@@ -178,6 +178,35 @@ def test_a_narrow_filter_past_a_window_is_ranked_a_window_of_its_matches_at_a_ti
             assert n == 4, (tier, window)
 
 
+@pytest.mark.skipif(on_postgres(), reason="PostgreSQL's windows are ranges of docids")
+@pytest.mark.parametrize("principal", [None, ADMIN])
+def test_filters_that_keep_few_matches_are_applied_as_each_window_is_walked(
+    session, catalog, monkeypatch, principal
+):
+    """Estimated, and the filters keep few of the matches: each window holds only
+    matches they keep, so a tier whose matches they mostly leave out is walked once,
+    not ranked window by window to find none."""
+    filters = {"publisher": "kab-banyuwangi"}  # a third of the apps, none of the datasets
+    exact, _ = pages(session, "layanan", principal, limit=50, **filters)
+    bound(monkeypatch)
+    monkeypatch.setattr(service, "RANK_WINDOW", 4)
+    # However few the sample of 4 says they keep.
+    monkeypatch.setattr(service, "NARROW_SHARE", 2.0)
+    for limit in (1, 3, 50):
+        seen, page = pages(session, "layanan", principal, limit=limit, **filters)
+        assert not page.total_exact
+        assert sorted(slug for slug, _ in seen) == sorted(slug for slug, _ in exact), limit
+        assert [score for _, score in seen] == sorted((score for _, score in seen), reverse=True)
+    windows: dict[tuple[int, int], int] = {}
+    for _, score in seen:
+        tier, rest = divmod(score, service.TIER_BONUS)
+        key = (int(tier), service.MAX_WINDOWS - int(rest // service.WINDOW_BONUS))
+        windows[key] = windows.get(key, 0) + 1
+    for (tier, window), n in windows.items():
+        if (tier, window + 1) in windows:  # not the tier's last window: a full one
+            assert n == 4, (tier, window)
+
+
 def test_a_match_in_the_name_ranks_above_one_in_the_text(session, catalog):
     found = search(session, ADMIN, SearchQuery(q="layanan"), limit=50).hits
     ranked = [hit.item.slug for hit in found]
