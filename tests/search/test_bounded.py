@@ -165,17 +165,9 @@ def test_a_narrow_filter_past_a_window_is_ranked_a_window_of_its_matches_at_a_ti
         seen, page = pages(session, "layanan", principal, limit=limit, **filters)
         assert page.total_exact
         assert (page.total, page.facets) == (first.total, first.facets)
-        assert sorted(slug for slug, _ in seen) == sorted(slug for slug, _ in exact), limit
-        assert [score for _, score in seen] == sorted((score for _, score in seen), reverse=True)
-    windows: dict[tuple[int, int], int] = {}
-    for _, score in seen:
-        tier, rest = divmod(score, service.TIER_BONUS)
-        key = (int(tier), service.MAX_WINDOWS - int(rest // service.WINDOW_BONUS))
-        windows[key] = windows.get(key, 0) + 1
+        _assert_in_full_windows(seen, exact)
+    windows = _windows_of(seen)
     assert any((tier, window + 1) in windows for tier, window in windows)
-    for (tier, window), n in windows.items():
-        if (tier, window + 1) in windows:  # not the tier's last window: a full one
-            assert n == 4, (tier, window)
 
 
 @pytest.mark.skipif(on_postgres(), reason="PostgreSQL's windows are ranges of docids")
@@ -195,13 +187,25 @@ def test_filters_that_keep_few_matches_are_applied_as_each_window_is_walked(
     for limit in (1, 3, 50):
         seen, page = pages(session, "layanan", principal, limit=limit, **filters)
         assert not page.total_exact
-        assert sorted(slug for slug, _ in seen) == sorted(slug for slug, _ in exact), limit
-        assert [score for _, score in seen] == sorted((score for _, score in seen), reverse=True)
+        _assert_in_full_windows(seen, exact)
+
+
+def _windows_of(seen: list[tuple[str, float]]) -> dict[tuple[int, int], int]:
+    """How many of the hits ``seen`` each (tier, window) holds, as their scores say."""
     windows: dict[tuple[int, int], int] = {}
     for _, score in seen:
         tier, rest = divmod(score, service.TIER_BONUS)
         key = (int(tier), service.MAX_WINDOWS - int(rest // service.WINDOW_BONUS))
         windows[key] = windows.get(key, 0) + 1
+    return windows
+
+
+def _assert_in_full_windows(seen: list[tuple[str, float]], exact: list[tuple[str, float]]):
+    """``seen`` holds the items ``exact`` does, best first, in windows of RANK_WINDOW
+    (4) hits each but for a tier's last: windows of the matches the filters keep."""
+    assert sorted(slug for slug, _ in seen) == sorted(slug for slug, _ in exact)
+    assert [score for _, score in seen] == sorted((score for _, score in seen), reverse=True)
+    windows = _windows_of(seen)
     for (tier, window), n in windows.items():
         if (tier, window + 1) in windows:  # not the tier's last window: a full one
             assert n == 4, (tier, window)
