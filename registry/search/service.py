@@ -453,9 +453,7 @@ class _Source:
             # testing each row until the limit.
             lowest = self._between(low, high).order_by(DOCS.c.docid + 0).limit(rest)
             docids += session.execute(lowest).scalars().all()
-        if len(docids) > SAMPLE:
-            return _Sample(docids[SAMPLE], SAMPLE, docids[:SAMPLE])
-        return _Sample(DOCID_SPACE, len(docids), docids)
+        return _Sample.lowest(docids)
 
     def _lowest_matches(self, session: Session) -> _Sample:
         """SQLite: the SAMPLE matches with the lowest docids, and the docid of the
@@ -464,10 +462,7 @@ class _Source:
         growing a range (200 queries at 200,000 items)."""
         docid = self._docid()
         stmt = self._select(docid).order_by(docid).limit(SAMPLE + 1)
-        found = list(session.execute(stmt).scalars().all())
-        if len(found) <= SAMPLE:
-            return _Sample(DOCID_SPACE, len(found), found)
-        return _Sample(found[SAMPLE], SAMPLE, found[:SAMPLE])
+        return _Sample.lowest(list(session.execute(stmt).scalars().all()))
 
     def matches(self, *, ranked: bool = False) -> Any:
         """(docid, score) of every match as a subquery, None without text (every row
@@ -696,6 +691,14 @@ class _Sample(NamedTuple):
     bound: int
     seen: int
     docids: list[int] | None
+
+    @classmethod
+    def lowest(cls, docids: list[int]) -> _Sample:
+        """The sample of the lowest matches, ``docids`` in ascending order: every
+        match up to the (SAMPLE + 1)th, whose docid is the bound, or every match."""
+        if len(docids) > SAMPLE:
+            return cls(docids[SAMPLE], SAMPLE, docids[:SAMPLE])
+        return cls(DOCID_SPACE, len(docids), docids)
 
     @property
     def everything(self) -> bool:
@@ -1012,11 +1015,11 @@ def _page_bounded(
         narrow = not source.postgres and share < NARROW_SHARE
         tested = conditions if narrow else ()
         windows = source.windows(session, tier, size, row_by_row, tested, share)
-        kept = 1.0 if narrow else share
+        window_share = 1.0 if narrow else share
         for window in windows:
             if after is not None and after[0] < tier * TIER_BONUS + _window_bonus(window.number):
                 continue  # ... or of this window
-            rows += _window_page(session, window, conditions, after, want - len(rows), kept)
+            rows += _window_page(session, window, conditions, after, want - len(rows), window_share)
             if len(rows) >= want:
                 return rows[:want]
     return rows
