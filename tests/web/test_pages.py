@@ -366,6 +366,26 @@ async def test_publisher_page_lists_visible_items_and_partners(client, catalog):
     assert "No partnerships in force." in page
 
 
+def test_publisher_page_shows_the_first_items_by_name_and_counts_only_visible_ones(
+    session, make_publisher, make_app
+):
+    city = make_publisher("kota-besar", name="Kota Besar")
+    names = [f"Layanan {n:03d}" for n in range(web_service.PUBLISHER_ITEMS + 5)]
+    for n, name in enumerate(reversed(names)):
+        make_app(city, f"layanan-{n}", name=name.lower() if n % 2 else name)
+    for n in range(3):
+        make_app(city, f"rahasia-{n}", name=f"Aaa Rahasia {n}", visibility="private")
+    page = web_service.publisher_page(session, None, "kota-besar")
+    assert page.app_count == len(names)
+    # By name whatever its case, hidden items neither shown nor counted.
+    assert [app.name.lower() for app in page.apps] == [
+        name.lower() for name in names[: web_service.PUBLISHER_ITEMS]
+    ]
+    admin = web_service.publisher_page(session, ADMIN, "kota-besar")
+    assert admin.app_count == len(names) + 3
+    assert [app.name for app in admin.apps[:3]] == [f"Aaa Rahasia {n}" for n in range(3)]
+
+
 async def test_node_page_links_machine_readable_documents(client, catalog):
     response = await client.get("/node", headers=EN)
     assert response.status_code == 200
