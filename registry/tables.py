@@ -1,5 +1,6 @@
 """Building blocks of tables that more than one domain uses: string-stored enums, the
-``(origin, change_seq)`` index the change feed reads by, and ``Mirrored``, the base of
+``(origin, change_seq)`` index the change feed reads by, the ``(column, id)`` indexes
+lists read by, and ``Mirrored``, the base of
 every row a peer may own."""
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ def feed_index(table: str) -> sa.Index:
     pair, a database may pick the ``origin`` index alone and sort every local row for
     each page."""
     return sa.Index(f"ix_{table}_origin_change_seq", "origin", "change_seq")
+
+
+def list_indexes(table: str, *columns: str) -> tuple[sa.Index, ...]:
+    """``(column, id)`` for each column a list filters on by equality. A page of a
+    list is the first rows in id order, which such an index yields in that order and
+    only for the value asked, so a page reads about as many rows as it shows. With the
+    column alone SQLite (which keeps no statistics) read every row having the value
+    and sorted them: 54 ms for one development status among 100,000 apps, against
+    0.06 ms."""
+    return tuple(sa.Index(f"ix_{table}_{column}_id", column, "id") for column in columns)
 
 
 class Mirrored(Tracked):

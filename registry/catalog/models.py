@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Field
 
 from registry.db import JSONDoc, timestamp_field
-from registry.tables import NULLABLE_JSON, Mirrored, enum_column, feed_index
+from registry.tables import NULLABLE_JSON, Mirrored, enum_column, feed_index, list_indexes
 
 
 class Visibility(enum.StrEnum):
@@ -63,9 +63,15 @@ class Publisher(Mirrored, table=True):
 
 class App(Mirrored, table=True):
     __tablename__ = "apps"
-    __table_args__ = (live_unique("apps", "publisher_id", "slug"), feed_index("apps"))
+    __table_args__ = (
+        live_unique("apps", "publisher_id", "slug"),
+        feed_index("apps"),
+        *list_indexes(
+            "apps", "publisher_id", "origin", "development_status", "license", "spbe_class"
+        ),
+    )
 
-    publisher_id: uuid.UUID = Field(foreign_key="publishers.id", index=True)
+    publisher_id: uuid.UUID = Field(foreign_key="publishers.id")
     slug: str = Field(max_length=100)
     name: str = Field(max_length=200)
     url: str | None = Field(default=None, max_length=2048)
@@ -74,7 +80,7 @@ class App(Mirrored, table=True):
     description: dict[str, Any] = json_field(default_factory=dict)
     categories: list[str] = json_field(default_factory=list)
     software_type: str | None = Field(default=None, max_length=32)
-    development_status: str | None = Field(default=None, max_length=32, index=True)
+    development_status: str | None = Field(default=None, max_length=32)
     license: str | None = Field(default=None, max_length=500)
     platforms: list[str] = json_field(default_factory=list)
     maintenance: dict[str, Any] | None = json_field(default=None)
@@ -106,9 +112,13 @@ class Release(Mirrored, table=True):
 
 class Dataset(Mirrored, table=True):
     __tablename__ = "datasets"
-    __table_args__ = (live_unique("datasets", "publisher_id", "slug"), feed_index("datasets"))
+    __table_args__ = (
+        live_unique("datasets", "publisher_id", "slug"),
+        feed_index("datasets"),
+        *list_indexes("datasets", "publisher_id", "origin", "license"),
+    )
 
-    publisher_id: uuid.UUID = Field(foreign_key="publishers.id", index=True)
+    publisher_id: uuid.UUID = Field(foreign_key="publishers.id")
     slug: str = Field(max_length=100)
     title: dict[str, str] = json_field(default_factory=dict)
     description: dict[str, str] = json_field(default_factory=dict)
