@@ -36,41 +36,31 @@ def plan_of_page(session: Session, read: Any) -> str:
     return " | ".join(row[-1] for row in rows)
 
 
-# Each filter with the index its page is read from: the primary key's without one.
-APP_FILTERS = [
-    ({}, "sqlite_autoindex_apps_1"),
-    ({"publisher": "kab-banyuwangi"}, "ix_apps_publisher_id_id"),
-    ({"origin": "local"}, "ix_apps_origin_id"),
-    ({"development_status": "stable"}, "ix_apps_development_status_id"),
-    ({"license": "EUPL-1.2"}, "ix_apps_license_id"),
-    ({"spbe_class": "umum"}, "ix_apps_spbe_class_id"),
+# Each list and filter with the index its page is read from: the primary key's without
+# a filter.
+APPS = (service.list_apps, schemas.AppFilters)
+DATASETS = (service.list_datasets, schemas.DatasetFilters)
+PAGES = [
+    (APPS, {}, "sqlite_autoindex_apps_1"),
+    (APPS, {"publisher": "kab-banyuwangi"}, "ix_apps_publisher_id_id"),
+    (APPS, {"origin": "local"}, "ix_apps_origin_id"),
+    (APPS, {"development_status": "stable"}, "ix_apps_development_status_id"),
+    (APPS, {"license": "EUPL-1.2"}, "ix_apps_license_id"),
+    (APPS, {"spbe_class": "umum"}, "ix_apps_spbe_class_id"),
+    (DATASETS, {}, "sqlite_autoindex_datasets_1"),
+    (DATASETS, {"publisher": "kab-banyuwangi"}, "ix_datasets_publisher_id_id"),
+    (DATASETS, {"origin": "local"}, "ix_datasets_origin_id"),
+    (DATASETS, {"license": "CC-BY-4.0"}, "ix_datasets_license_id"),
 ]
-DATASET_FILTERS = [
-    ({}, "sqlite_autoindex_datasets_1"),
-    ({"publisher": "kab-banyuwangi"}, "ix_datasets_publisher_id_id"),
-    ({"origin": "local"}, "ix_datasets_origin_id"),
-    ({"license": "CC-BY-4.0"}, "ix_datasets_license_id"),
-]
 
 
-@pytest.mark.parametrize(("filters", "index"), APP_FILTERS)
+@pytest.mark.parametrize(("listing", "filters", "index"), PAGES)
 @pytest.mark.parametrize("principal", [None, ADMIN], ids=["anonymous", "admin"])
-def test_app_pages_read_in_id_order(session, make_publisher, filters, index, principal):
+def test_a_page_is_read_in_id_order(session, make_publisher, listing, filters, index, principal):
     make_publisher("kab-banyuwangi")
-    read = lambda: service.list_apps(  # noqa: E731
-        session, principal, schemas.AppFilters(**filters), limit=20, cursor=None
-    )
-    plan = plan_of_page(session, read)
-    assert f"INDEX {index}" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan
-
-
-@pytest.mark.parametrize(("filters", "index"), DATASET_FILTERS)
-@pytest.mark.parametrize("principal", [None, ADMIN], ids=["anonymous", "admin"])
-def test_dataset_pages_read_in_id_order(session, make_publisher, filters, index, principal):
-    make_publisher("kab-banyuwangi")
-    read = lambda: service.list_datasets(  # noqa: E731
-        session, principal, schemas.DatasetFilters(**filters), limit=20, cursor=None
+    list_page, filters_of = listing
+    read = lambda: list_page(  # noqa: E731
+        session, principal, filters_of(**filters), limit=20, cursor=None
     )
     plan = plan_of_page(session, read)
     assert f"INDEX {index}" in plan, plan
