@@ -9,7 +9,9 @@ savepoint. The whole suite runs on SQLite, and on PostgreSQL when
 from __future__ import annotations
 
 import base64
+import http.server
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -204,3 +206,37 @@ def node_token(session: Session, app: FastAPI) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {token}"}
 
     return issue
+
+
+# --- a static HTTP server on loopback ------------------------------------------------
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        status, body, headers = self.routes.get(self.path, (404, b"not found", {}))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def file_server() -> Iterator[tuple[str, dict[str, tuple[int, bytes, dict[str, str]]]]]:
+    """``(base_url, routes)``: put ``routes["/path"] = (status, body, headers)``."""
+    routes: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+    handler = type("Files", (_Files,), {"routes": routes})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", routes
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -54,7 +54,7 @@ def authenticate_assertion(
     return client
 
 
-def refresh_assertion_keys(bind: Bind, form: Mapping[str, str]) -> None:
+def refresh_assertion_keys(bind: Bind, settings: Settings, form: Mapping[str, str]) -> None:
     """Before the token request's transaction begins, fetch the keys of the peer whose
     client the assertion names, if its ``kid`` needs it (see ``refresh_keys``). Anything
     wrong with the assertion is left for ``authenticate_assertion`` to refuse."""
@@ -72,4 +72,4 @@ def refresh_assertion_keys(bind: Bind, form: Mapping[str, str]) -> None:
         client = get_active_client(session, client_id)
         node_id = client.node_id if client is not None else None
     if node_id:
-        refresh_keys(bind, node_id, kid)
+        refresh_keys(bind, node_id, kid, settings.fetch_allow)

@@ -58,7 +58,7 @@ def send_signed(
         settings, keys, audience=node_id, method="POST", path=path, body=body
     )
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    with new_client() as client:
+    with new_client(settings.fetch_allow) as client:
         _, answer = request_json(
             client, "POST", node_id + path, headers=headers, content=body, accept=accept
         )

@@ -102,7 +102,7 @@ def discover(url: str, settings: Settings) -> tuple[NodeMetadata, dict[str, Any]
     check_url(url, settings.fetch_allow)
     node_id = normalize_node_id(url)
     try:
-        with new_client() as client:
+        with new_client(settings.fetch_allow) as client:
             _, payload = request_json(client, "GET", node_id + WELL_KNOWN)
         metadata = NodeMetadata.model_validate(payload)
     except PeerError as exc:
@@ -124,7 +124,7 @@ def discover(url: str, settings: Settings) -> tuple[NodeMetadata, dict[str, Any]
         if _origin(getattr(metadata, name)) != _origin(node_id):
             raise invalid(["url"], f"the node's {name} lies on another origin; refused")
     try:
-        jwks = fetch_jwks(metadata.jwks_uri)
+        jwks = fetch_jwks(metadata.jwks_uri, settings.fetch_allow)
     except PeerError as exc:
         raise invalid(["url"], f"cannot read the node's keys: {exc}") from None
     if not public_keys(jwks):

@@ -91,7 +91,7 @@ def pull(
         cursor, mode, feed_url = peer.cursor, peer.feed_mode, peer.feed_url
         token_endpoint = peer.token_endpoint
         client_id = peer.client_id or sharing.peer_client_id(settings.issuer)
-    with new_client() as client:
+    with new_client(settings.fetch_allow) as client:
 
         def new_token(*, renew: bool = False) -> str | None:
             return peer_token(client, keys, client_id, node_id, token_endpoint, renew=renew)

@@ -97,7 +97,8 @@ def fresh_signer_keys(request: Request) -> None:
     This runs before the request's own transaction begins (the session does not touch
     the database until ``signed_peer`` reads with it): nothing talks to another node
     while a write transaction is open (DESIGN §7)."""
-    refresh_signer_keys(request.app.state.engine, _bearer_token(request))
+    allow = request.app.state.settings.fetch_allow
+    refresh_signer_keys(request.app.state.engine, _bearer_token(request), allow)
 
 
 def signed_peer(

@@ -16,6 +16,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -225,7 +226,7 @@ def keys_due(peer: Peer, kid: str) -> bool:
     return _find(peer.jwks, kid) is None and now - fetched > REFETCH_AFTER
 
 
-def refresh_keys(bind: Bind, node_id: str, kid: str) -> None:
+def refresh_keys(bind: Bind, node_id: str, kid: str, allow: Sequence[str]) -> None:
     """Fetch a peer's JWKS again when checking ``kid`` needs it, and cache it.
 
     Call it before the caller's own transaction begins: the fetch runs with no
@@ -239,7 +240,7 @@ def refresh_keys(bind: Bind, node_id: str, kid: str) -> None:
             return
         jwks_uri = peer.jwks_uri
     try:
-        jwks = fetch_jwks(jwks_uri)
+        jwks = fetch_jwks(jwks_uri, allow)
     except PeerError:
         return
     with session_scope(bind) as session:
@@ -251,7 +252,7 @@ def refresh_keys(bind: Bind, node_id: str, kid: str) -> None:
         session.add(peer)
 
 
-def refresh_signer_keys(bind: Bind, token: str) -> None:
+def refresh_signer_keys(bind: Bind, token: str, allow: Sequence[str]) -> None:
     """``refresh_keys`` for the peer that a signed federation request says sent it;
     nothing for a token too broken to name one (verification refuses it later)."""
     try:
@@ -260,11 +261,11 @@ def refresh_signer_keys(bind: Bind, token: str) -> None:
         return
     node_id, kid = claims.get("iss"), header.get("kid")
     if isinstance(node_id, str) and isinstance(kid, str) and node_id and kid:
-        refresh_keys(bind, node_id, kid)
+        refresh_keys(bind, node_id, kid, allow)
 
 
-def fetch_jwks(url: str) -> dict[str, Any]:
-    with new_client() as client:
+def fetch_jwks(url: str, allow: Sequence[str]) -> dict[str, Any]:
+    with new_client(allow) as client:
         _, payload = request_json(client, "GET", url)
     if not isinstance(payload, dict) or not isinstance(payload.get("keys"), list):
         raise PeerError(f"{url}: not a JWKS document", retry=False)

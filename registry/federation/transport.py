@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, TypedDict, TypeVar, Unpack
 
 import httpx2
 
 from registry import __version__
+from registry.netguard import UnsafeAddress, guarded_transport
 
 USER_AGENT = f"lumbung/{__version__}"
 # Connect and per-read timeouts, and a ceiling on the whole response.
@@ -61,13 +62,15 @@ def retried(call: Callable[[], T]) -> T:
         attempt += 1
 
 
-def new_client() -> httpx2.Client:
-    """A client whose connections are kept alive and reused across its requests."""
+def new_client(allow: Sequence[str]) -> httpx2.Client:
+    """A client whose connections are kept alive and reused across its requests, and
+    go only to addresses a peer's URL may have (``registry.netguard``; ``allow``: the
+    operator's ``LUMBUNG_FETCH_ALLOW``)."""
     return httpx2.Client(
         timeout=TIMEOUT,
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
-        verify=_tls(),
+        transport=guarded_transport(allow, verify=_tls()),
     )
 
 
@@ -154,6 +157,8 @@ def request_bytes(
                 if time.monotonic() - started > DEADLINE_SECONDS:
                     raise PeerError(f"{url}: the response took over {DEADLINE_SECONDS:.0f} s")
             status = response.status_code
+    except UnsafeAddress as exc:
+        raise PeerError(f"{url}: {exc}", retry=False) from exc
     except httpx2.TimeoutException as exc:
         raise PeerError(f"{url}: timed out ({type(exc).__name__})") from exc
     except httpx2.HTTPError as exc:

@@ -12,7 +12,7 @@ import httpx2
 
 from registry import __version__
 from registry.errors import ValidationFailed
-from registry.netguard import check_url
+from registry.netguard import check_url, guarded_transport
 from registry.settings import Settings
 
 MAX_REDIRECTS = 5
@@ -27,6 +27,7 @@ def new_client(settings: Settings) -> httpx2.Client:
         timeout=httpx2.Timeout(settings.fetch_timeout, connect=min(5.0, settings.fetch_timeout)),
         headers={"User-Agent": f"lumbung/{__version__}"},
         follow_redirects=False,
+        transport=guarded_transport(settings.fetch_allow),
     )
 
 

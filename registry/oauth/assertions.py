@@ -23,7 +23,9 @@ class PeerAssertions(Protocol):
         self, session: Session, settings: Settings, form: Mapping[str, str]
     ) -> OAuthClient | None: ...
 
-    def refresh_assertion_keys(self, bind: Bind, form: Mapping[str, str]) -> None: ...
+    def refresh_assertion_keys(
+        self, bind: Bind, settings: Settings, form: Mapping[str, str]
+    ) -> None: ...
 
 
 PEER_ASSERTIONS: Slot[PeerAssertions] = Slot(

@@ -460,7 +460,7 @@ def _dispatch(
         # A peer's keys are fetched again (when its assertion names a key not cached)
         # before this request's transaction begins: nothing talks to another node
         # while a write transaction is open (DESIGN §7).
-        PEER_ASSERTIONS.get().refresh_assertion_keys(engine, form)
+        PEER_ASSERTIONS.get().refresh_assertion_keys(engine, settings, form)
     # Revocation writes; the others only read, and need not queue for SQLite's lock.
     # A client assertion's jti is recorded: a write.
     writes = endpoint == REVOCATION or "client_assertion" in form

@@ -123,7 +123,9 @@ def hostile(fake_peer, connection, settings, tmp_path, monkeypatch):
             )
         )
         session.commit()
-    return fake_peer, connection, settings, KeyStore.open(tmp_path / "keys")
+    # Registered as an operator would, the fake peer's loopback address allowed.
+    allowed = settings.model_copy(update={"fetch_allow": ["127.0.0.0/8"]})
+    return fake_peer, connection, allowed, KeyStore.open(tmp_path / "keys")
 
 
 def _mirrored(connection: sa.Connection, origin: str) -> int:

@@ -3,12 +3,17 @@ in it are never repeated back."""
 
 from __future__ import annotations
 
+import socket
+
 import httpx2
 import pytest
 from typer.testing import CliRunner
 
 from registry.app import create_app
 from registry.cli import app as cli
+from registry.federation import transport
+from registry.federation.transport import PeerError
+from registry.formats.fetch import fetch
 from registry.netguard import UnsafeAddress, check_url, redact
 from registry.settings import get_settings
 
@@ -89,3 +94,43 @@ def test_cli_refuses_an_internal_peer_in_one_line(strict_env, url):
     assert result.exit_code != 0
     assert "rahasia" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+# --- a name that answers with a public address, then with an internal one -------------
+
+
+@pytest.fixture
+def rebinding(file_server, monkeypatch):
+    """``rebind.example``: a public address the first time it is resolved (when the
+    URL is checked), after that the loopback address of an internal service, which a
+    fetch must never reach."""
+    base, routes = file_server
+    routes["/secret"] = (200, b'{"secret": "internal"}', {"Content-Type": "application/json"})
+    answers = iter(["93.184.216.34"])
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return base.replace("127.0.0.1", "rebind.example") + "/secret"
+
+
+def test_a_fetch_connects_only_to_the_addresses_it_checked(rebinding, settings):
+    with pytest.raises(UnsafeAddress, match="127.0.0.1, a non-public address"):
+        fetch(settings, rebinding)
+
+
+def test_a_peer_request_connects_only_to_allowed_addresses(rebinding):
+    check_url(rebinding)  # as when the peer was added
+    with transport.new_client([]) as client, pytest.raises(PeerError) as caught:
+        transport.request_bytes(client, "GET", rebinding)
+    assert "non-public address" in str(caught.value)
+    assert not caught.value.retry
+    # An address the operator allows is reached as before.
+    with transport.new_client(["127.0.0.0/8"]) as client:
+        status, body = transport.request_bytes(client, "GET", rebinding)
+    assert (status, body) == (200, b'{"secret": "internal"}')

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -243,7 +243,7 @@ def test_a_rotated_key_is_trusted_once_fetched(
     new_kid = peer_keys.rotate(keep_old_for_seconds=600)
     fetched: list[str] = []
 
-    def fetch(url: str) -> dict[str, Any]:
+    def fetch(url: str, allow: Sequence[str]) -> dict[str, Any]:
         fetched.append(url)
         return peer_keys.public_jwks()
 
@@ -257,7 +257,7 @@ def test_a_rotated_key_is_trusted_once_fetched(
     # Verification reads the cache only: the new key is not known yet.
     with pytest.raises(Unauthorized):
         _verify(session, settings, _token(peer_keys.signing_key, _claims(settings)))
-    signing.refresh_keys(connection, PEER, new_kid)
+    signing.refresh_keys(connection, PEER, new_kid, [])
     session.expire_all()
 
     assert _verify(session, settings, token).id == peer.id

@@ -106,7 +106,9 @@ class StallingPeer:
 def node(tmp_path: Path) -> Iterator[tuple[Settings, sa.Engine]]:
     """A migrated database of this test's own, and the settings of a node on it."""
     database_url = postgres_database("slow") if on_postgres() else None
-    settings = load_settings(data_dir=tmp_path, database_url=database_url, base_url=ISSUER)
+    settings = load_settings(
+        data_dir=tmp_path, database_url=database_url, base_url=ISSUER, fetch_allow=["127.0.0.0/8"]
+    )
     migrate.upgrade(settings)
     engine = create_db_engine(settings)
     try:

@@ -118,6 +118,13 @@ def peer(connection, settings, tmp_path, monkeypatch) -> Iterator[tuple[Scripted
         yield scripted, KeyStore.open(tmp_path / "keys")
 
 
+@pytest.fixture
+def peer_settings(settings):
+    """The node's settings with the scripted peer's loopback address allowed, as an
+    operator would allow a peer on the node's own network."""
+    return settings.model_copy(update={"fetch_allow": ["127.0.0.0/8"]})
+
+
 def _peer_row(connection: sa.Connection, node_id: str) -> Peer:
     with Session(connection, join_transaction_mode="create_savepoint") as session:
         row = session.exec(select(Peer).where(Peer.node_id == node_id)).one()
@@ -135,7 +142,9 @@ def _live(connection: sa.Connection, origin: str) -> int:
     )
 
 
-def test_updates_tombstones_and_replays_keep_the_mirror_and_its_count(peer, connection, settings):
+def test_updates_tombstones_and_replays_keep_the_mirror_and_its_count(
+    peer, connection, peer_settings
+):
     scripted, keys = peer
     pub, app_a, app_b, release = (str(uuid.uuid4()) for _ in range(4))
     publisher = scripted.entry("publisher", pub, {"code": "kota-palsu", "name": "Kota Palsu"})
@@ -160,13 +169,13 @@ def test_updates_tombstones_and_replays_keep_the_mirror_and_its_count(peer, conn
     scripted.page("0", "4", first)
     scripted.page("4", "6", [scripted.entry("app", app_a), app(app_b, "Dua Baru")])
 
-    result = sync_peer(connection, settings, keys, scripted.url)
+    result = sync_peer(connection, peer_settings, keys, scripted.url)
     assert result.error is None, result.error
     assert (result.upserts, result.items) == (4, 4)
     assert _peer_row(connection, scripted.url).items == _live(connection, scripted.url) == 4
 
     # An update, and a tombstone whose children go with it.
-    result = sync_peer(connection, settings, keys, scripted.url)
+    result = sync_peer(connection, peer_settings, keys, scripted.url)
     assert result.error is None, result.error
     assert (result.upserts, result.deletes) == (1, 1)
     assert _peer_row(connection, scripted.url).items == _live(connection, scripted.url) == 2
@@ -182,7 +191,7 @@ def test_updates_tombstones_and_replays_keep_the_mirror_and_its_count(peer, conn
     # Reading the feed again from the start brings back what it holds, once each.
     connection.execute(sa.text("UPDATE peers SET cursor = '0' WHERE node_id = :n"),
                        {"n": scripted.url})  # fmt: skip
-    result = sync_peer(connection, settings, keys, scripted.url)
+    result = sync_peer(connection, peer_settings, keys, scripted.url)
     assert result.error is None, result.error
     assert _peer_row(connection, scripted.url).items == _live(connection, scripted.url) == 4
     rows = connection.execute(
@@ -192,7 +201,7 @@ def test_updates_tombstones_and_replays_keep_the_mirror_and_its_count(peer, conn
 
 
 def test_the_feed_token_is_reused_and_renewed_when_refused(
-    peer, connection, settings, make_publisher
+    peer, connection, peer_settings, make_publisher
 ):
     scripted, keys = peer
     local = make_publisher("kota-pariaman")
@@ -213,7 +222,7 @@ def test_the_feed_token_is_reused_and_renewed_when_refused(
     scripted.page("1", "1", [])
 
     for _ in range(3):
-        result = sync_peer(connection, settings, keys, scripted.url)
+        result = sync_peer(connection, peer_settings, keys, scripted.url)
         assert result.error is None, result.error
         assert result.mode == "token"
     assert scripted.tokens_issued == 1
@@ -221,7 +230,7 @@ def test_the_feed_token_is_reused_and_renewed_when_refused(
 
     # The peer forgets the token (restarted, keys rotated): one fresh token, same run.
     scripted.valid_tokens.clear()
-    result = sync_peer(connection, settings, keys, scripted.url)
+    result = sync_peer(connection, peer_settings, keys, scripted.url)
     assert result.error is None, result.error
     assert scripted.tokens_issued == 2
     assert scripted.feed_tokens[-2:] == ["token-1", "token-2"]
