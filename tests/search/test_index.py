@@ -17,7 +17,7 @@ from registry.search.index import reindex
 from registry.search.models import FTS_TABLES
 from registry.search.service import SearchQuery, search
 from registry.sharing.models import Direction, Partnership, PartnershipStatus
-from tests.federation.test_sync import peer  # noqa: F401  (the scripted peer fixture)
+from tests.federation.test_sync import peer, peer_settings  # noqa: F401  (the scripted peer)
 
 ADMIN = Principal(client_id="test", scopes=frozenset({"admin"}))
 
@@ -85,7 +85,7 @@ def test_sync_indexes_mirrors_for_their_audience_only(
     peer,  # noqa: F811
     connection,
     session,
-    settings,
+    peer_settings,  # noqa: F811
     make_publisher,
 ):
     scripted, keys = peer
@@ -124,7 +124,7 @@ def test_sync_indexes_mirrors_for_their_audience_only(
     )
     scripted.page("3", "4", [scripted.entry("app", shared)])
 
-    assert sync_peer(connection, settings, keys, scripted.url).error is None
+    assert sync_peer(connection, peer_settings, keys, scripted.url).error is None
     assert slugs(session, "perizinan") == ["izin-umum"]
     assert sorted(slugs(session, "perizinan", partner)) == ["izin-mitra", "izin-umum"]
     anonymous = search(session, None, SearchQuery(q="izin"))
@@ -135,5 +135,5 @@ def test_sync_indexes_mirrors_for_their_audience_only(
     }
 
     # A tombstone removes the mirror from the index in the same transaction.
-    assert sync_peer(connection, settings, keys, scripted.url).error is None
+    assert sync_peer(connection, peer_settings, keys, scripted.url).error is None
     assert slugs(session, "perizinan", partner) == ["izin-umum"]
