@@ -570,7 +570,10 @@ class _Source:
         fewer of a tier's matches than of the sample's ("data" among apps, where the
         names that hold "data" are datasets'), and a window of matches that no
         condition was tested on took a ranking per window to find none of them (200
-        windows, 2 s), where a walk of the tier finds them all."""
+        windows, 2 s), where a walk of the tier finds them all. With a label to narrow
+        by (a category, theme or format), the walk keeps only the rows having it
+        (``search_labels``' key), so a batch is mostly rows the conditions keep
+        ("desa" among one category's apps, 26 → 17 ms)."""
         table = self._fts_table(tier)
         docid: Any = sa.literal_column(f"{table}.rowid")
         last = window >= MAX_WINDOWS - 1
@@ -580,8 +583,11 @@ class _Source:
         found: list[int] = []
         while True:
             stmt = self._tier_docids(tier).order_by(docid.desc())
+            keep = sa.literal_column(f"+{table}.rowid")
             if self.among is not None:
-                stmt = stmt.where(sa.literal_column(f"+{table}.rowid").in_(_listed(self.among)))
+                stmt = stmt.where(keep.in_(_listed(self.among)))
+            elif conditions and self.narrowing is not None:
+                stmt = stmt.where(keep.in_(self.narrowing))
             if high is not None:
                 stmt = stmt.where(docid <= high)
             walked = list(session.execute(stmt if last else stmt.limit(batch)).scalars().all())
