@@ -583,7 +583,7 @@ class _Source:
         found: list[int] = []
         while True:
             stmt = self._tier_docids(tier).order_by(docid.desc())
-            keep = sa.literal_column(f"+{table}.rowid")
+            keep: Any = sa.literal_column(f"+{table}.rowid")
             if self.among is not None:
                 stmt = stmt.where(keep.in_(_listed(self.among)))
             elif conditions and self.narrowing is not None:
