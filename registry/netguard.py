@@ -120,15 +120,16 @@ class _CheckedConnections(httpcore2.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore2.NetworkStream:
-        addresses = checked_addresses(host, port, self.allow)
-        for address in addresses[:-1]:
+        failed: httpcore2.ConnectError | None = None
+        for address in checked_addresses(host, port, self.allow):
             try:
                 return super().connect_tcp(
                     str(address), port, timeout, local_address, socket_options
                 )
-            except httpcore2.ConnectError:
-                continue
-        return super().connect_tcp(str(addresses[-1]), port, timeout, local_address, socket_options)
+            except httpcore2.ConnectError as exc:
+                failed = exc
+        assert failed is not None  # a name resolves to one address at least
+        raise failed
 
 
 def guarded_transport(allow: Iterable[str], **options: Any) -> httpx2.HTTPTransport:

@@ -580,16 +580,15 @@ class _Source:
         batch = RANK_WINDOW
         if conditions:
             batch = min(MAX_BATCH, math.ceil(1.25 * RANK_WINDOW / max(share, 1 / MAX_BATCH)))
+        walk = self._tier_docids(tier).order_by(docid.desc())
+        keep: Any = sa.literal_column(f"+{table}.rowid")
+        if self.among is not None:
+            walk = walk.where(keep.in_(_listed(self.among)))
+        elif conditions and self.narrowing is not None:
+            walk = walk.where(keep.in_(self.narrowing))
         found: list[int] = []
         while True:
-            stmt = self._tier_docids(tier).order_by(docid.desc())
-            keep: Any = sa.literal_column(f"+{table}.rowid")
-            if self.among is not None:
-                stmt = stmt.where(keep.in_(_listed(self.among)))
-            elif conditions and self.narrowing is not None:
-                stmt = stmt.where(keep.in_(self.narrowing))
-            if high is not None:
-                stmt = stmt.where(docid <= high)
+            stmt = walk if high is None else walk.where(docid <= high)
             walked = list(session.execute(stmt if last else stmt.limit(batch)).scalars().all())
             if conditions and walked:
                 meet = sa.select(DOCS.c.docid).where(_docid_in(walked), *conditions)
